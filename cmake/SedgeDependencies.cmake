@@ -41,3 +41,10 @@ if(NOT GTest_FOUND)
 endif()
 
 find_package(Threads REQUIRED)
+
+# JSON for the D-Bus Describe() output and the onboarding protocol.
+find_package(nlohmann_json 3.10 QUIET)
+if(NOT nlohmann_json_FOUND)
+  message(FATAL_ERROR "sedge needs nlohmann-json: apt-get install nlohmann-json3-dev "
+                      "(scripts/install-deps.sh installs everything)")
+endif()
