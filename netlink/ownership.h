@@ -29,8 +29,8 @@ inline constexpr uint32_t kSpiLast = 0xcfffffff;
 inline constexpr uint32_t kRulePriorityFirst = 10000;
 inline constexpr uint32_t kRulePriorityLast = 10999;
 
-// XFRM policy priorities sedge uses are not a marker (policies are recognised by their
-// templates' reqid, or by reqid-less block policies carrying a sedge mark); see reconcile.h.
+// XFRM policies are recognised by their templates' reqid (a policy without a template in the
+// reserved range is never touched); see reconcile.h.
 
 // Every network device sedge creates: "sec-<tunnel>" (at most 15 characters, IFNAMSIZ-1).
 inline constexpr std::string_view kDevicePrefix = "sec-";

@@ -4,7 +4,7 @@
 #include <linux/xfrm.h>
 
 #include "common/log.h"
-#include "netlink/socket.h"
+#include "netlink/netlink_socket.h"
 #include "netlink/xfrm_messages.h"
 
 namespace sedge::netlink {

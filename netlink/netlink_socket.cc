@@ -1,4 +1,4 @@
-#include "netlink/socket.h"
+#include "netlink/netlink_socket.h"
 
 #include <fcntl.h>
 #include <libmnl/libmnl.h>
