@@ -359,9 +359,10 @@ bool put_sa_attributes(Builder& b, const XfrmSa& sa) {
   }
   if (sa.esn || sa.replay_window > 32) {
     // The legacy replay_window field is a u8 bitmap of at most 32 packets; ESN and larger
-    // windows need the bitmap attribute (and replay_window 0 in the header).
+    // windows need this attribute (and replay_window 0 in the header). The kernel accepts it
+    // without the (all-zero) bitmap and allocates bmp_len words itself, as iproute2 sends it.
     uint32_t words = (sa.replay_window + 31) / 32;
-    auto* p = b.reserve(XFRMA_REPLAY_ESN_VAL, sizeof(xfrm_replay_state_esn) + words * 4);
+    auto* p = b.reserve(XFRMA_REPLAY_ESN_VAL, sizeof(xfrm_replay_state_esn));
     if (!p) return false;
     auto* esn = reinterpret_cast<xfrm_replay_state_esn*>(p);
     esn->bmp_len = words;
@@ -403,9 +404,9 @@ void fill_usersa_info(xfrm_usersa_info& info, const XfrmSa& sa) {
   } else if (sa.mode == XfrmMode::Transport) {
     // Transport mode: the SA protects exactly the traffic between its two endpoints.
     info.sel = to_xfrm(XfrmSelector{{sa.src, sa.src.max_prefix()}, {sa.dst, sa.dst.max_prefix()}});
-  } else {
-    info.sel.family = static_cast<uint16_t>(sa.src.family);
   }
+  // Tunnel mode without a selector: family 0, which the kernel completes from the SA (as
+  // iproute2 sends it).
 }
 
 Result<Request> build_sa(const XfrmSa& sa, uint16_t type, uint16_t flags, const char* verb) {
@@ -725,7 +726,9 @@ Status validate_policy(const XfrmPolicy& policy) {
 }
 
 Result<Request> build_add_sa(const XfrmSa& sa) {
-  return build_sa(sa, XFRM_MSG_NEWSA, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, "adding");
+  // xfrm_user decides create/replace by the message type alone (NEWSA refuses an existing SA,
+  // UPDSA refuses a missing one); the flags are those iproute2 sends.
+  return build_sa(sa, XFRM_MSG_NEWSA, NLM_F_ACK, "adding");
 }
 Result<Request> build_update_sa(const XfrmSa& sa) {
   return build_sa(sa, XFRM_MSG_UPDSA, NLM_F_ACK, "updating");
@@ -755,7 +758,6 @@ Result<Request> build_alloc_spi(const XfrmSpiRequest& r) {
   x->info.family = static_cast<uint16_t>(r.src.family);
   x->info.mode = static_cast<uint8_t>(r.mode);
   x->info.reqid = r.reqid;
-  x->info.sel.family = static_cast<uint16_t>(r.src.family);
   x->min = r.min;
   x->max = r.max;
   if (r.mark) {
@@ -766,12 +768,10 @@ Result<Request> build_alloc_spi(const XfrmSpiRequest& r) {
 }
 
 Result<Request> build_add_policy(const XfrmPolicy& policy) {
-  return build_policy(policy, XFRM_MSG_NEWPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-                      "adding");
+  return build_policy(policy, XFRM_MSG_NEWPOLICY, NLM_F_ACK, "adding");
 }
 Result<Request> build_update_policy(const XfrmPolicy& policy) {
-  return build_policy(policy, XFRM_MSG_UPDPOLICY, NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE,
-                      "updating");
+  return build_policy(policy, XFRM_MSG_UPDPOLICY, NLM_F_ACK, "updating");
 }
 Result<Request> build_delete_policy(const XfrmPolicyId& id) {
   auto r = build_policy_id(id, XFRM_MSG_DELPOLICY, "deleting");
