@@ -42,7 +42,9 @@ std::string IpAddress::to_string() const {
   return buf;
 }
 
-Result<IpPrefix> IpPrefix::parse(std::string_view text) {
+namespace {
+
+Result<IpPrefix> parse_prefix(std::string_view text, bool allow_host_bits) {
   auto slash = text.find('/');
   auto address = IpAddress::parse(text.substr(0, slash));
   if (!address) return address.error();
@@ -58,7 +60,7 @@ Result<IpPrefix> IpPrefix::parse(std::string_view text) {
     p.length = static_cast<uint8_t>(len);
   }
   // Host bits must be zero: the kernel would silently mask them, hiding a config mistake.
-  for (size_t bit = p.length; bit < p.address.size() * 8; ++bit) {
+  for (size_t bit = p.length; !allow_host_bits && bit < p.address.size() * 8; ++bit) {
     if (p.address.bytes[bit / 8] & (0x80 >> (bit % 8))) {
       return Error{"'" + std::string(text) + "': host bits set beyond /" +
                        std::to_string(p.length),
@@ -66,6 +68,14 @@ Result<IpPrefix> IpPrefix::parse(std::string_view text) {
     }
   }
   return p;
+}
+
+}  // namespace
+
+Result<IpPrefix> IpPrefix::parse(std::string_view text) { return parse_prefix(text, false); }
+
+Result<IpPrefix> IpPrefix::parse_interface(std::string_view text) {
+  return parse_prefix(text, true);
 }
 
 std::string IpPrefix::to_string() const {

@@ -32,10 +32,12 @@ struct IpAddress {
 
 // address/length, e.g. "10.1.0.0/16" or "::/0". Host bits must be zero.
 struct IpPrefix {
-  IpAddress address;
+  IpAddress address{};
   uint8_t length = 0;
 
   static Result<IpPrefix> parse(std::string_view text);  // "a/len" or a bare address (host)
+  // An interface address with its prefix ("192.0.2.10/24"): host bits allowed.
+  static Result<IpPrefix> parse_interface(std::string_view text);
   static IpPrefix any(int family) { return {IpAddress::any(family), 0}; }
   std::string to_string() const;
   friend bool operator==(const IpPrefix&, const IpPrefix&) = default;

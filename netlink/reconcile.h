@@ -18,11 +18,11 @@ namespace sedge::netlink {
 // matched by identity: SA by (dst, spi, proto, mark); policy by (selector, dir, mark);
 // link by name; route by (table, dst, type); rule by (family, priority, fwmark, mask, table).
 struct KeepSet {
-  std::vector<XfrmSaId> sas;
-  std::vector<XfrmPolicyId> policies;
-  std::vector<std::string> links;
-  std::vector<Route> routes;
-  std::vector<Rule> rules;
+  std::vector<XfrmSaId> sas{};
+  std::vector<XfrmPolicyId> policies{};
+  std::vector<std::string> links{};
+  std::vector<Route> routes{};
+  std::vector<Rule> rules{};
 };
 
 struct ReconcileReport {

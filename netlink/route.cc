@@ -12,6 +12,7 @@
 #include <netlink/route/link/ip6vti.h>
 #include <netlink/route/link/ipgre.h>
 #include <netlink/route/link/ipvti.h>
+#include <netlink/route/link/veth.h>
 #include <netlink/route/route.h>
 #include <netlink/route/rule.h>
 
@@ -306,6 +307,25 @@ Status RouteClient::add_dummy(const std::string& name) {
   if (int err = rtnl_link_set_type(link.get(), "dummy"); err < 0) return nl_error(what, err);
   if (auto s = impl_->add_link(link.get(), what); !s) return s;
   if (auto s = set_up(name); !s) {
+    (void)delete_link(name);
+    return s.error().context(what);
+  }
+  return {};
+}
+
+Status RouteClient::add_veth(const std::string& name, const std::string& peer_name) {
+  std::string what = "adding veth pair " + name + "/" + peer_name;
+  if (auto s = check_name(name, "veth"); !s) return s.error().context(what);
+  if (auto s = check_name(peer_name, "veth peer"); !s) return s.error().context(what);
+  LinkPtr link(rtnl_link_veth_alloc());
+  if (!link) return Error{what + ": out of memory", ENOMEM};
+  rtnl_link_set_name(link.get(), name.c_str());
+  LinkPtr peer(rtnl_link_veth_get_peer(link.get()));  // a new reference
+  rtnl_link_set_name(peer.get(), peer_name.c_str());
+  if (auto s = impl_->add_link(link.get(), what); !s) return s;
+  Status s = set_up(name);
+  if (s) s = set_up(peer_name);
+  if (!s) {
     (void)delete_link(name);
     return s.error().context(what);
   }

@@ -20,9 +20,9 @@ namespace sedge::netlink {
 // Packets sent into it get skb mark okey, so the XFRM out policy/SA with mark okey match;
 // ESP arriving with mark ikey is delivered to it. The design uses ikey == okey.
 struct VtiLink {
-  std::string name;  // "sec-<tunnel>", at most 15 characters
-  IpAddress local;
-  IpAddress remote;
+  std::string name{};  // "sec-<tunnel>", at most 15 characters
+  IpAddress local{};
+  IpAddress remote{};
   uint32_t ikey = 0;
   uint32_t okey = 0;
   std::string underlay;  // optional: device the tunnel's packets leave by ("" = routing)
@@ -31,17 +31,17 @@ struct VtiLink {
 
 // GRE (IPv4) tunnel for GRE SEC connectors.
 struct GreLink {
-  std::string name;
-  IpAddress local;
-  IpAddress remote;
-  std::optional<uint32_t> ikey;
-  std::optional<uint32_t> okey;
+  std::string name{};
+  IpAddress local{};
+  IpAddress remote{};
+  std::optional<uint32_t> ikey{};
+  std::optional<uint32_t> okey{};
   uint8_t ttl = 64;
   uint32_t mtu = 0;
 };
 
 struct LinkInfo {
-  std::string name;
+  std::string name{};
   int ifindex = 0;
   std::string kind;  // "vti", "vti6", "gre", "dummy", ... ("" when not a typed link)
   bool up = false;
@@ -52,11 +52,11 @@ struct LinkInfo {
 enum class RouteType : uint8_t { Unicast = 1, Blackhole = 6, Unreachable = 7 };
 
 struct Route {
-  IpPrefix dst;                     // 0.0.0.0/0 for a path's default route
+  IpPrefix dst{};                     // 0.0.0.0/0 for a path's default route
   uint32_t table = 0;               // kTableFirst..kTableLast for sedge's own tables
-  std::string device;               // "" for blackhole/unreachable
-  std::optional<IpAddress> gateway;
-  std::optional<IpAddress> prefsrc;
+  std::string device{};               // "" for blackhole/unreachable
+  std::optional<IpAddress> gateway{};
+  std::optional<IpAddress> prefsrc{};
   uint32_t metric = 0;
   RouteType type = RouteType::Unicast;
   uint8_t protocol = kRouteProtocol;
@@ -86,6 +86,8 @@ class RouteClient {
   Status add_vti(const VtiLink& link);
   Status add_gre(const GreLink& link);
   Status add_dummy(const std::string& name);
+  // A veth pair, both ends up (tests and lab topologies; kernels without the dummy driver).
+  Status add_veth(const std::string& name, const std::string& peer);
   Status delete_link(const std::string& name);
   Status set_up(const std::string& name, bool up = true);
   Result<int> link_index(const std::string& name);

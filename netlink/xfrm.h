@@ -40,8 +40,8 @@ struct XfrmMark {
 // Traffic selector. Both prefixes must be of one family. proto 0 = any; a port of 0 with
 // mask 0 = any port.
 struct XfrmSelector {
-  IpPrefix src;
-  IpPrefix dst;
+  IpPrefix src{};
+  IpPrefix dst{};
   uint8_t proto = 0;
   uint16_t sport = 0;  // host byte order
   uint16_t dport = 0;
@@ -69,19 +69,19 @@ struct XfrmLifetime {
 // icv_bits 64, 96 or 128.
 struct XfrmAead {
   std::string name = "rfc4106(gcm(aes))";
-  Secret key;
+  Secret key{};
   uint32_t icv_bits = 128;
 };
 // Encryption: "cbc(aes)" (16/24/32-byte key) or "ecb(cipher_null)" (empty key).
 struct XfrmCrypt {
-  std::string name;
-  Secret key;
+  std::string name{};
+  Secret key{};
 };
 // Integrity: "hmac(sha256)" (32-byte key, 128 bits), "hmac(sha384)" (48, 192),
 // "hmac(sha512)" (64, 256), "hmac(sha1)" (20, 96). Sent as XFRMA_ALG_AUTH_TRUNC.
 struct XfrmAuth {
-  std::string name;
-  Secret key;
+  std::string name{};
+  Secret key{};
   uint32_t trunc_bits = 0;  // 0 = the RFC 4868 default for the hash (half its length)
 };
 
@@ -90,40 +90,40 @@ struct XfrmEncap {
   uint16_t type = 2;  // UDP_ENCAP_ESPINUDP
   uint16_t sport = 4500;
   uint16_t dport = 4500;
-  std::optional<IpAddress> original_address;  // XFRMA_COADDR-less "oa" of iproute2
+  std::optional<IpAddress> original_address{};  // iproute2's "oa": an address before NAT
   friend bool operator==(const XfrmEncap&, const XfrmEncap&) = default;
 };
 
 // Names one SA: the kernel's key is (dst, spi, proto) plus the mark.
 struct XfrmSaId {
-  IpAddress dst;
+  IpAddress dst{};
   uint32_t spi = 0;  // host byte order
   XfrmProto proto = XfrmProto::Esp;
-  std::optional<XfrmMark> mark;
+  std::optional<XfrmMark> mark{};
   IpAddress src;  // optional (only used in messages' descriptions and GETSA's XFRMA_SRCADDR)
 };
 
 struct XfrmSa {
-  IpAddress src;
-  IpAddress dst;
+  IpAddress src{};
+  IpAddress dst{};
   uint32_t spi = 0;  // host byte order
   XfrmProto proto = XfrmProto::Esp;
   XfrmMode mode = XfrmMode::Tunnel;
   uint32_t reqid = 0;
   // Exactly one of: aead; or crypt (+ auth); "null encryption with authentication" is
   // crypt{"ecb(cipher_null)"} + auth.
-  std::optional<XfrmAead> aead;
-  std::optional<XfrmCrypt> crypt;
-  std::optional<XfrmAuth> auth;
+  std::optional<XfrmAead> aead{};
+  std::optional<XfrmCrypt> crypt{};
+  std::optional<XfrmAuth> auth{};
   bool esn = false;
   uint32_t replay_window = 32;  // packets; > 32 (or esn) uses XFRMA_REPLAY_ESN_VAL
-  XfrmLifetime lifetime;
-  std::optional<XfrmEncap> encap;
-  std::optional<XfrmMark> mark;
+  XfrmLifetime lifetime{};
+  std::optional<XfrmEncap> encap{};
+  std::optional<XfrmMark> mark{};
   std::optional<uint32_t> if_id;  // XFRMA_IF_ID (xfrm interfaces)
   // The SA's selector; unset (family AF_UNSPEC) = any, of the SA's family (tunnel mode), or
   // src/32 -> dst/32 in transport mode as the kernel expects.
-  XfrmSelector selector;
+  XfrmSelector selector{};
   uint8_t flags = 0;  // XFRM_STATE_* extra flags (e.g. XFRM_STATE_AF_UNSPEC, ICMP)
 
   XfrmSa clone() const;  // keys are Secret, copies are explicit
@@ -132,7 +132,7 @@ struct XfrmSa {
 
 // GETSA / dump result: the SA as the kernel holds it, plus its counters.
 struct XfrmSaState {
-  XfrmSa sa;
+  XfrmSa sa{};
   uint64_t bytes = 0;
   uint64_t packets = 0;
   uint64_t add_time = 0;  // seconds since the epoch the SA was added
@@ -147,21 +147,21 @@ struct XfrmSaState {
 // XFRM_MSG_ALLOCSPI: the kernel picks a free SPI in [min, max] and creates a larval SA
 // (dst, spi, proto) that UPDSA completes.
 struct XfrmSpiRequest {
-  IpAddress src;
-  IpAddress dst;
+  IpAddress src{};
+  IpAddress dst{};
   XfrmProto proto = XfrmProto::Esp;
   XfrmMode mode = XfrmMode::Tunnel;
   uint32_t reqid = 0;
   uint32_t min = 0xc0000000;  // see ownership.h kSpiFirst/kSpiLast
   uint32_t max = 0xcfffffff;
-  std::optional<XfrmMark> mark;
+  std::optional<XfrmMark> mark{};
 };
 
 // One template of a policy: how matching traffic must be protected. Tunnel mode needs
 // src/dst (the tunnel endpoints); transport leaves them unset.
 struct XfrmTemplate {
-  IpAddress src;
-  IpAddress dst;
+  IpAddress src{};
+  IpAddress dst{};
   XfrmProto proto = XfrmProto::Esp;
   XfrmMode mode = XfrmMode::Tunnel;
   uint32_t reqid = 0;
@@ -172,22 +172,22 @@ struct XfrmTemplate {
 
 // Names one policy: the kernel's key is (selector, dir, mark, if_id) (or index).
 struct XfrmPolicyId {
-  XfrmSelector selector;
+  XfrmSelector selector{};
   XfrmDir dir = XfrmDir::Out;
-  std::optional<XfrmMark> mark;
-  std::optional<uint32_t> if_id;
+  std::optional<XfrmMark> mark{};
+  std::optional<uint32_t> if_id{};
   uint32_t index = 0;  // when non-zero, identifies the policy alone
 };
 
 struct XfrmPolicy {
-  XfrmSelector selector;
+  XfrmSelector selector{};
   XfrmDir dir = XfrmDir::Out;
   uint32_t priority = 0;  // lower = preferred
   XfrmAction action = XfrmAction::Allow;
-  std::optional<XfrmMark> mark;
-  std::optional<uint32_t> if_id;
-  std::vector<XfrmTemplate> templates;  // empty with Allow = bypass policy
-  XfrmLifetime lifetime;
+  std::optional<XfrmMark> mark{};
+  std::optional<uint32_t> if_id{};
+  std::vector<XfrmTemplate> templates{};  // empty with Allow = bypass policy
+  XfrmLifetime lifetime{};
   uint32_t index = 0;  // filled in by dumps; 0 on add lets the kernel choose
 
   XfrmPolicyId id() const { return {selector, dir, mark, if_id, 0}; }
@@ -197,34 +197,34 @@ struct XfrmPolicy {
 // ---- Kernel events (XFRMNLGRP_EXPIRE, ACQUIRE, MAPPING, MIGRATE) ----
 
 struct XfrmExpireEvent {  // XFRM_MSG_EXPIRE
-  XfrmSaId sa;
+  XfrmSaId sa{};
   uint32_t reqid = 0;
   bool hard = false;  // soft: rekey now; hard: the kernel deleted the SA
 };
 struct XfrmAcquireEvent {  // XFRM_MSG_ACQUIRE: traffic hit a policy with no SA
-  IpAddress src;
-  IpAddress dst;
-  XfrmSelector selector;
+  IpAddress src{};
+  IpAddress dst{};
+  XfrmSelector selector{};
   XfrmDir dir = XfrmDir::Out;
   uint32_t policy_index = 0;
   uint32_t reqid = 0;  // of the first template
   uint32_t seq = 0;    // kernel's acquire sequence, echoed in the SA's ALLOCSPI/UPDSA
 };
 struct XfrmMappingEvent {  // XFRM_MSG_MAPPING: the NAT changed the peer's address/port
-  XfrmSaId sa;
+  XfrmSaId sa{};
   uint32_t reqid = 0;
-  IpAddress old_address;
+  IpAddress old_address{};
   uint16_t old_port = 0;
-  IpAddress new_address;
+  IpAddress new_address{};
   uint16_t new_port = 0;
 };
 struct XfrmMigrateEvent {  // XFRM_MSG_MIGRATE
-  XfrmPolicyId policy;
-  IpAddress old_src, old_dst, new_src, new_dst;
+  XfrmPolicyId policy{};
+  IpAddress old_src, old_dst, new_src, new_dst{};
   uint32_t reqid = 0;
 };
 struct XfrmPolicyExpireEvent {  // XFRM_MSG_POLEXPIRE
-  XfrmPolicyId policy;
+  XfrmPolicyId policy{};
   bool hard = false;
 };
 // The socket's buffer overflowed (ENOBUFS): events were lost; the caller must resync
