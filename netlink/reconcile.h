@@ -31,7 +31,7 @@ struct ReconcileReport {
   size_t links_adopted = 0, links_removed = 0;
   size_t routes_adopted = 0, routes_removed = 0;
   size_t rules_adopted = 0, rules_removed = 0;
-  std::vector<Error> errors;  // removals that failed (each names its object)
+  std::vector<Error> errors{};  // removals that failed (each names its object)
 };
 
 // Owned = SA or policy whose reqid (policy: any template's reqid) is in the reserved range;

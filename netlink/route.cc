@@ -262,6 +262,7 @@ Status RouteClient::add_vti(const VtiLink& l) {
   std::string conf = std::string("/proc/sys/net/") + (six ? "ipv6" : "ipv4") + "/conf/" + l.name;
   Status s = write_sysctl(conf + "/disable_policy", "1");
   if (s && !six) s = write_sysctl(conf + "/rp_filter", "2");
+  if (s && l.address) s = add_address(l.name, *l.address);
   if (s) s = set_up(l.name);
   if (!s) {
     (void)delete_link(l.name);  // nothing half-installed

@@ -25,8 +25,12 @@ struct VtiLink {
   IpAddress remote{};
   uint32_t ikey = 0;
   uint32_t okey = 0;
-  std::string underlay;  // optional: device the tunnel's packets leave by ("" = routing)
+  std::string underlay{};  // optional: device the tunnel's packets leave by ("" = routing)
   uint32_t mtu = 0;      // 0 = kernel default
+  // Reverse-path filtering (loose here; Debian's all.rp_filter=2 forces it anyway) drops what
+  // an IPv4 VTI without an address decrypts. Give it one: the tunnel's inner address, or a
+  // link-local 169.254.x.y/32 of the path.
+  std::optional<IpPrefix> address{};
 };
 
 // GRE (IPv4) tunnel for GRE SEC connectors.
@@ -43,7 +47,7 @@ struct GreLink {
 struct LinkInfo {
   std::string name{};
   int ifindex = 0;
-  std::string kind;  // "vti", "vti6", "gre", "dummy", ... ("" when not a typed link)
+  std::string kind{};  // "vti", "vti6", "gre", "dummy", ... ("" when not a typed link)
   bool up = false;
   uint32_t ikey = 0;  // VTI/GRE keys when the kind has them
   uint32_t okey = 0;

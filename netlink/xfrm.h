@@ -100,7 +100,7 @@ struct XfrmSaId {
   uint32_t spi = 0;  // host byte order
   XfrmProto proto = XfrmProto::Esp;
   std::optional<XfrmMark> mark{};
-  IpAddress src;  // optional (only used in messages' descriptions and GETSA's XFRMA_SRCADDR)
+  IpAddress src{};  // optional (only used in messages' descriptions and GETSA's XFRMA_SRCADDR)
 };
 
 struct XfrmSa {
