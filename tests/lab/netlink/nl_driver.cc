@@ -131,6 +131,7 @@ Route route_from(const json& j) {
   r.table = number(j["table"]);
   r.device = j.value("dev", "");
   if (j.contains("via")) r.gateway = addr(j["via"]);
+  if (j.contains("src")) r.prefsrc = addr(j["src"]);
   return r;
 }
 
