@@ -67,15 +67,19 @@ size_t BatchResult::failed() const {
 }
 
 Status BatchResult::first_error() const {
+  // The cause first: a request rolled back (ECANCELED) only because another failed is not it.
+  const Status* cause = nullptr;
   for (const auto& r : results) {
-    if (!r.ok()) {
-      size_t more = failed() - 1;
-      if (more == 0) return r;
-      return Error{r.error().message + " (and " + std::to_string(more) + " more failed)",
-                   r.error().code};
+    if (!r.ok() && (!cause || (cause->error().code == ECANCELED && r.error().code != ECANCELED))) {
+      cause = &r;
     }
   }
-  return {};
+  if (!cause) return {};
+  size_t more = failed() - 1;
+  if (more == 0) return *cause;
+  return Error{cause->error().message + " (and " + std::to_string(more) +
+                   " more requests failed or were rolled back)",
+               cause->error().code};
 }
 
 // ---- XfrmClient ----

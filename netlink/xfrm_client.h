@@ -44,7 +44,8 @@ struct BatchResult {
   std::vector<Status> results;
   size_t failed() const;
   bool ok() const { return failed() == 0; }
-  Status first_error() const;  // ok() when all succeeded
+  // The error that caused the failure (not a rollback's ECANCELED); ok() when all succeeded.
+  Status first_error() const;
 };
 
 enum class OnFailure {

@@ -236,7 +236,9 @@ json apply(const json& spec) {
   XfrmBatch batch;
   for (const auto& sa : sas) {
     bool present = std::any_of(present_sas.begin(), present_sas.end(), [&](const XfrmSaState& st) {
-      return st.sa.spi == sa.spi && st.sa.dst == sa.dst;
+      // Only sedge's own (adopted) SAs are refreshed; another program's SA with the same SPI
+      // is a collision, reported by the kernel's EEXIST.
+      return st.sa.spi == sa.spi && st.sa.dst == sa.dst && is_sedge_reqid(st.sa.reqid);
     });
     Status s = present ? batch.update_sa(sa) : batch.add_sa(sa);
     if (!s) fail(s.error().message);
