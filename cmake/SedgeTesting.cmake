@@ -76,3 +76,4 @@ function(sedge_add_bench)
     RUN_SERIAL TRUE
     ENVIRONMENT "SEDGE_SOURCE_DIR=${PROJECT_SOURCE_DIR};SEDGE_BUILD_DIR=${PROJECT_BINARY_DIR}")
 endfunction()
+include(SedgeLab)
