@@ -104,10 +104,15 @@ std::vector<Status> NetlinkSocket::transact(std::span<const Request* const> requ
   std::vector<uint8_t> send_buf;
   size_t begin = 0;
   while (begin < requests.size()) {
-    // Build one window: consecutive requests, numbered from first_seq.
+    // One window: consecutive requests numbered from first_seq. Only the last asks for an
+    // ACK; the others are answered only when they fail (netlink errors are always sent).
+    // The kernel handles a window's messages in order, so the last ACK closes the window:
+    // every error of it has arrived before it. Skipping the success ACKs spares the kernel
+    // an allocation and a queueing per request.
     send_buf.clear();
     size_t end = begin;
     uint32_t first_seq = next_seq_;
+    size_t last_at = 0;
     while (end < requests.size() && end - begin < kWindowRequests &&
            (end == begin || send_buf.size() + requests[end]->bytes().size() <= kWindowBytes)) {
       auto bytes = requests[end]->bytes();
@@ -117,28 +122,33 @@ std::vector<Status> NetlinkSocket::transact(std::span<const Request* const> requ
       auto* nlh = reinterpret_cast<nlmsghdr*>(send_buf.data() + at);
       nlh->nlmsg_seq = next_seq_++;
       nlh->nlmsg_pid = 0;
-      nlh->nlmsg_flags |= NLM_F_ACK;
+      nlh->nlmsg_flags &= static_cast<uint16_t>(~NLM_F_ACK);
+      last_at = at;
       ++end;
     }
-    std::vector<bool> done(end - begin, false);
-    size_t pending = end - begin;
-    auto fail_pending = [&](int err, const char* why) {
+    reinterpret_cast<nlmsghdr*>(send_buf.data() + last_at)->nlmsg_flags |= NLM_F_ACK;
+    uint32_t last_seq = next_seq_ - 1;
+    size_t count = end - begin;
+    std::vector<bool> answered(count, false);
+    auto fail_unanswered = [&](int err, const char* why) {
       for (size_t i = begin; i < end; ++i) {
-        if (!done[i - begin]) {
+        if (!answered[i - begin]) {
           results[i] = Error{requests[i]->what() + ": " + why + ": " + errno_text(err), err};
         }
       }
-      pending = 0;
     };
 
     ssize_t sent = mnl_socket_sendto(sock_, send_buf.data(), send_buf.size());
     int send_err = errno;
     OPENSSL_cleanse(send_buf.data(), send_buf.size());
     if (sent < 0) {
-      fail_pending(send_err, "not sent");
+      fail_unanswered(send_err, "not sent");
+      begin = end;
+      continue;
     }
     bool overflowed = false;
-    while (pending > 0) {
+    bool closed = false;
+    while (!closed) {
       // After an overflow, take what is still queued without waiting: the rest is lost.
       ssize_t n = recv(fd(), recv_buf_.data(), recv_buf_.size(), overflowed ? MSG_DONTWAIT : 0);
       if (n < 0) {
@@ -147,31 +157,36 @@ std::vector<Status> NetlinkSocket::transact(std::span<const Request* const> requ
           overflowed = true;
           continue;
         }
-        // ACKs were dropped: the kernel may or may not have applied those requests, so they
-        // are reported as failed with ENOBUFS (the caller re-reads the state), never as done.
+        // Errors or the closing ACK were dropped: the kernel may or may not have applied the
+        // requests not answered, so they are reported as failed with ENOBUFS (the caller
+        // re-reads the state), never as done.
         int err = overflowed ? ENOBUFS : errno;
-        fail_pending(err, overflowed ? "acknowledgement lost, state unknown"
-                                     : "no acknowledgement");
+        fail_unanswered(err, overflowed ? "acknowledgement lost, state unknown"
+                                        : "no acknowledgement");
         break;
       }
       int len = static_cast<int>(n);
       auto* nlh = reinterpret_cast<const nlmsghdr*>(recv_buf_.data());
       for (; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
         uint32_t offset = nlh->nlmsg_seq - first_seq;
-        if (nlh->nlmsg_pid != port_id_ || offset >= end - begin) continue;  // stale
+        if (nlh->nlmsg_pid != port_id_ || offset >= count) continue;  // stale
         size_t index = begin + offset;
         if (nlh->nlmsg_type == NLMSG_ERROR) {
-          if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr) || done[offset]) continue;
+          if (mnl_nlmsg_get_payload_len(nlh) < sizeof(nlmsgerr) || answered[offset]) continue;
           auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
           if (err->error != 0) {
             results[index] = kernel_error(requests[index]->what(), -err->error, extack_message(nlh));
           }
-          done[offset] = true;
-          --pending;
+          answered[offset] = true;
+          if (nlh->nlmsg_seq == last_seq) closed = true;
         } else if (on_reply && nlh->nlmsg_type >= NLMSG_MIN_TYPE) {
           on_reply(index, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(nlh),
                                                    nlh->nlmsg_len));
         }
+      }
+      if (closed && overflowed) {
+        // The window closed but some errors may have been dropped on the way.
+        fail_unanswered(ENOBUFS, "acknowledgement lost, state unknown");
       }
     }
     begin = end;

@@ -29,8 +29,19 @@ inline constexpr uint32_t kSpiLast = 0xcfffffff;
 inline constexpr uint32_t kRulePriorityFirst = 10000;
 inline constexpr uint32_t kRulePriorityLast = 10999;
 
-// XFRM policies are recognised by their templates' reqid (a policy without a template in the
-// reserved range is never touched); see reconcile.h.
+// XFRM policy indexes sedge chooses itself (the kernel keeps an index given on add). Deleting
+// by index is a hash lookup, by selector a list walk: ~30x faster for 20 000 policies. The
+// index's low 3 bits must be the direction, as the kernel requires.
+inline constexpr uint32_t kPolicyIndexFirst = 0x7ed00000;
+inline constexpr uint32_t kPolicySlots = 1u << 21;  // indexes up to 0x7fcffffa
+inline constexpr uint32_t kPolicyIndexLast = kPolicyIndexFirst + (kPolicySlots << 3) - 1;
+// slot < kPolicySlots (e.g. tunnel number * 4 + policy number); dir: XFRM_POLICY_IN/OUT/FWD.
+constexpr uint32_t policy_index(uint32_t slot, uint8_t dir) {
+  return kPolicyIndexFirst + (slot << 3) + dir;
+}
+
+// XFRM policies are recognised by their index in that range or by their templates' reqid; a
+// policy with neither is never touched (see reconcile.h).
 
 // Every network device sedge creates: "sec-<tunnel>" (at most 15 characters, IFNAMSIZ-1).
 inline constexpr std::string_view kDevicePrefix = "sec-";
@@ -42,5 +53,8 @@ constexpr bool is_sedge_rule_priority(uint32_t p) {
   return p >= kRulePriorityFirst && p <= kRulePriorityLast;
 }
 constexpr bool is_sedge_device(std::string_view name) { return name.starts_with(kDevicePrefix); }
+constexpr bool is_sedge_policy_index(uint32_t index) {
+  return index >= kPolicyIndexFirst && index <= kPolicyIndexLast;
+}
 
 }  // namespace sedge::netlink

@@ -22,7 +22,8 @@ bool same_route(const Route& a, const Route& b) {
 }
 
 bool owned(const XfrmPolicy& p) {
-  return std::any_of(p.templates.begin(), p.templates.end(),
+  return is_sedge_policy_index(p.index) ||
+         std::any_of(p.templates.begin(), p.templates.end(),
                      [](const XfrmTemplate& t) { return is_sedge_reqid(t.reqid); });
 }
 
@@ -56,7 +57,7 @@ Result<ReconcileReport> reconcile(XfrmClient& xfrm, RouteClient& routes, const K
     if (!owned(p)) continue;
     if (wanted(keep.policies, p.id(), same_policy)) {
       ++report.policies_adopted;
-    } else if (auto s = remove_policies.delete_policy(p.id()); !s) {
+    } else if (auto s = remove_policies.delete_policy(p.id_by_index()); !s) {  // by index: fast
       report.errors.push_back(s.error());
     }
   }

@@ -7,7 +7,7 @@ namespace sedge::netlink {
 Request::~Request() { wipe(); }
 
 Request::Request(Request&& other) noexcept
-    : bytes_(std::move(other.bytes_)), what_(std::move(other.what_)) {
+    : bytes_(std::move(other.bytes_)), what_(std::move(other.what_)), describer_(other.describer_) {
   other.bytes_.clear();
 }
 
@@ -16,6 +16,7 @@ Request& Request::operator=(Request&& other) noexcept {
     wipe();
     bytes_ = std::move(other.bytes_);
     what_ = std::move(other.what_);
+    describer_ = other.describer_;
     other.bytes_.clear();
   }
   return *this;

@@ -188,9 +188,13 @@ struct XfrmPolicy {
   std::optional<uint32_t> if_id{};
   std::vector<XfrmTemplate> templates{};  // empty with Allow = bypass policy
   XfrmLifetime lifetime{};
-  uint32_t index = 0;  // filled in by dumps; 0 on add lets the kernel choose
+  // 0 on add lets the kernel choose; sedge gives policy_index(slot, dir) (ownership.h) so it
+  // can delete by index later. Filled in by dumps.
+  uint32_t index = 0;
 
   XfrmPolicyId id() const { return {selector, dir, mark, if_id, 0}; }
+  // Names it by index when it has one (the fast delete), by selector otherwise.
+  XfrmPolicyId id_by_index() const { return {selector, dir, mark, if_id, index}; }
   friend bool operator==(const XfrmPolicy&, const XfrmPolicy&) = default;
 };
 

@@ -11,16 +11,29 @@ namespace sedge::netlink {
 
 // ---- XfrmBatch ----
 
-void XfrmBatch::add(Request request, std::optional<Request> undo) {
+void XfrmBatch::add(Request request) {
   requests_.push_back(std::move(request));
-  undo_.push_back(std::move(undo));
+  undo_.emplace_back();
+}
+
+std::optional<Request> XfrmBatch::undo(size_t i) const {
+  Result<Request> r = Error{};
+  if (const auto* sa = std::get_if<XfrmSaId>(&undo_.at(i))) {
+    r = build_delete_sa(*sa);
+  } else if (const auto* policy = std::get_if<XfrmPolicyId>(&undo_.at(i))) {
+    r = build_delete_policy(*policy);
+  } else {
+    return std::nullopt;
+  }
+  if (!r) return std::nullopt;
+  return std::move(*r);
 }
 
 Status XfrmBatch::add_sa(const XfrmSa& sa) {
   auto r = build_add_sa(sa);
   if (!r) return r.error();
-  auto undo = build_delete_sa(sa.id());
-  add(std::move(*r), undo ? std::optional<Request>(std::move(*undo)) : std::nullopt);
+  requests_.push_back(std::move(*r));
+  undo_.emplace_back(sa.id());
   return {};
 }
 
@@ -41,8 +54,8 @@ Status XfrmBatch::delete_sa(const XfrmSaId& id) {
 Status XfrmBatch::add_policy(const XfrmPolicy& policy) {
   auto r = build_add_policy(policy);
   if (!r) return r.error();
-  auto undo = build_delete_policy(policy.id());
-  add(std::move(*r), undo ? std::optional<Request>(std::move(*undo)) : std::nullopt);
+  requests_.push_back(std::move(*r));
+  undo_.emplace_back(policy.id());
   return {};
 }
 
@@ -196,23 +209,28 @@ BatchResult XfrmClient::submit(const XfrmBatch& batch, OnFailure on_failure) {
   BatchResult result{socket_->transact(requests)};
   if (on_failure == OnFailure::Rollback && !result.ok()) {
     // Undo, newest first, what succeeded, so a failed batch leaves nothing half-installed.
-    std::vector<const Request*> undo;
+    std::vector<Request> undo;
+    std::vector<size_t> undone_index;
     for (size_t i = batch.size(); i-- > 0;) {
-      if (result.results[i].ok() && batch.undo()[i]) undo.push_back(&*batch.undo()[i]);
+      if (!result.results[i].ok()) continue;
+      if (auto u = batch.undo(i)) {
+        undo.push_back(std::move(*u));
+        undone_index.push_back(i);
+      }
     }
-    auto undone = socket_->transact(undo);
+    std::vector<const Request*> undo_ptrs;
+    for (const auto& u : undo) undo_ptrs.push_back(&u);
+    auto undone = socket_->transact(undo_ptrs);
     for (auto& u : undone) {
       if (!u.ok()) {
         log::warning("rolling back a failed XFRM batch: " + u.error().message);
       }
     }
     // Report rolled-back requests as not applied.
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (result.results[i].ok() && batch.undo()[i]) {
-        result.results[i] = Error{batch.requests()[i].what() +
-                                      ": rolled back because another request of the batch failed",
-                                  ECANCELED};
-      }
+    for (size_t i : undone_index) {
+      result.results[i] = Error{batch.requests()[i].what() +
+                                    ": rolled back because another request of the batch failed",
+                                ECANCELED};
     }
   }
   return result;

@@ -26,17 +26,19 @@ class XfrmBatch {
   Status add_policy(const XfrmPolicy& policy);
   Status update_policy(const XfrmPolicy& policy);
   Status delete_policy(const XfrmPolicyId& id);
-  void add(Request request, std::optional<Request> undo = std::nullopt);
+  void add(Request request);  // any prebuilt request (no rollback for it)
 
   size_t size() const { return requests_.size(); }
   bool empty() const { return requests_.empty(); }
   const std::vector<Request>& requests() const { return requests_; }
-  // For each request, the request that reverses it (a delete for an add), if any.
-  const std::vector<std::optional<Request>>& undo() const { return undo_; }
+  // The request that reverses request i (a delete for an add), built only when a rollback
+  // needs it; nullopt when there is none (updates and deletes are not undone).
+  std::optional<Request> undo(size_t i) const;
 
  private:
+  using Undo = std::variant<std::monostate, XfrmSaId, XfrmPolicyId>;
   std::vector<Request> requests_;
-  std::vector<std::optional<Request>> undo_;
+  std::vector<Undo> undo_;
 };
 
 // One Status per request of the batch, in order.

@@ -40,15 +40,17 @@ const char* dir_name(XfrmDir dir) {
   return "?";
 }
 
+std::string describe_request(std::span<const uint8_t> bytes);
+
 // A message under construction in a scratch buffer that is wiped afterwards (keys).
 class Builder {
  public:
   Builder(uint16_t type, uint16_t flags) {
-    nlh_ = mnl_nlmsg_put_header(buf_.data());
+    nlh_ = mnl_nlmsg_put_header(buf_.data());  // zeroes what it puts; so do the attribute puts
     nlh_->nlmsg_type = type;
     nlh_->nlmsg_flags = static_cast<uint16_t>(NLM_F_REQUEST | flags);
   }
-  ~Builder() { OPENSSL_cleanse(buf_.data(), buf_.size()); }
+  ~Builder() { OPENSSL_cleanse(buf_.data(), nlh_->nlmsg_len); }  // what held keys
   Builder(const Builder&) = delete;
   Builder& operator=(const Builder&) = delete;
 
@@ -73,13 +75,16 @@ class Builder {
     nlh_->nlmsg_len += MNL_ALIGN(attr->nla_len);
     return payload;
   }
-  Request finish(std::string what) {
-    std::vector<uint8_t> bytes(buf_.data(), buf_.data() + nlh_->nlmsg_len);
-    return Request(std::move(bytes), std::move(what));
-  }
+  Request finish(std::string what) { return Request(bytes(), std::move(what)); }
+  Request finish(Request::Describer describer) { return Request(bytes(), describer); }
 
  private:
-  alignas(nlmsghdr) std::array<uint8_t, kScratch> buf_{};
+  std::vector<uint8_t> bytes() const {
+    return std::vector<uint8_t>(buf_.data(), buf_.data() + nlh_->nlmsg_len);
+  }
+  // Not value-initialised: every byte of the message is written by the puts (a few KiB of
+  // zeroing per request would dominate large batches).
+  alignas(nlmsghdr) std::array<uint8_t, kScratch> buf_;
   nlmsghdr* nlh_;
 };
 
@@ -410,12 +415,13 @@ void fill_usersa_info(xfrm_usersa_info& info, const XfrmSa& sa) {
 }
 
 Result<Request> build_sa(const XfrmSa& sa, uint16_t type, uint16_t flags, const char* verb) {
-  std::string what = std::string(verb) + " " + sa_words(sa);
-  if (auto s = check_sa(sa); !s) return s.error().context(what);
+  if (auto s = check_sa(sa); !s) return s.error().context(std::string(verb) + " " + sa_words(sa));
   Builder b(type, flags);
   fill_usersa_info(*b.header<xfrm_usersa_info>(), sa);
-  if (!put_sa_attributes(b, sa)) return Error{what + ": message too large", EMSGSIZE};
-  return b.finish(std::move(what));
+  if (!put_sa_attributes(b, sa)) {
+    return Error{std::string(verb) + " " + sa_words(sa) + ": message too large", EMSGSIZE};
+  }
+  return b.finish(describe_request);
 }
 
 Status check_policy(const XfrmPolicy& p) {
@@ -425,6 +431,11 @@ Status check_policy(const XfrmPolicy& p) {
   }
   if (p.action != XfrmAction::Allow && p.action != XfrmAction::Block) {
     return Error{"action must be allow or block", EINVAL};
+  }
+  if (p.index != 0 && (p.index & 7) != static_cast<uint32_t>(p.dir)) {
+    return Error{"policy index " + std::to_string(p.index) +
+                     " does not carry the direction in its low 3 bits (see policy_index())",
+                 EINVAL};
   }
   if (p.templates.size() > kMaxTemplates) {
     return Error{"more than " + std::to_string(kMaxTemplates) + " templates", EINVAL};
@@ -457,8 +468,9 @@ void put_policy_id_attributes(Builder& b, const std::optional<XfrmMark>& mark,
 }
 
 Result<Request> build_policy(const XfrmPolicy& p, uint16_t type, uint16_t flags, const char* verb) {
-  std::string what = std::string(verb) + " " + describe(p.id());
-  if (auto s = check_policy(p); !s) return s.error().context(what);
+  if (auto s = check_policy(p); !s) {
+    return s.error().context(std::string(verb) + " " + describe(p.id()));
+  }
   Builder b(type, flags);
   auto* info = b.header<xfrm_userpolicy_info>();
   info->sel = to_xfrm(p.selector);
@@ -488,13 +500,14 @@ Result<Request> build_policy(const XfrmPolicy& p, uint16_t type, uint16_t flags,
     b.put(XFRMA_TMPL, tmpls.data(), sizeof(xfrm_user_tmpl) * p.templates.size());
   }
   put_policy_id_attributes(b, p.mark, p.if_id);
-  return b.finish(std::move(what));
+  return b.finish(describe_request);
 }
 
 Result<Request> build_policy_id(const XfrmPolicyId& id, uint16_t type, const char* verb) {
-  std::string what = std::string(verb) + " " + describe(id);
   if (id.index == 0) {
-    if (auto s = check_selector(id.selector); !s) return s.error().context(what);
+    if (auto s = check_selector(id.selector); !s) {
+      return s.error().context(std::string(verb) + " " + describe(id));
+    }
   }
   Builder b(type, 0);
   auto* x = b.header<xfrm_userpolicy_id>();
@@ -502,14 +515,18 @@ Result<Request> build_policy_id(const XfrmPolicyId& id, uint16_t type, const cha
   x->index = id.index;
   x->dir = static_cast<uint8_t>(id.dir);
   put_policy_id_attributes(b, id.mark, id.if_id);
-  return b.finish(std::move(what));
+  return b.finish(describe_request);
 }
 
 Result<Request> build_sa_id(const XfrmSaId& id, uint16_t type, const char* verb) {
-  std::string what = std::string(verb) + " " + describe(id);
-  if (!id.dst.is_set()) return Error{what + ": destination address is required", EINVAL};
+  if (!id.dst.is_set()) {
+    return Error{std::string(verb) + " " + describe(id) + ": destination address is required",
+                 EINVAL};
+  }
   if (id.src.is_set() && id.src.family != id.dst.family) {
-    return Error{what + ": source and destination of different families", EINVAL};
+    return Error{std::string(verb) + " " + describe(id) +
+                     ": source and destination of different families",
+                 EINVAL};
   }
   Builder b(type, 0);
   auto* x = b.header<xfrm_usersa_id>();
@@ -525,7 +542,7 @@ Result<Request> build_sa_id(const XfrmSaId& id, uint16_t type, const char* verb)
     xfrm_mark m{id.mark->value, id.mark->mask};
     b.put(XFRMA_MARK, &m, sizeof m);
   }
-  return b.finish(std::move(what));
+  return b.finish(describe_request);
 }
 
 // ---- Parsing ----
@@ -693,6 +710,64 @@ Result<XfrmPolicy> policy_from(const xfrm_userpolicy_info& info, const Attribute
 uint16_t message_type(std::span<const uint8_t> message) {
   if (message.size() < sizeof(nlmsghdr)) return 0;
   return reinterpret_cast<const nlmsghdr*>(message.data())->nlmsg_type;
+}
+
+const char* verb_of(uint16_t type) {
+  switch (type) {
+    case XFRM_MSG_NEWSA:
+    case XFRM_MSG_NEWPOLICY: return "adding";
+    case XFRM_MSG_UPDSA:
+    case XFRM_MSG_UPDPOLICY: return "updating";
+    case XFRM_MSG_DELSA:
+    case XFRM_MSG_DELPOLICY: return "deleting";
+    default: return "reading";
+  }
+}
+
+// The words of a request, derived from its bytes (our own, well-formed) when an error needs
+// them: "adding SA spi 0xc1a2b3c4 10.0.0.1->10.0.0.2".
+std::string describe_request(std::span<const uint8_t> bytes) {
+  uint16_t type = message_type(bytes);
+  std::string verb = verb_of(type);
+  Attributes attrs;
+  switch (type) {
+    case XFRM_MSG_NEWSA:
+    case XFRM_MSG_UPDSA: {
+      auto st = parse_sa(bytes);
+      return verb + " " + (st ? describe(st->sa.id()) : std::string("SA"));
+    }
+    case XFRM_MSG_DELSA:
+    case XFRM_MSG_GETSA: {
+      auto x = open_message<xfrm_usersa_id>(bytes, attrs, "SA");
+      if (!x) return verb + " SA";
+      XfrmSaId id;
+      id.dst = from_xfrm((*x)->daddr, (*x)->family);
+      id.spi = ntohl((*x)->spi);
+      id.proto = static_cast<XfrmProto>((*x)->proto);
+      if (auto* src = attrs.get<xfrm_address_t>(XFRMA_SRCADDR)) id.src = from_xfrm(*src, (*x)->family);
+      if (auto* m = attrs.get<xfrm_mark>(XFRMA_MARK)) id.mark = XfrmMark{m->v, m->m};
+      return verb + " " + describe(id);
+    }
+    case XFRM_MSG_NEWPOLICY:
+    case XFRM_MSG_UPDPOLICY: {
+      auto p = parse_policy(bytes);
+      return verb + " " + (p ? describe(p->id()) : std::string("policy"));
+    }
+    case XFRM_MSG_DELPOLICY:
+    case XFRM_MSG_GETPOLICY: {
+      auto x = open_message<xfrm_userpolicy_id>(bytes, attrs, "policy");
+      if (!x) return verb + " policy";
+      XfrmPolicyId id;
+      id.selector = from_xfrm((*x)->sel);
+      id.dir = static_cast<XfrmDir>((*x)->dir);
+      id.index = (*x)->index;
+      if (auto* m = attrs.get<xfrm_mark>(XFRMA_MARK)) id.mark = XfrmMark{m->v, m->m};
+      if (auto* i = attrs.get<uint32_t>(XFRMA_IF_ID)) id.if_id = *i;
+      return verb + " " + describe(id);
+    }
+    default:
+      return "XFRM request type " + std::to_string(type);
+  }
 }
 
 }  // namespace

@@ -2,9 +2,9 @@
 # "left" namespaces are programmed by nl-driver (sedge's netlink layer only); "right" ones by
 # iproute2 from a batch file (keys in a file, never in argv). Both use the same random keys.
 set -eu
-NL_DRIVER=${NL_DRIVER:-${LAB_NL_DRIVER:-}}
-: "${NL_DRIVER:?path of the nl-driver binary (NL_DRIVER or LAB_NL_DRIVER)}"
-work=$(mktemp -d "${LAB_WORK_DIR:-/var/tmp}/.snl-lab.XXXXXX")
+NL_DRIVER=${NL_DRIVER:-${LAB_NL_DRIVER:-${SEDGE_BUILD_DIR:-}/tests/lab/netlink/nl-driver}}
+[ -x "$NL_DRIVER" ] || { echo "nl-driver not found at $NL_DRIVER (build target nl-driver)" >&2; exit 1; }
+work=$(mktemp -d "${LAB_DIR:-/var/tmp}/.snl-lab.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 umask 077
 
