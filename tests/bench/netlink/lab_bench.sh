@@ -7,4 +7,4 @@ for m in gcm ctr ghash-generic seqiv echainiv esp4 xfrm_user drbg jitterentropy_
 done
 ip netns add snl-bench
 trap 'ip netns del snl-bench' EXIT
-ip netns exec snl-bench "$bench" full "${NL_BENCH_PAIRS:-10000}"
+ip netns exec snl-bench "$bench" full "${LAB_NL_BENCH_PAIRS:-10000}"
