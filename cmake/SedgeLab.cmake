@@ -3,9 +3,6 @@
 # with a time limit. Scenario scripts read SEDGE_BUILD_DIR for the binaries they need.
 function(sedge_add_lab_test)
   cmake_parse_arguments(L "" "NAME;SCRIPT;KIND;TIMEOUT;MEM" "DEPENDS" ${ARGN})
-  if(SEDGE_FUZZ)
-    return()
-  endif()
   if(NOT L_KIND)
     set(L_KIND uml)
   endif()

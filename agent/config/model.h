@@ -1,0 +1,182 @@
+// The configuration snapshot: immutable once loaded; a reload builds a new one and diffs.
+// Vocabulary from the Secure Edge Connector guides: a Connector is one provider site (one PSK
+// and one local IKE identity), holding primary/secondary Tunnels to the provider's service
+// locations; Applications, SteeringProfiles and Policies say which traffic takes which path.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/secret.h"
+
+namespace sedge::config {
+
+struct Location {
+  std::string file;
+  unsigned line = 0;
+  std::string str() const { return file + ":" + std::to_string(line); }
+};
+
+struct Prefix {
+  int family = 0;        // AF_INET or AF_INET6
+  uint8_t bytes[16] = {};
+  uint8_t length = 0;
+  std::string str() const;
+  bool contains(const Prefix& other) const;  // other is inside this prefix
+  bool overlaps(const Prefix& other) const { return contains(other) || other.contains(*this); }
+  friend bool operator==(const Prefix&, const Prefix&) = default;
+};
+
+struct PortRange {
+  uint16_t first = 0;
+  uint16_t last = 0;
+  friend bool operator==(const PortRange&, const PortRange&) = default;
+};
+
+enum class InterfaceRole { wan, lan };
+enum class Provider { juniper_secure_edge, zscaler, prisma_access, checkpoint_harmony, custom };
+enum class ConnectorType { ipsec, gre };
+enum class TunnelMode { active_standby, active_active };
+enum class TunnelRole { primary, secondary };
+enum class Routing { route_based, policy_based };
+enum class Strategy { ordered, weighted };
+enum class PolicyAction { steer, breakout, deny };
+enum class IdType { fqdn, rfc822, ipv4, ipv6, key_id };
+
+struct Identity {
+  IdType type = IdType::fqdn;
+  std::string value;  // as written, without a "keyid:" prefix
+  std::string str() const;
+  friend bool operator==(const Identity&, const Identity&) = default;
+};
+
+// Where a pre-shared key came from, for messages; the key itself is in `psk`.
+struct SecretSource {
+  std::string description;  // "file /etc/sedge/site1.psk", "credential site1-psk", "inline"
+  friend bool operator==(const SecretSource&, const SecretSource&) = default;
+};
+
+struct Interface {
+  std::string name;
+  Location where;
+  std::string device;
+  InterfaceRole role = InterfaceRole::lan;
+  std::vector<Prefix> networks;  // LAN prefixes behind a LAN interface
+  std::string gateway;           // WAN next hop (address), empty = from the routing table
+};
+
+struct Connector {
+  std::string name;
+  Location where;
+  Provider provider = Provider::custom;
+  ConnectorType type = ConnectorType::ipsec;
+  TunnelMode mode = TunnelMode::active_standby;
+  std::optional<Identity> local_id;
+  SecretSource psk_source;
+  Secret psk;
+  std::vector<Prefix> protected_networks;
+};
+
+struct Tunnel {
+  std::string name;
+  Location where;
+  std::string connector;
+  TunnelRole role = TunnelRole::primary;
+  std::string wan;     // Interface name
+  std::string remote;  // address or DNS name of the service location
+  std::optional<Identity> remote_id;
+  std::optional<Identity> local_id;  // overrides the connector's
+  SecretSource psk_source;           // empty description = the connector's key
+  Secret psk;
+  std::vector<std::string> ike_proposals;  // strongSwan syntax, e.g. aes128gcm16-prfsha256-modp2048
+  std::vector<std::string> esp_proposals;  // e.g. aes128gcm16-modp2048 (PFS group 14)
+  uint32_t ike_lifetime_sec = 86400;
+  uint32_t child_lifetime_sec = 3600;
+  uint32_t dpd_interval_sec = 10;
+  uint32_t dpd_timeout_sec = 30;
+  bool nat_traversal = true;  // IKE and ESP on UDP 4500
+  std::vector<std::string> probes;  // addresses to probe through the tunnel
+  Routing routing = Routing::route_based;
+  std::vector<Prefix> local_ts;   // policy-based traffic selectors
+  std::vector<Prefix> remote_ts;
+  std::vector<Prefix> remote_networks;  // routes through the tunnel
+  bool referenced = false;  // by a steering profile, or has remote networks (else not created)
+};
+
+struct SteeringPath {
+  std::string target;  // a tunnel or connector name, or "breakout:<wan interface>"
+  uint32_t weight = 1;
+  bool is_breakout() const { return target.rfind("breakout:", 0) == 0; }
+  friend bool operator==(const SteeringPath&, const SteeringPath&) = default;
+};
+
+struct Application {
+  std::string name;
+  Location where;
+  std::vector<Prefix> destinations;  // empty = any
+  uint8_t protocol = 0;              // IP protocol number, 0 = any
+  std::vector<PortRange> ports;      // destination ports, empty = any
+};
+
+struct SteeringProfile {
+  std::string name;
+  Location where;
+  Strategy strategy = Strategy::ordered;
+  std::vector<SteeringPath> paths;
+};
+
+struct Policy {
+  std::string name;
+  Location where;
+  uint32_t order = 0;                     // lower first; ties by name
+  std::vector<std::string> sources;       // LAN interface names
+  std::vector<Prefix> source_prefixes;    // or prefixes
+  std::vector<std::string> applications;  // empty = any
+  PolicyAction action = PolicyAction::steer;
+  std::string profile;
+};
+
+struct Onboarding {
+  Location where;
+  std::string conductor;  // address or name; empty = onboarding off
+  uint16_t port = 930;
+  uint16_t management_port = 933;
+  std::string token_file;
+  std::string tcti = "device:/dev/tpmrm0";
+  std::string router_id;
+};
+
+struct Config {
+  std::string log_level = "info";
+  std::map<std::string, Interface> interfaces;
+  std::map<std::string, Connector> connectors;
+  std::map<std::string, Tunnel> tunnels;
+  std::map<std::string, Application> applications;
+  std::map<std::string, SteeringProfile> profiles;
+  std::map<std::string, Policy> policies;
+  std::optional<Onboarding> onboarding;
+  std::vector<std::string> files;  // every file read, in order
+
+  // The policies in evaluation order (Order=, then name).
+  std::vector<const Policy*> ordered_policies() const;
+  // The tunnels of a connector, primary first.
+  std::vector<const Tunnel*> tunnels_of(const std::string& connector) const;
+  // The key a tunnel authenticates with: its own, else its connector's.
+  const Secret& psk_for(const Tunnel& tunnel) const;
+  Identity local_id_for(const Tunnel& tunnel) const;
+};
+
+const char* to_string(InterfaceRole);
+const char* to_string(Provider);
+const char* to_string(ConnectorType);
+const char* to_string(TunnelMode);
+const char* to_string(TunnelRole);
+const char* to_string(Routing);
+const char* to_string(Strategy);
+const char* to_string(PolicyAction);
+const char* to_string(IdType);
+
+}  // namespace sedge::config
