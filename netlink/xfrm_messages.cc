@@ -573,7 +573,10 @@ Result<const T*> open_message(std::span<const uint8_t> message, Attributes& attr
                               const char* what) {
   if (message.size() < sizeof(nlmsghdr)) return Error{std::string(what) + ": truncated", EBADMSG};
   auto* nlh = reinterpret_cast<const nlmsghdr*>(message.data());
-  if (!mnl_nlmsg_ok(nlh, static_cast<int>(std::min<size_t>(message.size(), INT32_MAX))) ||
+  // The explicit size check first: mnl_nlmsg_ok compares as int, so a length above 2 GiB
+  // would pass it (found by the fuzzer).
+  if (nlh->nlmsg_len > message.size() ||
+      !mnl_nlmsg_ok(nlh, static_cast<int>(std::min<size_t>(message.size(), INT32_MAX))) ||
       mnl_nlmsg_get_payload_len(nlh) < sizeof(T)) {
     return Error{std::string(what) + ": truncated message", EBADMSG};
   }
