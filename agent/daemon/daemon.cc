@@ -1,0 +1,267 @@
+#include "agent/daemon/daemon.h"
+
+#include <signal.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "common/log.h"
+
+namespace sedge::agent {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+constexpr const char* kErrorConfigRejected = "org.sedge.Agent1.Error.ConfigRejected";
+
+uint64_t now_realtime_usec() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000u + static_cast<uint64_t>(ts.tv_nsec) / 1000u;
+}
+
+void log_diagnostics(const config::LoadedConfig& loaded) {
+  for (const auto& d : loaded.diagnostics) {
+    const auto level = d.severity == config::Diagnostic::Severity::error ? log::Level::err : log::Level::warning;
+    log::write(level, d.str(), {{"CONFIG_FILE", d.where.file}, {"CONFIG_LINE", std::to_string(d.where.line)}});
+  }
+}
+
+void apply_log_level(const config::Config& c) {
+  log::Level level = log::Level::info;
+  if (log::parse_level(c.log_level, level)) log::set_level(level);
+}
+
+Status check(const char* what, int r) {
+  if (r >= 0) return {};
+  return Error{std::string(what) + ": " + std::strerror(-r), -r};
+}
+
+std::string connector_path(const std::string& name) {
+  char* path = nullptr;
+  if (sd_bus_path_encode(kConnectorPrefix, name.c_str(), &path) < 0) return {};
+  std::string out(path);
+  free(path);
+  return out;
+}
+
+std::string first_error(const config::LoadedConfig& loaded) {
+  for (const auto& d : loaded.diagnostics) {
+    if (d.severity == config::Diagnostic::Severity::error) return d.str();
+  }
+  return {};
+}
+
+}  // namespace
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {}
+
+Daemon::~Daemon() {
+  // Slots before the bus, the bus before the loop it is attached to.
+  manager_slot_.reset();
+  enumerator_slot_.reset();
+  connector_slot_.reset();
+  object_slot_.reset();
+  bus_.reset();
+  loop_.reset();
+}
+
+Result<std::unique_ptr<Daemon>> Daemon::create(Options options) {
+  auto loaded = config::load(options.sources);
+  if (!loaded) return loaded.error().context("loading the configuration");
+  std::unique_ptr<Daemon> d(new Daemon(std::move(options)));
+  log_diagnostics(*loaded);
+  apply_log_level(loaded->config);
+  d->state_.loaded = std::move(*loaded);
+  d->state_.loaded_at_usec = now_realtime_usec();
+
+  sd_event* loop = nullptr;
+  if (auto st = check("creating the event loop", sd_event_default(&loop)); !st) return st.error();
+  d->loop_.reset(loop);
+  // sd-event pings the watchdog itself when WatchdogSec= is set, from the loop: a hung loop
+  // stops the pings and systemd restarts us.
+  if (auto st = check("enabling the watchdog", sd_event_set_watchdog(loop, 1)); !st) return st.error();
+  if (auto st = d->attach_signals(); !st) return st.error();
+  if (auto st = d->attach_bus(); !st) return st.error();
+  return d;
+}
+
+Status Daemon::attach_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, s);
+  if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return Error::sys("blocking signals");
+  if (auto st = check("watching SIGHUP", sd_event_add_signal(loop_.get(), nullptr, SIGHUP, on_sighup, this)); !st) return st;
+  if (auto st = check("watching SIGTERM", sd_event_add_signal(loop_.get(), nullptr, SIGTERM, on_sigterm, this)); !st) return st;
+  return check("watching SIGINT", sd_event_add_signal(loop_.get(), nullptr, SIGINT, on_sigterm, this));
+}
+
+Status Daemon::attach_bus() {
+  static const sd_bus_vtable kAgent[] = {
+      SD_BUS_VTABLE_START(0),
+      SD_BUS_PROPERTY("Version", "s", property_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+      SD_BUS_PROPERTY("Status", "s", property_status, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+      SD_BUS_PROPERTY("ConfigLoadedAt", "t", property_loaded_at, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+      SD_BUS_METHOD("Describe", "", "s", method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_METHOD("Reload", "", "s", method_reload, 0),
+      SD_BUS_VTABLE_END};
+  static const sd_bus_vtable kConnector[] = {
+      SD_BUS_VTABLE_START(0),
+      SD_BUS_METHOD("Describe", "", "s", connector_describe, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_VTABLE_END};
+
+  sd_bus* bus = nullptr;
+  const int r = options_.bus == BusKind::user ? sd_bus_open_user(&bus) : sd_bus_open_system(&bus);
+  if (auto st = check("connecting to the D-Bus bus", r); !st) return st;
+  bus_.reset(bus);
+  sd_bus_slot* slot = nullptr;
+  if (auto st = check("adding the Agent1 object", sd_bus_add_object_vtable(bus, &slot, kObjectPath, kInterface, kAgent, this)); !st) return st;
+  object_slot_.reset(slot);
+  if (auto st = check("adding connector objects", sd_bus_add_fallback_vtable(bus, &slot, kConnectorPrefix, kConnectorInterface, kConnector, connector_find, this)); !st) return st;
+  connector_slot_.reset(slot);
+  if (auto st = check("adding the connector enumerator", sd_bus_add_node_enumerator(bus, &slot, kConnectorPrefix, connector_enumerate, this)); !st) return st;
+  enumerator_slot_.reset(slot);
+  if (auto st = check("adding the object manager", sd_bus_add_object_manager(bus, &slot, kObjectPath)); !st) return st;
+  manager_slot_.reset(slot);
+  if (auto st = check("claiming the bus name org.sedge.Agent1 (is another sedged running, or the D-Bus policy missing?)",
+                      sd_bus_request_name(bus, kBusName, 0));
+      !st) {
+    return st;
+  }
+  return check("attaching the bus to the loop", sd_bus_attach_event(bus, loop_.get(), SD_EVENT_PRIORITY_NORMAL));
+}
+
+void Daemon::notify_status() const {
+  sd_notifyf(0, "READY=1\nSTATUS=%s", state_.status_line().c_str());
+}
+
+int Daemon::run() {
+  log::info("sedged " + std::string(kVersion) + " started: " + state_.status_line(),
+            {{"CONFIG_FILES", std::to_string(state_.loaded.config.files.size())}});
+  notify_status();
+  const int r = sd_event_loop(loop_.get());
+  sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+  if (r < 0) {
+    log::error(std::string("event loop failed: ") + std::strerror(-r));
+    return 1;
+  }
+  log::info("sedged stopped");
+  return 0;
+}
+
+Result<std::string> Daemon::reload() {
+  sd_notify(0, "RELOADING=1\nSTATUS=reloading the configuration");
+  auto loaded = config::load(options_.sources);
+  std::string refused;
+  if (!loaded) {
+    refused = loaded.error().message;
+  } else if (loaded->has_errors()) {
+    log_diagnostics(*loaded);
+    refused = first_error(*loaded);
+  }
+  if (!refused.empty()) {
+    state_.last_reload_error = refused;
+    log::error("reload refused, the running configuration stays: " + refused, {{"RELOAD", "refused"}});
+    notify_status();
+    return Error{"configuration refused, the running one stays: " + refused, EINVAL};
+  }
+  const config::ConfigDiff changes = config::diff(state_.loaded.config, loaded->config);
+  log_diagnostics(*loaded);
+  for (const auto& c : changes.changes) {
+    const char* kind = c.kind == config::ConfigDiff::Change::Kind::added     ? "added"
+                       : c.kind == config::ConfigDiff::Change::Kind::removed ? "removed"
+                                                                              : "changed";
+    log::info(std::string("configuration ") + kind + ": " + c.section + " " + c.name,
+              {{"CONFIG_CHANGE", kind}, {"CONFIG_SECTION", c.section}, {"CONFIG_OBJECT", c.name}});
+  }
+  state_.loaded = std::move(*loaded);
+  state_.loaded_at_usec = now_realtime_usec();
+  state_.last_reload_error.clear();
+  apply_log_level(state_.loaded.config);
+  const std::string summary = "reloaded: " + std::to_string(changes.changes.size()) + " change" +
+                              (changes.changes.size() == 1 ? "" : "s");
+  log::info(summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});
+  if (bus_) sd_bus_emit_properties_changed(bus_.get(), kObjectPath, kInterface, "Status", "ConfigLoadedAt", nullptr);
+  notify_status();
+  return summary;
+}
+
+int Daemon::on_sighup(sd_event_source*, const struct signalfd_siginfo*, void* self) {
+  (void)static_cast<Daemon*>(self)->reload();  // reload() logs and notifies either way
+  return 0;
+}
+
+int Daemon::on_sigterm(sd_event_source* source, const struct signalfd_siginfo*, void*) {
+  log::info("stopping on signal");
+  return sd_event_exit(sd_event_source_get_event(source), 0);
+}
+
+int Daemon::method_describe(sd_bus_message* m, void* self, sd_bus_error*) {
+  return sd_bus_reply_method_return(m, "s", static_cast<Daemon*>(self)->state_.describe().dump().c_str());
+}
+
+int Daemon::method_reload(sd_bus_message* m, void* self, sd_bus_error* err) {
+  auto r = static_cast<Daemon*>(self)->reload();
+  if (!r) return sd_bus_error_set(err, kErrorConfigRejected, r.error().message.c_str());
+  return sd_bus_reply_method_return(m, "s", r->c_str());
+}
+
+int Daemon::property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void*, sd_bus_error*) {
+  return sd_bus_message_append(reply, "s", kVersion);
+}
+
+int Daemon::property_status(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*) {
+  return sd_bus_message_append(reply, "s", static_cast<Daemon*>(self)->state_.status_line().c_str());
+}
+
+int Daemon::property_loaded_at(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*) {
+  return sd_bus_message_append(reply, "t", static_cast<Daemon*>(self)->state_.loaded_at_usec);
+}
+
+// The fallback vtable serves every path under the prefix; only existing connectors answer.
+int Daemon::connector_find(sd_bus*, const char* path, const char*, void* self, void** found, sd_bus_error*) {
+  char* name = nullptr;
+  if (sd_bus_path_decode(path, kConnectorPrefix, &name) <= 0) return 0;
+  const auto* d = static_cast<Daemon*>(self);
+  const bool exists = d->state_.loaded.config.connectors.count(name) > 0;
+  free(name);
+  if (!exists) return 0;
+  *found = self;
+  return 1;
+}
+
+int Daemon::connector_enumerate(sd_bus*, const char*, void* self, char*** nodes, sd_bus_error*) {
+  const auto& connectors = static_cast<Daemon*>(self)->state_.loaded.config.connectors;
+  char** list = static_cast<char**>(calloc(connectors.size() + 1, sizeof(char*)));
+  if (!list) return -ENOMEM;
+  size_t i = 0;
+  for (const auto& [name, c] : connectors) list[i++] = strdup(connector_path(name).c_str());
+  *nodes = list;
+  return 1;
+}
+
+int Daemon::connector_describe(sd_bus_message* m, void* self, sd_bus_error* err) {
+  char* name = nullptr;
+  if (sd_bus_path_decode(sd_bus_message_get_path(m), kConnectorPrefix, &name) <= 0) {
+    return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such connector");
+  }
+  const auto j = static_cast<Daemon*>(self)->state_.describe_connector(name);
+  free(name);
+  if (j.is_null()) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such connector");
+  return sd_bus_reply_method_return(m, "s", j.dump().c_str());
+}
+
+int check_config(const config::Sources& sources) {
+  auto loaded = config::load(sources);
+  if (!loaded) {
+    std::cerr << "sedged: " << loaded.error().message << "\n";
+    return 1;
+  }
+  for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
+  std::cout << config::format_effective(loaded->config);
+  return loaded->has_errors() ? 1 : 0;
+}
+
+}  // namespace sedge::agent

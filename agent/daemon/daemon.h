@@ -1,0 +1,89 @@
+// sedged: the event loop (sd-event), its systemd protocol (notify, watchdog, reload, stop)
+// and the D-Bus API org.sedge.Agent1.
+#pragma once
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-event.h>
+
+#include <memory>
+#include <string>
+
+#include "agent/config/config.h"
+#include "agent/daemon/state.h"
+#include "common/result.h"
+
+namespace sedge::agent {
+
+inline constexpr const char* kBusName = "org.sedge.Agent1";
+inline constexpr const char* kObjectPath = "/org/sedge/Agent1";
+inline constexpr const char* kInterface = "org.sedge.Agent1";
+inline constexpr const char* kConnectorInterface = "org.sedge.Connector1";
+inline constexpr const char* kConnectorPrefix = "/org/sedge/Agent1/connector";
+
+enum class BusKind { system, user };
+
+struct EventDeleter {
+  void operator()(sd_event* e) const { sd_event_unref(e); }
+};
+struct BusDeleter {
+  void operator()(sd_bus* b) const { sd_bus_flush_close_unref(b); }
+};
+struct SlotDeleter {
+  void operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
+};
+using EventPtr = std::unique_ptr<sd_event, EventDeleter>;
+using BusPtr = std::unique_ptr<sd_bus, BusDeleter>;
+using SlotPtr = std::unique_ptr<sd_bus_slot, SlotDeleter>;
+
+class Daemon {
+ public:
+  struct Options {
+    config::Sources sources;
+    BusKind bus = BusKind::system;
+  };
+
+  // Loads the configuration (a file that cannot be read or parsed is fatal at start; rejected
+  // objects are logged and the rest runs), connects to the bus and claims the name.
+  static Result<std::unique_ptr<Daemon>> create(Options options);
+  ~Daemon();
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  // Runs until SIGTERM/SIGINT; returns the process exit status.
+  int run();
+
+  // Re-reads the configuration. A new configuration that fails to load, or rejects any object,
+  // is refused as a whole and the running one stays: a reload never loses working tunnels.
+  Result<std::string> reload();
+
+  const AgentState& state() const { return state_; }
+
+ private:
+  explicit Daemon(Options options);
+  Status attach_signals();
+  Status attach_bus();
+  void notify_status() const;
+
+  static int on_sighup(sd_event_source*, const struct signalfd_siginfo*, void* self);
+  static int on_sigterm(sd_event_source*, const struct signalfd_siginfo*, void* self);
+  static int method_describe(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_reload(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
+  static int property_status(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
+  static int property_loaded_at(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
+  static int connector_find(sd_bus*, const char* path, const char*, void* self, void** found, sd_bus_error*);
+  static int connector_enumerate(sd_bus*, const char*, void* self, char*** nodes, sd_bus_error*);
+  static int connector_describe(sd_bus_message* m, void* self, sd_bus_error* err);
+
+  Options options_;
+  EventPtr loop_;
+  BusPtr bus_;
+  SlotPtr object_slot_, connector_slot_, enumerator_slot_, manager_slot_;
+  AgentState state_;
+};
+
+// Parses the INI configuration, prints diagnostics to stderr and the effective configuration
+// (secrets masked) to stdout; returns 0 when it loads without errors (`sedged --check-config`).
+int check_config(const config::Sources& sources);
+
+}  // namespace sedge::agent
