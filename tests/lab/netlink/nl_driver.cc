@@ -8,7 +8,7 @@
 //   nl-driver events N SECONDS      prints "listening", then up to N XFRM events, one per line
 //   nl-driver sa DST SPI [MARK]     prints an SA's counters as JSON (GETSA with stats)
 //   nl-driver allocspi SRC DST REQID   prints the SPI the kernel allocated
-//   nl-driver encap-socket PORT     holds a UDP socket with UDP_ENCAP_ESPINUDP (NAT-T receive)
+//   nl-driver encap-socket PORT     holds UDP sockets (IPv4, IPv6) with UDP_ENCAP_ESPINUDP
 #include <linux/udp.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -144,6 +144,10 @@ Rule rule_from(const json& j) {
 int open_encap_socket(int port, int family) {
   int s = socket(family, SOCK_DGRAM, 0);
   if (s < 0) fail("socket: " + std::string(strerror(errno)));
+  int one = 1;
+  if (family == AF_INET6 && setsockopt(s, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) {
+    fail("IPV6_V6ONLY: " + std::string(strerror(errno)));
+  }
   int type = UDP_ENCAP_ESPINUDP;
   if (setsockopt(s, IPPROTO_UDP, UDP_ENCAP, &type, sizeof type) < 0) {
     fail("UDP_ENCAP: " + std::string(strerror(errno)));
@@ -270,7 +274,8 @@ std::string event_line(const XfrmEvent& e) {
     std::snprintf(buf, sizeof buf, "acquire %s->%s reqid 0x%x", a->src.to_string().c_str(),
                   a->dst.to_string().c_str(), a->reqid);
   } else if (auto* m = std::get_if<XfrmMappingEvent>(&e)) {
-    std::snprintf(buf, sizeof buf, "mapping spi 0x%08x %s:%u", m->sa.spi,
+    std::snprintf(buf, sizeof buf, "mapping spi 0x%08x %s:%u -> %s:%u", m->sa.spi,
+                  m->old_address.to_string().c_str(), m->old_port,
                   m->new_address.to_string().c_str(), m->new_port);
   } else if (std::holds_alternative<XfrmEventsLost>(e)) {
     std::snprintf(buf, sizeof buf, "lost");
@@ -307,15 +312,19 @@ int main(int argc, char** argv) {
     json spec = json::parse(text, nullptr, false);
     std::fill(text.begin(), text.end(), '\0');  // held keys
     if (spec.is_discarded()) fail("the spec on stdin is not JSON");
-    int encap = -1;
-    if (spec.contains("encap_port")) encap = open_encap_socket(spec["encap_port"], AF_INET);
+    int encap4 = -1, encap6 = -1;  // NAT-T receive sockets, IPv4 and IPv6
+    if (spec.contains("encap_port")) {
+      encap4 = open_encap_socket(spec["encap_port"], AF_INET);
+      encap6 = open_encap_socket(spec["encap_port"], AF_INET6);
+    }
     json report = apply(spec);
     std::printf("%s\n", report.dump().c_str());
     if (cmd == "apply") return 0;
     std::printf("ready\n");
     std::fflush(stdout);
     for (;;) pause();
-    (void)encap;
+    (void)encap4;
+    (void)encap6;
   }
   if (cmd == "events" && argc == 4) return events(std::atoi(argv[2]), std::atoi(argv[3]));
   if (cmd == "sa" && (argc == 4 || argc == 5)) {
@@ -346,14 +355,16 @@ int main(int argc, char** argv) {
     std::printf("0x%08x\n", *spi);
     return 0;
   }
-  if (cmd == "encap-socket" && argc >= 3) {
-    int fd = open_encap_socket(std::atoi(argv[2]), argc > 3 && std::string(argv[3]) == "6" ? AF_INET6 : AF_INET);
+  if (cmd == "encap-socket" && argc == 3) {
+    int fd4 = open_encap_socket(std::atoi(argv[2]), AF_INET);
+    int fd6 = open_encap_socket(std::atoi(argv[2]), AF_INET6);
     std::printf("ready\n");
     std::fflush(stdout);
     for (;;) pause();
-    (void)fd;
+    (void)fd4;
+    (void)fd6;
   }
   std::fprintf(stderr, "usage: nl-driver apply|daemon < spec.json | events N SECONDS | sa DST SPI [MARK] | "
-                       "allocspi SRC DST REQID | encap-socket PORT [6]\n");
+                       "allocspi SRC DST REQID | encap-socket PORT\n");
   return 2;
 }
