@@ -1,0 +1,65 @@
+#!/bin/sh
+# sedged as a real systemd service in a disposable machine: installed unit verified, started
+# (Type=notify, STATUS=), reloaded with a good and a bad drop-in, restarted by the watchdog
+# when hung, structured journal fields, clean stop.
+set -eu
+. "$SEDGE_SOURCE_DIR/tests/lab/agent/install.sh"
+install_sedge
+
+echo "== systemd-analyze verify"
+systemd-analyze verify /usr/lib/systemd/system/sedged.service || fail "the unit does not verify"
+echo "== systemd-analyze security (exposure)"
+systemd-analyze security sedged.service --no-pager | tail -1
+
+echo "== start"
+systemctl start sedged || fail "sedged did not start"
+[ "$(show ActiveState)" = active ] || fail "not active"
+status=$(show StatusText)
+echo "STATUS=$status"
+case $status in *"2 of 2 tunnels configured"*) ;; *) fail "unexpected STATUS= '$status'" ;; esac
+sedgectl status
+
+echo "== reload with a good drop-in"
+printf '[Application dns]\nProtocol=udp\nPort=53\n' > /etc/sedge/sedge.conf.d/40-dns.conf
+pid=$(show MainPID)
+systemctl reload sedged || fail "a good reload failed"
+sedgectl describe | grep -q '"name": "dns"' || fail "the reloaded application is not in Describe()"
+[ "$(show MainPID)" = "$pid" ] || fail "reload restarted the daemon"
+
+echo "== reload with a bad drop-in: refused, the running configuration stays"
+printf '[Tunnel site1-primary]\nDpdIntervalSec=ten\n' > /etc/sedge/sedge.conf.d/90-bad.conf
+if systemctl reload sedged; then fail "a bad reload was accepted"; fi
+[ "$(show ActiveState)" = active ] || fail "a bad reload stopped the daemon"
+[ "$(show MainPID)" = "$pid" ] || fail "a bad reload restarted the daemon"
+sedgectl status | grep -q "site1-primary" || fail "the running tunnel was lost"
+journalctl -u sedged --no-pager | grep "reload refused" | grep -q "90-bad.conf:2" || fail "the journal does not say why (file:line)"
+journalctl -u sedged --no-pager | grep "reload refused" | tail -1
+rm /etc/sedge/sedge.conf.d/90-bad.conf
+
+echo "== structured journal fields"
+journalctl -u sedged -o json --no-pager | grep -q '"SEDGE_CONFIG_CHANGE":"added"' || fail "no SEDGE_CONFIG_CHANGE field"
+journalctl -u sedged -o json --no-pager | grep -q '"SEDGE_RELOAD":"refused"' || fail "no SEDGE_RELOAD field"
+journalctl -u sedged -o verbose --no-pager | grep -m3 "SEDGE_"
+
+echo "== the watchdog restarts a hung daemon"
+printf '[Service]\nWatchdogSec=2s\n' > /etc/systemd/system/sedged.service.d/watchdog.conf
+systemctl daemon-reload
+systemctl restart sedged
+pid=$(show MainPID)
+kill -STOP "$pid"
+for i in $(seq 40); do
+  new=$(show MainPID)
+  [ "$new" != "$pid" ] && [ "$new" != 0 ] && [ "$(show ActiveState)" = active ] && break
+  sleep 0.5
+done
+[ "$(show MainPID)" != "$pid" ] || fail "the hung daemon was not restarted"
+[ "$(show NRestarts)" -ge 1 ] || fail "NRestarts did not move"
+journalctl -u sedged --no-pager | grep -i "watchdog timeout" | tail -1
+echo "restarted: pid $pid -> $(show MainPID), NRestarts=$(show NRestarts)"
+
+echo "== stop"
+systemctl stop sedged
+[ "$(show ActiveState)" = inactive ] || fail "not inactive after stop"
+[ "$(show Result)" = success ] || fail "stop left Result=$(show Result)"
+journalctl -u sedged --no-pager | grep -q "sedged stopped" || fail "no clean stop in the journal"
+echo "PASS"
