@@ -198,6 +198,18 @@ struct XfrmPolicy {
   friend bool operator==(const XfrmPolicy&, const XfrmPolicy&) = default;
 };
 
+// Which policies the kernel hashes (exact lookup) instead of keeping in its ordered inexact
+// list: those whose destination prefix is at least lbits long and source prefix at least rbits
+// (for "out"; swapped for "in"). Inserting an inexact policy walks every other inexact one,
+// so with thousands of tunnels, thresholds matching sedge's selectors make installs O(1).
+// (strongSwan exposes the same as spdh_thresh.) Kernel defaults: 32/32 and 128/128.
+struct XfrmPolicyHashThresholds {
+  uint8_t v4_lbits = 32;
+  uint8_t v4_rbits = 32;
+  uint8_t v6_lbits = 128;
+  uint8_t v6_rbits = 128;
+};
+
 // ---- Kernel events (XFRMNLGRP_EXPIRE, ACQUIRE, MAPPING, MIGRATE) ----
 
 struct XfrmExpireEvent {  // XFRM_MSG_EXPIRE

@@ -202,6 +202,10 @@ Result<std::vector<XfrmPolicy>> XfrmClient::dump_policies() {
   return out;
 }
 
+Status XfrmClient::set_policy_hash_thresholds(const XfrmPolicyHashThresholds& thresholds) {
+  return send_built(*socket_, build_set_policy_hash_thresholds(thresholds));
+}
+
 BatchResult XfrmClient::submit(const XfrmBatch& batch, OnFailure on_failure) {
   std::vector<const Request*> requests;
   requests.reserve(batch.size());

@@ -78,7 +78,11 @@ class XfrmClient {
   Result<XfrmPolicy> get_policy(const XfrmPolicyId& id);
   Result<std::vector<XfrmPolicy>> dump_policies();
 
-  // Sends all requests (as many per sendmsg as fit), then collects one ACK per request.
+  // Per network namespace; the kernel rebuilds its policy hash in the background.
+  Status set_policy_hash_thresholds(const XfrmPolicyHashThresholds& thresholds);
+
+  // Sends all requests (many per sendmsg); one Status per request, errors mapped back by
+  // sequence number.
   BatchResult submit(const XfrmBatch& batch, OnFailure on_failure = OnFailure::Continue);
 
  private:

@@ -860,6 +860,18 @@ Result<Request> build_get_policy(const XfrmPolicyId& id) {
   return build_policy_id(id, XFRM_MSG_GETPOLICY, "reading");
 }
 
+Result<Request> build_set_policy_hash_thresholds(const XfrmPolicyHashThresholds& t) {
+  if (t.v4_lbits > 32 || t.v4_rbits > 32 || t.v6_lbits > 128 || t.v6_rbits > 128) {
+    return Error{"policy hash thresholds: prefix lengths above 32 (IPv4) or 128 (IPv6)", EINVAL};
+  }
+  Builder b(XFRM_MSG_NEWSPDINFO, NLM_F_ACK);
+  *b.header<uint32_t>() = 0xffffffff;  // unused flags word, as iproute2 sends it
+  xfrmu_spdhthresh v4{t.v4_lbits, t.v4_rbits}, v6{t.v6_lbits, t.v6_rbits};
+  b.put(XFRMA_SPD_IPV4_HTHRESH, &v4, sizeof v4);
+  b.put(XFRMA_SPD_IPV6_HTHRESH, &v6, sizeof v6);
+  return b.finish(std::string("setting the XFRM policy hash thresholds"));
+}
+
 Request build_dump_sas() {
   Builder b(XFRM_MSG_GETSA, NLM_F_DUMP);
   return b.finish("listing SAs");

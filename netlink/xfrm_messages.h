@@ -23,6 +23,7 @@ Result<Request> build_add_policy(const XfrmPolicy& policy);      // XFRM_MSG_NEW
 Result<Request> build_update_policy(const XfrmPolicy& policy);   // XFRM_MSG_UPDPOLICY
 Result<Request> build_delete_policy(const XfrmPolicyId& id);     // XFRM_MSG_DELPOLICY
 Result<Request> build_get_policy(const XfrmPolicyId& id);        // XFRM_MSG_GETPOLICY
+Result<Request> build_set_policy_hash_thresholds(const XfrmPolicyHashThresholds& t);  // NEWSPDINFO
 Request build_dump_sas();       // XFRM_MSG_GETSA | NLM_F_DUMP
 Request build_dump_policies();  // XFRM_MSG_GETPOLICY | NLM_F_DUMP
 

@@ -1,7 +1,9 @@
 // nl-bench: sedge's batch path against `ip -batch` for the same XFRM objects, in the same run
 // and the same (private) network namespace.
-//   nl-bench policies N   N policies (the host kernel takes policies but no states)
-//   nl-bench full PAIRS   PAIRS SA pairs (2 SAs each) and 2 policies per pair (needs ESP)
+//   nl-bench policies N [hashed]   N policies (the host kernel takes policies but no states)
+//   nl-bench full PAIRS [hashed]   PAIRS SA pairs (2 SAs each) and 2 policies per pair (ESP)
+// "hashed": first set the policy hash thresholds to the selectors' prefixes (as sedge does),
+// for both tools alike; otherwise the kernel's defaults keep them in its ordered list.
 // Prints one line per figure: "<name>: <value> <unit> ratio <x> vs ip-batch".
 #include <sys/wait.h>
 #include <unistd.h>
@@ -151,15 +153,21 @@ void print(const char* name, double value, const char* unit, double ratio) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) fail("usage: nl-bench policies N | full PAIRS");
+  if (argc != 3 && argc != 4) fail("usage: nl-bench policies N [hashed] | full PAIRS [hashed]");
   std::string mode = argv[1];
   int n = std::atoi(argv[2]);
+  bool hashed = argc == 4 && std::string(argv[3]) == "hashed";
   bool full = mode == "full";
   Workload w = make(n, full, full);
   size_t objects = w.sas.size() + w.policies.size();
   auto xfrm = XfrmClient::open();
   if (!xfrm) fail(xfrm.error().message);
   if (count(*xfrm) != 0) fail("the namespace already holds XFRM objects: run in a fresh one");
+  if (hashed) {
+    // site /24 <-> remote /16: out has dst /16, src /24; in the reverse.
+    if (auto s = xfrm->set_policy_hash_thresholds({16, 24, 128, 128}); !s) fail(s.error().message);
+    usleep(200000);  // the kernel rebuilds its hash in the background
+  }
 
   char dir_template[] = "/var/tmp/nl-bench.XXXXXX";
   if (!mkdtemp(dir_template)) fail("mkdtemp");
@@ -208,7 +216,8 @@ int main(int argc, char** argv) {
   std::remove((dir + "/del").c_str());
   rmdir(dir.c_str());
 
-  std::string what = full ? "netlink_sa_policy_" : "netlink_policy_";
+  std::string what = std::string(full ? "netlink_sa_policy_" : "netlink_policy_") +
+                     (hashed ? "hashed_" : "");
   std::printf("# %zu objects (%zu SAs, %zu policies)\n", objects, w.sas.size(), w.policies.size());
   print((what + "install").c_str(), static_cast<double>(objects) / sedge_add, "objects/s",
         ip_add / sedge_add);

@@ -186,5 +186,11 @@ TEST(GoldenSa, AllocSpi) {
   expect_same_bytes("state_allocspi", build_alloc_spi(r));
 }
 
+TEST(GoldenSpd, PolicyHashThresholds) {
+  expect_same_bytes("spd_hash_thresholds",
+                    build_set_policy_hash_thresholds(XfrmPolicyHashThresholds{16, 24, 48, 56}));
+  EXPECT_FALSE(build_set_policy_hash_thresholds(XfrmPolicyHashThresholds{33, 0, 0, 0}).ok());
+}
+
 }  // namespace
 }  // namespace sedge::netlink
