@@ -59,7 +59,10 @@ class Builder {
     return static_cast<T*>(mnl_nlmsg_put_extra_header(nlh_, sizeof(T)));
   }
   bool put(uint16_t type, const void* data, size_t len) {
-    return mnl_attr_put_check(nlh_, buf_.size(), type, len, data);
+    uint8_t* p = reserve(type, len);  // zeroes the padding too (the scratch is not zeroed)
+    if (!p) return false;
+    std::memcpy(p, data, len);
+    return true;
   }
   // Reserves an attribute of len bytes (zeroed) and returns its payload.
   uint8_t* reserve(uint16_t type, size_t len) {
