@@ -225,8 +225,14 @@ json apply(const json& spec) {
         v.address = must(IpPrefix::parse_interface(j["address"].get<std::string>()), "address");
       }
       s = routes.add_vti(v);
+    } else if (j["kind"] == "gre") {
+      GreLink g{name, addr(j["local"]), addr(j["remote"]), std::nullopt, std::nullopt, 64, 0};
+      if (j.contains("key")) g.ikey = g.okey = number(j["key"]);
+      s = routes.add_gre(g);
     } else if (j["kind"] == "dummy") {
       s = routes.add_dummy(name);
+    } else {
+      fail("unknown link kind " + j["kind"].dump());
     }
     if (!s) fail(s.error().message);
     for (const auto& a : j.value("addresses", json::array())) {

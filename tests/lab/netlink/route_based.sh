@@ -15,7 +15,9 @@ driver a-l apply > "$work/report" <<EOS
 {"links": [
   {"kind": "vti", "name": "sec-a4", "local": "192.0.2.1", "remote": "192.0.2.2", "ikey": 42, "okey": 42,
    "address": "169.254.42.1/32"},
-  {"kind": "vti", "name": "sec-a6", "local": "2001:db8::1", "remote": "2001:db8::2", "ikey": 43, "okey": 43}],
+  {"kind": "vti", "name": "sec-a6", "local": "2001:db8::1", "remote": "2001:db8::2", "ikey": 43, "okey": 43},
+  {"kind": "gre", "name": "sec-g4", "local": "192.0.2.1", "remote": "192.0.2.2", "key": 7,
+   "addresses": ["10.99.0.1/30"]}],
  "sas": [
   {"src": "192.0.2.1", "dst": "192.0.2.2", "spi": "0xc0000011", "reqid": "$T4", "mark": {"value": 42},
    "aead": {"name": "rfc4106(gcm(aes))", "key": "$k1", "icv": 128}, "lifetime": {"soft_packets": 3}},
@@ -57,6 +59,9 @@ xfrm policy add src fd00:2::/64 dst fd00:1::/64 dir out tmpl src 2001:db8::2 dst
 xfrm policy add src fd00:1::/64 dst fd00:2::/64 dir in tmpl src 2001:db8::1 dst 2001:db8::2 proto esp mode tunnel reqid 2
 route add 10.1.0.0/24 dev a-wr src 10.2.0.1
 route add fd00:1::/64 dev a-wr src fd00:2::1
+link add g4 type gre local 192.0.2.2 remote 192.0.2.1 key 7
+addr add 10.99.0.2/30 dev g4
+link set g4 up
 EOB
 right a-r
 
@@ -75,6 +80,10 @@ ip -n a-l rule | grep -q "10000:	from all fwmark 0x100 lookup $((T4)) proto 83" 
 driver a-l events 1 20 > "$work/events" 2>&1 &
 ev=$!
 wait_line "$work/events" listening 5 || fail "event listener did not start"
+
+ip -n a-l -d link show sec-g4 | grep -q 'gre remote 192.0.2.2 local 192.0.2.1 ttl 64.*ikey 0.0.0.7 okey 0.0.0.7' \
+  || { ip -n a-l -d link show sec-g4; fail "GRE parameters"; }
+ip netns exec a-l ping -q -c 2 -i 0.2 -W 2 10.99.0.2 || fail "ping over GRE"
 
 ip netns exec a-l ping -q -c 5 -i 0.2 -W 2 -m 256 -I 10.1.0.1 10.2.0.1 || fail "IPv4 ping over VTI"
 ip netns exec a-l ping -q -6 -c 3 -i 0.2 -W 2 -m 257 -I fd00:1::1 fd00:2::1 || fail "IPv6 ping over VTI6"
