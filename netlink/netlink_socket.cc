@@ -71,6 +71,14 @@ NetlinkSocket::~NetlinkSocket() {
 
 int NetlinkSocket::fd() const { return mnl_socket_get_fd(sock_); }
 
+Status NetlinkSocket::set_receive_buffer(int bytes) {
+  if (setsockopt(fd(), SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0 &&
+      setsockopt(fd(), SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0) {
+    return Error::sys("setting the netlink receive buffer to " + std::to_string(bytes) + " bytes");
+  }
+  return {};
+}
+
 Result<std::unique_ptr<NetlinkSocket>> NetlinkSocket::open(int bus, std::span<const unsigned> groups) {
   mnl_socket* sock = mnl_socket_open2(bus, SOCK_CLOEXEC);
   if (!sock) return Error::sys("opening netlink socket (bus " + std::to_string(bus) + ")");

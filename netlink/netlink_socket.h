@@ -31,6 +31,9 @@ class NetlinkSocket {
   NetlinkSocket& operator=(const NetlinkSocket&) = delete;
 
   int fd() const;
+  // The kernel's queue for this socket's answers (default 4 MiB). Smaller saves memory; the
+  // sender stays correct when it overflows (see transact).
+  Status set_receive_buffer(int bytes);
 
   // Called with (request index, reply message) for every data reply (e.g. GETSA's NEWSA).
   using ReplyHandler = std::function<void(size_t, std::span<const uint8_t>)>;

@@ -202,6 +202,8 @@ Result<std::vector<XfrmPolicy>> XfrmClient::dump_policies() {
   return out;
 }
 
+Status XfrmClient::set_receive_buffer(int bytes) { return socket_->set_receive_buffer(bytes); }
+
 Status XfrmClient::set_policy_hash_thresholds(const XfrmPolicyHashThresholds& thresholds) {
   return send_built(*socket_, build_set_policy_hash_thresholds(thresholds));
 }

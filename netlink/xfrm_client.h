@@ -78,6 +78,10 @@ class XfrmClient {
   Result<XfrmPolicy> get_policy(const XfrmPolicyId& id);
   Result<std::vector<XfrmPolicy>> dump_policies();
 
+  // The socket's receive queue (default 4 MiB): answers beyond it are lost (ENOBUFS), and
+  // the requests they answered are then reported as "state unknown", never as done.
+  Status set_receive_buffer(int bytes);
+
   // Per network namespace; the kernel rebuilds its policy hash in the background.
   Status set_policy_hash_thresholds(const XfrmPolicyHashThresholds& thresholds);
 

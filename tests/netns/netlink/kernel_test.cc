@@ -281,6 +281,39 @@ TEST_F(KernelTest, BatchMapsEachAckToItsRequest) {
   EXPECT_EQ(left->front().selector, keep.selector);
 }
 
+TEST_F(KernelTest, LostAnswersAreReportedNotTakenForSuccess) {
+  // A tiny receive queue and a window of failing requests: the kernel's error answers
+  // overflow it (ENOBUFS). Every request is then either answered or "state unknown".
+  ASSERT_OK(xfrm_->set_receive_buffer(1024));
+  XfrmBatch batch;
+  constexpr size_t kCount = 400;
+  for (size_t i = 0; i < kCount; ++i) {
+    XfrmPolicyId id{{IpPrefix{IpAddress::v4(0x0a000000u + static_cast<uint32_t>(i) * 256), 24},
+                     net("10.255.0.0/16")},
+                    XfrmDir::Out, std::nullopt, std::nullopt, 0};
+    ASSERT_OK(batch.delete_policy(id));  // none exists: each answer is an error
+  }
+  BatchResult r = xfrm_->submit(batch);
+  ASSERT_EQ(r.results.size(), kCount);
+  size_t enoent = 0, unknown = 0;
+  for (const auto& s : r.results) {
+    ASSERT_FALSE(s.ok());
+    if (s.error().code == ENOENT) ++enoent;
+    if (s.error().code == ENOBUFS) {
+      ++unknown;
+      EXPECT_NE(s.error().message.find("acknowledgement lost, state unknown"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(enoent + unknown, kCount);
+  EXPECT_GT(unknown, 0u) << "the queue did not overflow: the test proves nothing";
+  // The socket stays usable afterwards.
+  ASSERT_OK(xfrm_->set_receive_buffer(4 << 20));
+  XfrmPolicy p = tunnel_policy("10.1.0.0/16", "10.2.0.0/16", XfrmDir::Out, kReqidFirst,
+                               "192.0.2.1", "192.0.2.2");
+  ASSERT_OK(xfrm_->add_policy(p));
+  ASSERT_OK(xfrm_->delete_policy(p.id()));
+}
+
 TEST_F(KernelTest, RulesWithFwmarkInTheSedgeRange) {
   Rule v4{AF_INET, kRulePriorityFirst + 1, 0x2a, 0xff, kTableFirst + 1};
   Rule v6{AF_INET6, kRulePriorityFirst + 2, 0x2b, 0xffffffff, kTableFirst + 2};
