@@ -110,6 +110,7 @@ XfrmPolicy policy_from(const json& j) {
   XfrmPolicy p;
   p.selector.src = prefix(j["src"]);
   p.selector.dst = prefix(j["dst"]);
+  p.selector.proto = static_cast<uint8_t>(j.value("proto", 0));
   std::string dir = j.value("dir", "out");
   p.dir = dir == "in" ? XfrmDir::In : dir == "fwd" ? XfrmDir::Fwd : XfrmDir::Out;
   p.priority = j.value("priority", 1000u);
