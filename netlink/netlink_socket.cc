@@ -21,25 +21,29 @@ constexpr int kReceiveBuffer = 4 * 1024 * 1024;
 constexpr size_t kRecvBufferSize = 64 * 1024;
 
 std::string extack_message(const nlmsghdr* nlh) {
-  // With NETLINK_EXT_ACK the kernel appends NLMSGERR_ATTR_MSG after the (capped) request.
+  // With NETLINK_EXT_ACK the kernel appends attributes after the nlmsgerr (and after the
+  // echoed request unless NETLINK_CAP_ACK capped it); NLMSGERR_ATTR_MSG is its explanation.
   if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS)) return "";
-  auto* err = static_cast<const nlmsgerr*>(mnl_nlmsg_get_payload(nlh));
+  const auto* payload = static_cast<const uint8_t*>(mnl_nlmsg_get_payload(nlh));
+  size_t len = mnl_nlmsg_get_payload_len(nlh);
+  if (len < sizeof(nlmsgerr)) return "";
+  nlmsgerr err;
+  std::memcpy(&err, payload, sizeof err);
   size_t offset = sizeof(nlmsgerr);
-  if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) offset += err->msg.nlmsg_len - sizeof(nlmsghdr);
+  if (!(nlh->nlmsg_flags & NLM_F_CAPPED)) {
+    if (err.msg.nlmsg_len < sizeof(nlmsghdr)) return "";
+    offset += MNL_ALIGN(err.msg.nlmsg_len - sizeof(nlmsghdr));
+  }
   std::string text;
-  auto* start = static_cast<const uint8_t*>(mnl_nlmsg_get_payload_offset(nlh, offset));
-  auto* tail = static_cast<const uint8_t*>(mnl_nlmsg_get_payload_tail(nlh));
-  if (start >= tail) return text;
-  auto* attr = reinterpret_cast<const nlattr*>(start);
-  int left = static_cast<int>(tail - start);
-  for (; mnl_attr_ok(attr, left); attr = mnl_attr_next(attr)) {
-    left = static_cast<int>(tail - reinterpret_cast<const uint8_t*>(attr));
-    if (!mnl_attr_ok(attr, left)) break;
-    if (mnl_attr_get_type(attr) == NLMSGERR_ATTR_MSG && mnl_attr_get_payload_len(attr) > 0) {
-      const char* s = static_cast<const char*>(mnl_attr_get_payload(attr));
-      text.assign(s, strnlen(s, mnl_attr_get_payload_len(attr)));
+  while (offset + sizeof(nlattr) <= len) {
+    nlattr attr;
+    std::memcpy(&attr, payload + offset, sizeof attr);
+    if (attr.nla_len < sizeof(nlattr) || offset + attr.nla_len > len) break;
+    if ((attr.nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+      const char* s = reinterpret_cast<const char*>(payload + offset + sizeof(nlattr));
+      text.assign(s, strnlen(s, attr.nla_len - sizeof(nlattr)));
     }
-    left -= MNL_ALIGN(attr->nla_len);
+    offset += MNL_ALIGN(attr.nla_len);
   }
   return text;
 }

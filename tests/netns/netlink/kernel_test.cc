@@ -208,6 +208,8 @@ TEST_F(KernelTest, KernelRefusalsAreClearErrorsNamingTheObject) {
   if (refused.ok()) GTEST_SKIP() << "this kernel accepts ESP states (covered by the lab test)";
   EXPECT_EQ(refused.error().message.rfind("adding SA spi 0xc1a2b3c4 192.0.2.1->192.0.2.2: ", 0), 0u)
       << refused.error().message;
+  // The kernel's own explanation (extended ACK) is carried along.
+  EXPECT_NE(refused.error().message.find(" (kernel: "), std::string::npos) << refused.error().message;
   EXPECT_EQ(run("ip xfrm state"), "");
 
   // Without CAP_NET_ADMIN: EPERM, said so.
