@@ -1,0 +1,184 @@
+# lab.sh: the shell library of lab scenarios (POSIX sh). Source it first:
+#   . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
+# It builds the standard topology (README.md), runs independent IKE peers as fixtures, and
+# checks the kernel datapath. Every fixture keeps its files under $LAB_DIR/<name> and its
+# logs are copied to $LAB_LOG_DIR when the scenario exits.
+set -eu
+: "${LAB_DIR:?lab.sh runs inside a lab scenario (LAB_DIR)}"
+LAB_LOG_DIR=${LAB_LOG_DIR:-$LAB_DIR}
+
+lab_collect() {
+  for f in "$LAB_DIR"/*/*.log; do [ -f "$f" ] && cp -f "$f" "$LAB_LOG_DIR/$(basename "$(dirname "$f")")-$(basename "$f")"; done
+  return 0
+}
+trap lab_collect EXIT
+
+lab_fail() {
+  echo "FAIL: $*" >&2
+  for ns in $(ip netns list | cut -d' ' -f1); do
+    echo "--- $ns" >&2
+    ip -n "$ns" -s xfrm state 2>/dev/null | grep -E "^src|proto|packets" >&2 || true
+    ip -n "$ns" xfrm policy 2>/dev/null | grep -E "^src|dir" >&2 || true
+  done
+  exit 1
+}
+
+# lab_link NS_A IF_A ADDR_A NS_B IF_B ADDR_B: a veth pair between two namespaces, addressed and up.
+lab_link() {
+  ip link add "lab-$$-a" type veth peer name "lab-$$-b"
+  ip link set "lab-$$-a" netns "$1" name "$2"
+  ip link set "lab-$$-b" netns "$4" name "$5"
+  ip -n "$1" addr add "$3" dev "$2"; ip -n "$1" link set "$2" up
+  ip -n "$4" addr add "$6" dev "$5"; ip -n "$4" link set "$5" up
+}
+
+lab_ns() {  # lab_ns NAME [router]: a namespace with lo up; routers forward
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+  if [ "${2:-}" = router ]; then
+    ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=2 net.ipv4.conf.default.rp_filter=2
+  fi
+}
+
+# lab_topology [nat=wan0]: the standard topology (see tests/lab/README.md).
+lab_topology() {
+  nat=""
+  for arg in "$@"; do case $arg in nat=wan0) nat=wan0 ;; *) echo "lab_topology: unknown $arg" >&2; return 2 ;; esac; done
+  for ns in site inet pop1 pop2; do lab_ns "$ns" router; done
+  for ns in lanhost0 lanhost1 srv1 srv2 web; do lab_ns "$ns"; done
+  # LAN side: hosts behind the site's LAN interfaces, so their traffic enters lan0/lan1.
+  lab_link site lan0 10.99.99.1/24 lanhost0 eth0 10.99.99.10/24
+  lab_link site lan1 10.88.88.1/24 lanhost1 eth0 10.88.88.10/24
+  ip -n lanhost0 route add default via 10.99.99.1
+  ip -n lanhost1 route add default via 10.88.88.1
+  # WAN side: two links to the Internet router, wan0 optionally behind a NAT.
+  if [ -n "$nat" ]; then
+    lab_ns nat0 router
+    lab_link site wan0 100.64.0.2/24 nat0 in0 100.64.0.1/24
+    lab_link nat0 out0 198.51.100.2/24 inet isp0 198.51.100.1/24
+    ip -n nat0 route add default via 198.51.100.1
+    ip netns exec nat0 nft -f - <<EON
+table ip nat { chain post { type nat hook postrouting priority srcnat; oifname "out0" masquerade; } }
+EON
+    ip -n site route add default via 100.64.0.1 dev wan0 metric 100
+  else
+    lab_link site wan0 198.51.100.2/24 inet isp0 198.51.100.1/24
+    ip -n site route add default via 198.51.100.1 dev wan0 metric 100
+  fi
+  lab_link site wan1 203.0.113.2/24 inet isp1 203.0.113.1/24
+  ip -n site route add default via 203.0.113.1 dev wan1 metric 200
+  # Two SEC points of presence, each with a server behind it, and a breakout host.
+  lab_link inet pop1 192.0.2.1/28 pop1 wan 192.0.2.2/28
+  lab_link inet pop2 192.0.2.17/28 pop2 wan 192.0.2.18/28
+  lab_link inet web 192.0.2.33/28 web eth0 192.0.2.34/28
+  for p in 1 2; do
+    ip -n "pop$p" route add default via "192.0.2.$(( (p - 1) * 16 + 1 ))"
+    lab_link "pop$p" srv "10.20$p.0.1/24" "srv$p" eth0 "10.20$p.0.10/24"
+    ip -n "srv$p" route add default via "10.20$p.0.1"
+  done
+  ip -n web route add default via 192.0.2.33
+}
+
+# ---- strongSwan (charon + swanctl), one per namespace, each with a private /run ----
+
+# lab_strongswan NAME NS: starts charon in NS with $LAB_DIR/NAME/swanctl.conf (written by the
+# caller, secrets included, mode 0600) and loads it.
+lab_strongswan() {
+  d=$LAB_DIR/$1
+  mkdir -p "$d"; rm -f "$d/charon.vici"
+  cat > "$d/strongswan.conf" <<EOC
+charon {
+  load_modular = no
+  load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 openssl pem pkcs1 x509 kernel-netlink socket-default vici
+  filelog { log { path = $d/charon.log
+      default = 1
+      ike = 2 } }
+  plugins { vici { socket = unix://$d/charon.vici } }
+}
+EOC
+  chmod 600 "$d/swanctl.conf"
+  ip netns exec "$2" unshare -m sh -c "mount -t tmpfs tmpfs /run; exec env STRONGSWAN_CONF=$d/strongswan.conf /usr/lib/ipsec/charon" \
+    > "$d/charon-stdout.log" 2>&1 &
+  for _ in $(seq 100); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
+  [ -S "$d/charon.vici" ] || lab_fail "charon $1 did not start (see $d/charon-stdout.log)"
+  echo "$2" > "$d/netns"
+  lab_swanctl "$1" --load-all --file "$d/swanctl.conf" > "$d/load.log" 2>&1 || { cat "$d/load.log"; lab_fail "swanctl could not load $1"; }
+}
+
+lab_swanctl() {  # lab_swanctl NAME ARGS...: swanctl against that charon
+  n=$1; shift
+  ip netns exec "$(cat "$LAB_DIR/$n/netns")" swanctl "$@" --uri "unix://$LAB_DIR/$n/charon.vici"
+}
+
+# ---- libreswan (pluto), unpacked from its Debian package into the build tree ----
+
+LAB_LIBRESWAN=${LAB_LIBRESWAN:-$SEDGE_BUILD_DIR/lab-libreswan}
+
+# lab_libreswan NAME NS: starts pluto in NS with $LAB_DIR/NAME/ipsec.conf and ipsec.secrets
+# (written by the caller) and adds every connection in it.
+lab_libreswan() {
+  d=$LAB_DIR/$1
+  [ -x "$LAB_LIBRESWAN/usr/libexec/ipsec/pluto" ] || lab_fail "libreswan is not unpacked in $LAB_LIBRESWAN (ctest runs lab.libreswan_package first)"
+  mkdir -p "$d/nss" "$d/run"
+  chmod 600 "$d/ipsec.secrets"
+  certutil -N -d "sql:$d/nss" --empty-password
+  # pluto runs /usr/libexec/ipsec/addconn itself: its private copy is bind-mounted there in
+  # pluto's own mount namespace only.
+  ip netns exec "$2" unshare -m --propagation private sh -c \
+    "mount --bind $LAB_LIBRESWAN/usr/libexec /usr/libexec && exec /usr/libexec/ipsec/pluto \"\$@\"" pluto \
+    --config "$d/ipsec.conf" --nssdir "$d/nss" --rundir "$d/run" --secretsfile "$d/ipsec.secrets" --logfile "$d/pluto.log"
+  for _ in $(seq 100); do [ -S "$d/run/pluto.ctl" ] && break; sleep 0.1; done
+  [ -S "$d/run/pluto.ctl" ] || lab_fail "pluto $1 did not start (see $d/pluto.log)"
+  echo "$2" > "$d/netns"
+  lab_whack "$1" --listen > /dev/null  # interface discovery, as libreswan's own start-up does
+  for conn in $(awk '/^conn /{print $2}' "$d/ipsec.conf"); do
+    ip netns exec "$2" "$LAB_LIBRESWAN/usr/libexec/ipsec/addconn" --config "$d/ipsec.conf" --ctlsocket "$d/run/pluto.ctl" "$conn"
+  done
+  lab_whack "$1" --rereadsecrets
+}
+
+lab_whack() {  # lab_whack NAME ARGS...
+  n=$1; shift
+  ip netns exec "$(cat "$LAB_DIR/$n/netns")" "$LAB_LIBRESWAN/usr/libexec/ipsec/whack" --ctlsocket "$LAB_DIR/$n/run/pluto.ctl" "$@"
+}
+
+# ---- swtpm: a software TPM 2.0 with an EK certificate, on TCP ----
+
+# lab_swtpm DIR PORT: prints the TCTI string (swtpm:host=127.0.0.1,port=PORT). The EK
+# certificate is issued by a local CA of its own, $DIR/localca/issuercert.pem (not the
+# system-wide swtpm-localca state).
+lab_swtpm() {
+  mkdir -p "$1/state" "$1/localca"
+  printf 'create_certs_tool = /usr/bin/swtpm_localca\ncreate_certs_tool_config = %s\ncreate_certs_tool_options = %s\n' \
+    "$1/swtpm-localca.conf" "$1/swtpm-localca.options" > "$1/swtpm_setup.conf"
+  printf 'statedir = %s\nsigningkey = %s\nissuercert = %s\ncertserial = %s\n' \
+    "$1/localca" "$1/localca/signkey.pem" "$1/localca/issuercert.pem" "$1/localca/certserial" > "$1/swtpm-localca.conf"
+  printf -- '--platform-manufacturer sedge\n--platform-version 2.1\n--platform-model lab\n' > "$1/swtpm-localca.options"
+  swtpm_setup --tpm2 --tpmstate "$1/state" --config "$1/swtpm_setup.conf" --create-ek-cert --create-platform-cert \
+    --lock-nvram --overwrite > "$1/setup.log" 2>&1 || { cat "$1/setup.log" >&2; lab_fail "swtpm_setup failed"; }
+  swtpm socket --tpm2 --tpmstate "dir=$1/state" --server "type=tcp,port=$2,bindaddr=127.0.0.1" \
+    --ctrl "type=tcp,port=$(($2 + 1)),bindaddr=127.0.0.1" --flags startup-clear --daemon --pid "file=$1/swtpm.pid" \
+    --log "file=$1/swtpm.log"
+  for _ in $(seq 50); do [ -s "$1/swtpm.pid" ] && break; sleep 0.1; done
+  echo "swtpm:host=127.0.0.1,port=$2"
+}
+
+lab_swtpm_stop() { [ -s "$1/swtpm.pid" ] && kill "$(cat "$1/swtpm.pid")" 2>/dev/null; rm -f "$1/swtpm.pid"; }
+
+# ---- The datapath ----
+
+# lab_esp_packets NS DST: packets counted by the ESP states towards DST in NS (the kernel's
+# own counters, `ip -s xfrm state`).
+lab_esp_packets() {
+  ip -n "$1" -s xfrm state | awk -v dst="$2" '
+    /^src/ { mine = ($4 == dst) }
+    /^[ \t]+[0-9]+\(bytes\), [0-9]+\(packets\)/ && mine { gsub(/[^0-9,]/, "", $0); split($0, a, ","); n += a[2] }
+    END { print n + 0 }'
+}
+
+# lab_expect_esp NS LOCAL REMOTE MIN: both directions of the tunnel carried at least MIN packets.
+lab_expect_esp() {
+  out=$(lab_esp_packets "$1" "$3"); in=$(lab_esp_packets "$1" "$2")
+  echo "ESP in $1: $out packets out (to $3), $in packets in (to $2)"
+  [ "$out" -ge "$4" ] && [ "$in" -ge "$4" ] || lab_fail "ESP counters in $1 did not move: out=$out in=$in (want >= $4)"
+}
