@@ -47,7 +47,7 @@ driver b-l daemon > "$work/daemon" 2>&1 <<EOS &
   {"dst": "fd00:6::/64", "table": 254, "dev": "b-wl", "src": "fd00:5::1"}]}
 EOS
 daemon=$!
-wait_line "$work/daemon" ready 10 || { cat "$work/daemon"; fail "daemon did not start"; }
+wait_line "$work/daemon" ready 30 || { cat "$work/daemon"; fail "daemon did not start"; }
 cat > "$work/right.batch" <<EOB
 xfrm state add src 192.0.2.1 dst 192.0.2.2 proto esp spi 0xc0000021 reqid 1 mode tunnel flag esn replay-window 128 enc cbc(aes) 0x$e1 auth-trunc hmac(sha256) 0x$a1 128
 xfrm state add src 192.0.2.2 dst 192.0.2.1 proto esp spi 0xc0000022 reqid 1 mode tunnel flag esn replay-window 128 enc cbc(aes) 0x$e2 auth-trunc hmac(sha256) 0x$a2 128
@@ -73,7 +73,7 @@ EOB
 right b-r
 driver b-r encap-socket 4500 > "$work/encap" 2>&1 &
 encap=$!
-wait_line "$work/encap" ready 5 || fail "peer encap socket"
+wait_line "$work/encap" ready 30 || fail "peer encap socket"
 
 ip -n b-l xfrm state | grep -q 'flag esn' || { ip -n b-l xfrm state; fail "ESN flag not shown"; }
 ip -n b-l xfrm state | grep -q 'encap type espinudp sport 4500 dport 4500' || fail "encap not shown"
@@ -81,9 +81,9 @@ ip -n b-l route | grep -q '10.4.0.0/24 dev b-wl proto 83 scope link src 10.3.0.1
 
 ip netns exec b-l ping -q -c 4 -i 0.2 -W 2 -I 10.3.0.1 10.4.0.1 || fail "IPv4 policy-based ping (cbc+sha256, ESN)"
 ip netns exec b-l ping -q -6 -c 3 -i 0.2 -W 2 -I fd00:3::1 fd00:4::1 || fail "IPv6 policy-based ping (null+sha512)"
-driver b-l events 1 10 > "$work/events" 2>&1 &
+driver b-l events 1 30 > "$work/events" 2>&1 &
 ev=$!
-wait_line "$work/events" listening 5 || fail "event listener did not start"
+wait_line "$work/events" listening 30 || fail "event listener did not start"
 udp_before=$(ip netns exec b-r nstat -az UdpInDatagrams | awk '/UdpInDatagrams/{print $2}')
 ip netns exec b-l ping -q -c 3 -i 0.2 -W 2 -I 10.5.0.1 10.6.0.1 || fail "NAT-T ping"
 udp_after=$(ip netns exec b-r nstat -az UdpInDatagrams | awk '/UdpInDatagrams/{print $2}')

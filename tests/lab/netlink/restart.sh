@@ -46,7 +46,7 @@ start() { # starts the daemon with the spec in $work/spec (keys: removed once re
   : > "$work/daemon"
   driver c-l daemon < "$work/spec" > "$work/daemon" 2>&1 &
   daemon=$!
-  wait_line "$work/daemon" ready 10 || { cat "$work/daemon"; fail "daemon did not start"; }
+  wait_line "$work/daemon" ready 30 || { cat "$work/daemon"; fail "daemon did not start"; }
   rm -f "$work/spec"
   head -1 "$work/daemon"
 }

@@ -92,9 +92,9 @@ ip -n a-l route show table all | grep -q "10.2.0.0/24 dev sec-a4 table $((T4)) p
 ip -n a-l rule | grep -q "10000:	from all fwmark 0x100 lookup $((T4)) proto 83" || { ip -n a-l rule; fail "rule"; }
 
 # Soft expire: the out SA has a soft limit of 3 packets.
-driver a-l events 1 20 > "$work/events" 2>&1 &
+driver a-l events 1 30 > "$work/events" 2>&1 &
 ev=$!
-wait_line "$work/events" listening 5 || fail "event listener did not start"
+wait_line "$work/events" listening 30 || fail "event listener did not start"
 
 ip -n a-l -d link show sec-g4 | grep -q 'gre remote 192.0.2.12 local 192.0.2.11 ttl 64.*ikey 0.0.0.7 okey 0.0.0.7' \
   || { ip -n a-l -d link show sec-g4; fail "GRE parameters"; }
