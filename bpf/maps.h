@@ -1,0 +1,97 @@
+/* The one header shared by steer.bpf.c and the C++ side: map keys and values, limits, marks.
+ * Classification: ingress ifindex -> network; (network, destination) longest-prefix match ->
+ * a chain of candidate rules in policy order (every rule whose destination prefix contains the
+ * packet's destination, precomputed by the compiler); the first chain entry that matches the
+ * protocol, destination port and source prefix decides. No match: the network's default. */
+#ifndef SEDGE_BPF_MAPS_H
+#define SEDGE_BPF_MAPS_H
+
+#include <linux/types.h>
+
+#define SEDGE_STEER_MAX_NETWORKS 64
+#define SEDGE_STEER_MAX_PREFIXES 262144 /* per family and generation */
+#define SEDGE_STEER_MAX_ENTRIES 524288  /* chain entries per generation */
+#define SEDGE_STEER_CHAIN_LEN 16        /* candidates checked per destination */
+#define SEDGE_STEER_MAX_RULES 131072
+#define SEDGE_STEER_MAX_PROFILES 256
+#define SEDGE_STEER_PROFILE_PATHS 8
+#define SEDGE_STEER_MAX_PATHS 1024
+
+/* skb->mark carries the chosen path for `ip rule fwmark MARK/MASK table T`. VTI keys (small
+ * integers, used as XFRM marks) and other marks stay clear of this range. */
+#define SEDGE_STEER_MARK_BASE 0x5e000000u
+#define SEDGE_STEER_MARK_MASK 0xffffff00u
+#define SEDGE_STEER_PATH_MARK(path_id) (SEDGE_STEER_MARK_BASE | ((__u32)(path_id) << 8))
+
+enum sedge_steer_action {
+  SEDGE_STEER_NONE = 0,     /* no decision: pass unmarked */
+  SEDGE_STEER_PROFILE = 1,  /* steer by a profile's active path */
+  SEDGE_STEER_BREAKOUT = 2, /* local breakout: pass unmarked, main table */
+  SEDGE_STEER_DENY = 3,     /* drop */
+};
+
+enum sedge_steer_strategy { SEDGE_STEER_ORDERED = 0, SEDGE_STEER_WEIGHTED = 1 };
+
+struct sedge_net {            /* nets_N[ingress ifindex] */
+  __u32 net_id;
+  __u32 default_action;       /* enum sedge_steer_action */
+  __u32 default_profile;
+  __u32 default_rule;         /* counter index for the default */
+};
+
+struct sedge_lpm4_key {
+  __u32 prefixlen;            /* 32 (net_id) + destination prefix length */
+  __u32 net_id;               /* big-endian, so it is matched as a prefix */
+  __u8 addr[4];
+};
+
+struct sedge_lpm6_key {
+  __u32 prefixlen;
+  __u32 net_id;
+  __u8 addr[16];
+};
+
+struct sedge_chain {          /* lpm*_N value: entries_N[first .. first+count) */
+  __u32 first;
+  __u32 count;
+};
+
+struct sedge_entry {          /* one candidate: a rule's protocol/port/source combination */
+  __u32 rule_id;              /* counter index */
+  __u32 profile;
+  __u16 port_lo;              /* destination ports, host order; 0/0 = any */
+  __u16 port_hi;
+  __u8 proto;                 /* 0 = any */
+  __u8 action;                /* enum sedge_steer_action */
+  __u8 src_len;               /* source prefix length; 0 = any */
+  __u8 pad;
+  __u8 src[16];               /* source prefix (IPv4 in the first 4 bytes) */
+};
+
+struct sedge_profile {
+  __u32 strategy;             /* enum sedge_steer_strategy */
+  __u32 npaths;
+  __u32 path_ids[SEDGE_STEER_PROFILE_PATHS];
+  __u32 weights[SEDGE_STEER_PROFILE_PATHS];
+};
+
+struct sedge_state {          /* state[0] */
+  __u32 generation;           /* which of the two map sets is live (0 or 1) */
+};
+
+struct sedge_counter {        /* per-CPU */
+  __u64 packets;
+  __u64 bytes;
+};
+
+#ifdef __cplusplus
+static_assert(sizeof(struct sedge_net) == 16, "layout shared with BPF");
+static_assert(sizeof(struct sedge_lpm4_key) == 12, "layout shared with BPF");
+static_assert(sizeof(struct sedge_lpm6_key) == 24, "layout shared with BPF");
+static_assert(sizeof(struct sedge_chain) == 8, "layout shared with BPF");
+static_assert(sizeof(struct sedge_entry) == 32, "layout shared with BPF");
+static_assert(sizeof(struct sedge_profile) == 72, "layout shared with BPF");
+static_assert(sizeof(struct sedge_counter) == 16, "layout shared with BPF");
+#endif
+
+#endif /* SEDGE_BPF_MAPS_H */

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* sedge's application steering classifier, on clsact ingress of each LAN interface.
+ * It picks a rule (maps.h explains how), then marks the packet with the active path of the
+ * rule's steering profile; `ip rule fwmark` routes it into that path's table. Two map sets
+ * (generations) exist; the agent fills the idle one and flips state.generation, so a rule set
+ * is replaced atomically and never edited under traffic. Failover is one write of
+ * active_path[profile] (ordered) or path_down[path] (weighted; paths are usable by default). */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "maps.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define PINNED __uint(pinning, LIBBPF_PIN_BY_NAME)
+
+#define NETS_MAP(n)                                                \
+  struct {                                                         \
+    __uint(type, BPF_MAP_TYPE_HASH);                               \
+    __uint(max_entries, SEDGE_STEER_MAX_NETWORKS);                 \
+    __type(key, __u32);                                            \
+    __type(value, struct sedge_net);                               \
+    PINNED;                                                        \
+  } n SEC(".maps")
+#define LPM_MAP(n, k)                                              \
+  struct {                                                         \
+    __uint(type, BPF_MAP_TYPE_LPM_TRIE);                           \
+    __uint(max_entries, SEDGE_STEER_MAX_PREFIXES);                 \
+    __uint(map_flags, BPF_F_NO_PREALLOC);                          \
+    __type(key, k);                                                \
+    __type(value, struct sedge_chain);                             \
+    PINNED;                                                        \
+  } n SEC(".maps")
+#define ARRAY_MAP(n, v, size)                                      \
+  struct {                                                         \
+    __uint(type, BPF_MAP_TYPE_ARRAY);                              \
+    __uint(max_entries, size);                                     \
+    __type(key, __u32);                                            \
+    __type(value, v);                                              \
+    PINNED;                                                        \
+  } n SEC(".maps")
+#define PERCPU_MAP(n, size)                                        \
+  struct {                                                         \
+    __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);                       \
+    __uint(max_entries, size);                                     \
+    __type(key, __u32);                                            \
+    __type(value, struct sedge_counter);                           \
+    PINNED;                                                        \
+  } n SEC(".maps")
+
+NETS_MAP(steer_nets_0);
+NETS_MAP(steer_nets_1);
+LPM_MAP(steer_lpm4_0, struct sedge_lpm4_key);
+LPM_MAP(steer_lpm4_1, struct sedge_lpm4_key);
+LPM_MAP(steer_lpm6_0, struct sedge_lpm6_key);
+LPM_MAP(steer_lpm6_1, struct sedge_lpm6_key);
+ARRAY_MAP(steer_entries_0, struct sedge_entry, SEDGE_STEER_MAX_ENTRIES);
+ARRAY_MAP(steer_entries_1, struct sedge_entry, SEDGE_STEER_MAX_ENTRIES);
+ARRAY_MAP(steer_profiles_0, struct sedge_profile, SEDGE_STEER_MAX_PROFILES);
+ARRAY_MAP(steer_profiles_1, struct sedge_profile, SEDGE_STEER_MAX_PROFILES);
+ARRAY_MAP(steer_state, struct sedge_state, 1);
+ARRAY_MAP(steer_active_path, __u32, SEDGE_STEER_MAX_PROFILES);
+ARRAY_MAP(steer_path_down, __u32, SEDGE_STEER_MAX_PATHS); /* non-zero: unusable */
+PERCPU_MAP(steer_rule_hits, SEDGE_STEER_MAX_RULES);
+PERCPU_MAP(steer_path_hits, SEDGE_STEER_MAX_PATHS);
+
+struct flow {
+  __u8 family;      /* 4 or 6 */
+  __u8 proto;
+  __u8 has_ports;   /* false for non-first fragments and port-less protocols */
+  __u16 dport;
+  __u8 src[16];
+  __u8 dst[16];
+};
+
+#define VLAN_HLEN 4
+#define MAX_VLAN_TAGS 2
+#define MAX_IPV6_EXT 4
+
+static __always_inline int parse(struct __sk_buff *skb, struct flow *f) {
+  void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return -1;
+  __u16 proto = eth->h_proto;
+  __u32 off = sizeof(*eth);
+  for (int i = 0; i < MAX_VLAN_TAGS; i++) {
+    if (proto != bpf_htons(ETH_P_8021Q) && proto != bpf_htons(ETH_P_8021AD)) break;
+    __u16 *tci = data + off;
+    if ((void *)(tci + 2) > end) return -1;
+    proto = tci[1];
+    off += VLAN_HLEN;
+  }
+  __u8 l4 = 0;
+  __u32 l4off = 0;
+  if (proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr *ip = data + off;
+    if ((void *)(ip + 1) > end || ip->ihl < 5) return -1;
+    f->family = 4;
+    __builtin_memcpy(f->src, &ip->saddr, 4);
+    __builtin_memcpy(f->dst, &ip->daddr, 4);
+    l4 = ip->protocol;
+    l4off = off + ip->ihl * 4;
+    f->has_ports = (ip->frag_off & bpf_htons(0x1fff)) == 0; /* only the first fragment has them */
+  } else if (proto == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr *ip6 = data + off;
+    if ((void *)(ip6 + 1) > end) return -1;
+    f->family = 6;
+    __builtin_memcpy(f->src, &ip6->saddr, 16);
+    __builtin_memcpy(f->dst, &ip6->daddr, 16);
+    l4 = ip6->nexthdr;
+    l4off = off + sizeof(*ip6);
+    f->has_ports = 1;
+    for (int i = 0; i < MAX_IPV6_EXT; i++) {
+      if (l4 != IPPROTO_HOPOPTS && l4 != IPPROTO_ROUTING && l4 != IPPROTO_DSTOPTS && l4 != IPPROTO_FRAGMENT) break;
+      __u8 *ext = data + l4off;
+      if ((void *)(ext + 8) > end) return -1;
+      if (l4 == IPPROTO_FRAGMENT) {
+        if ((*(__u16 *)(ext + 2) & bpf_htons(0xfff8)) != 0) f->has_ports = 0;
+        l4off += 8;
+      } else {
+        l4off += (ext[1] + 1) * 8;
+      }
+      l4 = ext[0];
+    }
+  } else {
+    return -1; /* not IP: not ours to steer */
+  }
+  f->proto = l4;
+  if (l4 != IPPROTO_TCP && l4 != IPPROTO_UDP && l4 != IPPROTO_SCTP) f->has_ports = 0;
+  if (f->has_ports) {
+    __u16 *ports = data + l4off;
+    if (l4off > 0xffff || (void *)(ports + 2) > end) {
+      f->has_ports = 0; /* truncated: classify by addresses only */
+    } else {
+      f->dport = bpf_ntohs(ports[1]);
+    }
+  }
+  return 0;
+}
+
+static __always_inline int src_matches(const struct sedge_entry *e, const struct flow *f) {
+  __u32 len = e->src_len;
+  for (int i = 0; i < 16; i++) {
+    if (len == 0) return 1;
+    __u8 mask = len >= 8 ? 0xff : (__u8)(0xff << (8 - len));
+    if ((e->src[i] ^ f->src[i]) & mask) return 0;
+    len = len >= 8 ? len - 8 : 0;
+  }
+  return 1;
+}
+
+static __always_inline void count(void *map, __u32 index, __u32 bytes) {
+  struct sedge_counter *c = bpf_map_lookup_elem(map, &index);
+  if (c) {
+    c->packets++;
+    c->bytes += bytes;
+  }
+}
+
+static __always_inline const struct sedge_chain *lookup_chain(__u32 gen, const struct sedge_net *net,
+                                                             const struct flow *f) {
+  if (f->family == 4) {
+    struct sedge_lpm4_key k = {.prefixlen = 64, .net_id = bpf_htonl(net->net_id)};
+    __builtin_memcpy(k.addr, f->dst, 4);
+    return bpf_map_lookup_elem(gen ? (void *)&steer_lpm4_1 : (void *)&steer_lpm4_0, &k);
+  }
+  struct sedge_lpm6_key k = {.prefixlen = 160, .net_id = bpf_htonl(net->net_id)};
+  __builtin_memcpy(k.addr, f->dst, 16);
+  return bpf_map_lookup_elem(gen ? (void *)&steer_lpm6_1 : (void *)&steer_lpm6_0, &k);
+}
+
+/* The path a profile sends this flow down, or -1 (no usable path: pass unmarked). */
+static __always_inline long pick_path(__u32 gen, __u32 profile_id, struct __sk_buff *skb) {
+  const struct sedge_profile *p =
+      bpf_map_lookup_elem(gen ? (void *)&steer_profiles_1 : (void *)&steer_profiles_0, &profile_id);
+  if (!p || p->npaths == 0 || p->npaths > SEDGE_STEER_PROFILE_PATHS) return -1;
+  if (p->strategy == SEDGE_STEER_ORDERED) {
+    __u32 *active = bpf_map_lookup_elem(&steer_active_path, &profile_id);
+    __u32 idx = active ? *active : 0;
+    if (idx >= SEDGE_STEER_PROFILE_PATHS || idx >= p->npaths) return -1;
+    return p->path_ids[idx];
+  }
+  /* Weighted: the flow hash picks among healthy paths in proportion to their weights, so one
+   * flow stays on one path while it is healthy. */
+  __u32 total = 0;
+  for (int i = 0; i < SEDGE_STEER_PROFILE_PATHS; i++) {
+    if (i >= p->npaths) break;
+    __u32 path = p->path_ids[i];
+    __u32 *down = bpf_map_lookup_elem(&steer_path_down, &path);
+    if (down && !*down) total += p->weights[i];
+  }
+  if (total == 0) return -1;
+  __u32 point = bpf_get_hash_recalc(skb) % total;
+  for (int i = 0; i < SEDGE_STEER_PROFILE_PATHS; i++) {
+    if (i >= p->npaths) break;
+    __u32 path = p->path_ids[i];
+    __u32 *down = bpf_map_lookup_elem(&steer_path_down, &path);
+    if (!down || *down) continue;
+    if (point < p->weights[i]) return path;
+    point -= p->weights[i];
+  }
+  return -1;
+}
+
+SEC("tc")
+int sedge_steer(struct __sk_buff *skb) {
+  __u32 zero = 0;
+  struct sedge_state *st = bpf_map_lookup_elem(&steer_state, &zero);
+  __u32 gen = st ? (st->generation & 1) : 0;
+  __u32 ifindex = skb->ingress_ifindex;
+  const struct sedge_net *net =
+      bpf_map_lookup_elem(gen ? (void *)&steer_nets_1 : (void *)&steer_nets_0, &ifindex);
+  if (!net) return TC_ACT_OK;
+  struct flow f = {};
+  if (parse(skb, &f) < 0) return TC_ACT_OK;
+
+  __u32 action = net->default_action, profile = net->default_profile, rule = net->default_rule;
+  const struct sedge_chain *chain = lookup_chain(gen, net, &f);
+  if (chain) {
+    void *entries = gen ? (void *)&steer_entries_1 : (void *)&steer_entries_0;
+    for (int i = 0; i < SEDGE_STEER_CHAIN_LEN; i++) {
+      if (i >= chain->count) break;
+      __u32 idx = chain->first + i;
+      const struct sedge_entry *e = bpf_map_lookup_elem(entries, &idx);
+      if (!e) break;
+      if (e->proto && e->proto != f.proto) continue;
+      if (e->port_hi && (!f.has_ports || f.dport < e->port_lo || f.dport > e->port_hi)) continue;
+      if (!src_matches(e, &f)) continue;
+      action = e->action;
+      profile = e->profile;
+      rule = e->rule_id;
+      break;
+    }
+  }
+  count(&steer_rule_hits, rule, skb->len);
+  if (action == SEDGE_STEER_DENY) return TC_ACT_SHOT;
+  if (action != SEDGE_STEER_PROFILE) return TC_ACT_OK;
+  long path = pick_path(gen, profile, skb);
+  if (path < 0) return TC_ACT_OK;
+  count(&steer_path_hits, (__u32)path, skb->len);
+  skb->mark = SEDGE_STEER_PATH_MARK(path);
+  return TC_ACT_OK;
+}
+
+/* The reference for the benchmark: the same attachment doing nothing. */
+SEC("tc")
+int sedge_noop(struct __sk_buff *skb) { return TC_ACT_OK; }
