@@ -57,9 +57,7 @@ lab_topology() {
     lab_link site wan0 100.64.0.2/24 nat0 in0 100.64.0.1/24
     lab_link nat0 out0 198.51.100.2/24 inet isp0 198.51.100.1/24
     ip -n nat0 route add default via 198.51.100.1
-    ip netns exec nat0 nft -f - <<EON
-table ip nat { chain post { type nat hook postrouting priority srcnat; oifname "out0" masquerade; } }
-EON
+    ip netns exec nat0 iptables-legacy -t nat -A POSTROUTING -o "out0" -j MASQUERADE
     ip -n site route add default via 100.64.0.1 dev wan0 metric 100
   else
     lab_link site wan0 198.51.100.2/24 inet isp0 198.51.100.1/24

@@ -1,0 +1,35 @@
+#include "agent/steering/paths.h"
+
+#include <sys/socket.h>
+
+#include "netlink/ownership.h"
+
+namespace sedge::steering {
+
+// Steering tables sit in the upper half of sedge's table range (the lower half is the
+// connectors'); rules after the first 100 priorities, which are reserved for other uses.
+uint32_t path_table(uint32_t path_id) { return netlink::kTableFirst + 0x8000u + path_id; }
+uint32_t path_rule_priority(uint32_t path_id) { return netlink::kRulePriorityFirst + 100u + path_id; }
+
+Status install_paths(netlink::RouteClient& rc, const Compiled& compiled, const std::map<std::string, PathRoute>& routes) {
+  for (uint32_t id = 1; id < compiled.path_names.size(); ++id) {
+    const std::string& name = compiled.path_names[id];
+    auto it = routes.find(name);
+    if (it == routes.end()) return Error{"steering path " + name + " has no device to route into", ENOENT};
+    netlink::Route route;
+    route.dst = netlink::IpPrefix::any(AF_INET);
+    route.table = path_table(id);
+    route.device = it->second.device;
+    route.gateway = it->second.gateway;
+    if (auto st = rc.replace_route(route); !st) return st.error().context("steering path " + name);
+    netlink::Rule rule;
+    rule.priority = path_rule_priority(id);
+    rule.fwmark = SEDGE_STEER_PATH_MARK(id);
+    rule.fwmask = SEDGE_STEER_MARK_MASK;
+    rule.table = path_table(id);
+    if (auto st = rc.add_rule(rule); !st && st.error().code != EEXIST) return st.error().context("steering path " + name);
+  }
+  return {};
+}
+
+}  // namespace sedge::steering
