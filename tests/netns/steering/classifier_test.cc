@@ -10,6 +10,7 @@
 #include "agent/steering/compiler.h"
 #include "bpf/steer_loader.h"
 #include "tests/netns/steering/frames.h"
+#include "tests/support/bpffs.h"
 #include "tests/unit/steering/policy_fixture.h"
 
 namespace sedge::steering {
@@ -19,29 +20,22 @@ using testing::FrameSpec;
 using testing::kLan0;
 using testing::kLan1;
 
-// A private bpffs instance for the pins, so the test neither needs nor touches /sys/fs/bpf.
-std::string& bpffs() {
-  static std::string dir;
-  return dir;
+// The pins go to a private bpffs instance: the test neither needs nor touches /sys/fs/bpf.
+std::unique_ptr<sedge::testing::PrivateBpffs>& bpffs() {
+  static std::unique_ptr<sedge::testing::PrivateBpffs> fs;
+  return fs;
 }
-std::string pin_dir() { return bpffs() + "/sedge"; }
+std::string pin_dir() { return bpffs()->pin_dir(); }
 
 class Classifier : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) return;
-    char tmpl[] = "/tmp/sedge-bpffs.XXXXXX";
-    bpffs() = mkdtemp(tmpl);
-    if (mount("bpf", bpffs().c_str(), "bpf", 0, nullptr) != 0) bpffs().clear();
+    if (geteuid() == 0) bpffs() = std::make_unique<sedge::testing::PrivateBpffs>();
   }
-  static void TearDownTestSuite() {
-    if (bpffs().empty()) return;
-    umount2(bpffs().c_str(), MNT_DETACH);
-    rmdir(bpffs().c_str());
-  }
+  static void TearDownTestSuite() { bpffs().reset(); }
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (CAP_BPF, CAP_NET_ADMIN) for BPF_PROG_TEST_RUN";
-    ASSERT_FALSE(bpffs().empty()) << "cannot mount a bpffs instance";
+    ASSERT_TRUE(bpffs() && bpffs()->ok()) << "cannot mount a bpffs instance";
     auto p = bpf::SteerProgram::load(pin_dir());
     ASSERT_TRUE(p.ok()) << p.error().message;
     prog_ = std::move(*p);
