@@ -1,7 +1,7 @@
 #!/bin/sh
-# Steering end to end in the lab kernel: the site's LAN traffic to the "web" application goes
-# down the Cloud profile's active path (a VTI to pop1, else to pop2), everything else breaks out
-# through wan0. The primary is then taken out of service with one map write while a LAN host
+# Steering end to end in the lab kernel: lan0's traffic to the "web" application goes down the
+# Cloud profile's active path (a VTI to pop1, else to pop2), lan1's goes to pop2 first (profile
+# Cloud-B), everything else breaks out through wan0. The primary is then taken out of service with one map write while a LAN host
 # pings every 10 ms: at most one echo may be lost, and the classifier's counters match the
 # packets sent. bpftool shows the program and its maps.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
@@ -47,9 +47,13 @@ xfrm state add src $2 dst 198.51.100.2 proto esp spi $4 reqid 1 mode tunnel aead
 xfrm policy add src 0.0.0.0/0 dst 10.99.99.0/24 dir out tmpl src $2 dst 198.51.100.2 proto esp mode tunnel reqid 1
 xfrm policy add src 10.99.99.0/24 dst 0.0.0.0/0 dir in tmpl src 198.51.100.2 dst $2 proto esp mode tunnel reqid 1
 xfrm policy add src 10.99.99.0/24 dst 0.0.0.0/0 dir fwd tmpl src 198.51.100.2 dst $2 proto esp mode tunnel reqid 1
+xfrm policy add src 0.0.0.0/0 dst 10.88.88.0/24 dir out tmpl src $2 dst 198.51.100.2 proto esp mode tunnel reqid 1
+xfrm policy add src 10.88.88.0/24 dst 0.0.0.0/0 dir in tmpl src 198.51.100.2 dst $2 proto esp mode tunnel reqid 1
+xfrm policy add src 10.88.88.0/24 dst 0.0.0.0/0 dir fwd tmpl src 198.51.100.2 dst $2 proto esp mode tunnel reqid 1
 EOB
   ip -n "$1" -batch "$LAB_DIR/$1.batch"; rm -f "$LAB_DIR/$1.batch"
   ip netns exec "$1" iptables-legacy -t nat -A POSTROUTING -o "wan" -s 10.99.99.0/24 -j MASQUERADE
+  ip netns exec "$1" iptables-legacy -t nat -A POSTROUTING -o "wan" -s 10.88.88.0/24 -j MASQUERADE
 }
 pop pop1 192.0.2.2 0xc0000201 0xc0000202 "$k1o" "$k1i"
 pop pop2 192.0.2.18 0xc0000203 0xc0000204 "$k2o" "$k2i"
@@ -69,6 +73,9 @@ Role=wan
 [Interface lan0]
 Role=lan
 Network=10.99.99.0/24
+[Interface lan1]
+Role=lan
+Network=10.88.88.0/24
 [Connector pops]
 LocalId=site1@example.com
 PresharedKeyFile=$LAB_DIR/etc/site.psk
@@ -87,14 +94,21 @@ Protocol=icmp
 [SteeringProfile Cloud]
 Path=pop1
 Path=pop2
+[SteeringProfile Cloud-B]
+Path=pop2
+Path=pop1
 [Policy web-via-cloud]
 Source=lan0
 Application=web
 Profile=Cloud
+[Policy lan1-web-via-cloud-b]
+Source=lan1
+Application=web
+Profile=Cloud-B
 EOC
 ip netns exec site "$B/agent/steering/sedge-steer" apply --config-dir "$LAB_DIR/etc" --pin $PIN \
   --path pop1=sec-pop1 --path pop2=sec-pop2 | tee "$LAB_DIR/apply.log" || lab_fail "sedge-steer apply"
-profile=$(awk '/^profile Cloud/{print $4}' "$LAB_DIR/apply.log")
+profile=$(awk '$1 == "profile" && $2 == "Cloud" {print $4}' "$LAB_DIR/apply.log")
 rule=$(awk '/^rule web-via-cloud\/web/{print $4}' "$LAB_DIR/apply.log")
 steer() { ip netns exec site "$B/agent/steering/sedge-steer" --pin $PIN "$@"; }
 echo "\$ ip rule / ip route show table all proto 83   # sedge"
@@ -102,7 +116,9 @@ ip -n site rule | grep 0x5e
 ip -n site route show table all proto 83
 echo "\$ bpftool prog show / map dump"
 ip netns exec site bpftool prog show name sedge_steer | head -2
-ip netns exec site bpftool net show dev lan0 | grep -i sedge || lab_fail "the classifier is not attached at lan0 ingress"
+for lan in lan0 lan1; do
+  ip netns exec site bpftool net show dev $lan 2>/dev/null | grep -i sedge || lab_fail "the classifier is not attached at $lan ingress"
+done
 ip netns exec site bpftool map dump pinned $PIN/steer_profiles_$(ip netns exec site bpftool map dump pinned $PIN/steer_state | grep -o '"generation": [01]' | tail -c 2) | head -12
 
 echo "== the application goes to pop1; other traffic breaks out"
@@ -113,6 +129,11 @@ ip netns exec lanhost0 ping -c 3 -i 0.2 -W 2 192.0.2.34 || lab_fail "web unreach
 p1=$(lab_esp_packets site 192.0.2.2)
 ip netns exec lanhost0 ping -c 3 -i 0.2 -W 2 192.0.2.17 || lab_fail "breakout traffic did not reach the Internet"
 [ "$(lab_esp_packets site 192.0.2.2)" -eq "$p1" ] || lab_fail "breakout traffic went into the tunnel"
+echo "== the second LAN network has its own policy: its web traffic goes to pop2"
+ip netns exec lanhost1 ping -c 3 -i 0.2 -W 2 192.0.2.34 || lab_fail "web unreachable from lan1"
+[ "$(lab_esp_packets site 192.0.2.18)" -ge $((p2 + 3)) ] || lab_fail "lan1's web traffic did not go through pop2"
+[ "$(lab_esp_packets site 192.0.2.2)" -eq "$p1" ] || lab_fail "lan1's web traffic went to pop1"
+p2=$(lab_esp_packets site 192.0.2.18)
 
 echo "== failover under a 10 ms ping: one map write"
 before=$(steer counter rule "$rule" | cut -d' ' -f1)
