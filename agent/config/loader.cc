@@ -240,6 +240,15 @@ Preset preset_for(Provider p) {
 
 // ---- Building objects ----
 
+// A model object carrying its section's name and file:line.
+template <typename T>
+T named(const RawObject& o) {
+  T t;
+  t.name = o.name;
+  t.where = o.where;
+  return t;
+}
+
 struct Builder {
   const Sources& sources;
   std::vector<Diagnostic>& diags;
@@ -297,9 +306,7 @@ struct Builder {
 
   void interface(const RawObject& o) {
     ObjectReader r(o, diags);
-    Interface i;
-    i.name = o.name;
-    i.where = o.where;
+    Interface i = named<Interface>(o);
     i.device = o.name;
     r.scalar("Device", text_value, [&](std::string v) { i.device = std::move(v); });
     r.scalar("Role", enum_parser(kRoles), [&](InterfaceRole v) { i.role = v; });
@@ -312,9 +319,7 @@ struct Builder {
 
   void connector(const RawObject& o) {
     ObjectReader r(o, diags);
-    Connector c;
-    c.name = o.name;
-    c.where = o.where;
+    Connector c = named<Connector>(o);
     r.scalar("Provider", enum_parser(kProviders), [&](Provider v) { c.provider = v; });
     r.scalar("Type", enum_parser(kTypes), [&](ConnectorType v) { c.type = v; });
     r.scalar("Mode", enum_parser(kModes), [&](TunnelMode v) { c.mode = v; });
@@ -329,9 +334,7 @@ struct Builder {
 
   void tunnel(const RawObject& o) {
     ObjectReader r(o, diags);
-    Tunnel t;
-    t.name = o.name;
-    t.where = o.where;
+    Tunnel t = named<Tunnel>(o);
     r.scalar("Connector", text_value, [&](std::string v) { t.connector = std::move(v); });
     r.scalar("Role", enum_parser(kTunnelRoles), [&](TunnelRole v) { t.role = v; });
     r.scalar("Wan", text_value, [&](std::string v) { t.wan = std::move(v); });
@@ -377,9 +380,7 @@ struct Builder {
 
   void application(const RawObject& o) {
     ObjectReader r(o, diags);
-    Application a;
-    a.name = o.name;
-    a.where = o.where;
+    Application a = named<Application>(o);
     r.each("Destination", parse_prefix, [&](Prefix p) { a.destinations.push_back(p); });
     r.scalar("Protocol", parse_protocol, [&](uint8_t v) { a.protocol = v; });
     r.each("Port", parse_port_range, [&](PortRange p) { a.ports.push_back(p); });
@@ -391,9 +392,7 @@ struct Builder {
 
   void profile(const RawObject& o) {
     ObjectReader r(o, diags);
-    SteeringProfile p;
-    p.name = o.name;
-    p.where = o.where;
+    SteeringProfile p = named<SteeringProfile>(o);
     r.scalar("Strategy", enum_parser(kStrategies), [&](Strategy v) { p.strategy = v; });
     r.each("Path", [](std::string_view s) -> Result<SteeringPath> {
       SteeringPath path;
@@ -415,9 +414,7 @@ struct Builder {
 
   void policy(const RawObject& o) {
     ObjectReader r(o, diags);
-    Policy p;
-    p.name = o.name;
-    p.where = o.where;
+    Policy p = named<Policy>(o);
     r.scalar("Order", uint_in(0, 1000000), [&](uint32_t v) { p.order = v; });
     r.each("Source", text_value, [&](std::string v) {
       if (auto prefix = parse_prefix(v)) {
