@@ -1,0 +1,169 @@
+// sedge-connect: brings one policy-based tunnel of the configuration up with sedge's own IKEv2
+// initiator and installs its CHILD_SA in the kernel through the netlink layer, then answers the
+// peer's liveness checks. The first slice of the connector that sedged will run.
+//   sedge-connect [--config-dir D] TUNNEL [SECONDS]
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "agent/config/config.h"
+#include "common/log.h"
+#include "ike/initiator.h"
+#include "netlink/ownership.h"
+#include "netlink/xfrm_client.h"
+
+namespace {
+
+using namespace sedge;
+
+int fail(const std::string& what) {
+  log::error(what);
+  return 1;
+}
+
+ike::TrafficSelector selector(const config::Prefix& p) {
+  ike::TrafficSelector ts;
+  for (unsigned i = 0; i < 4; ++i) {
+    const unsigned bits = p.length > i * 8 ? std::min(8u, p.length - i * 8) : 0;
+    const auto mask = static_cast<uint8_t>(bits ? 0xff << (8 - bits) : 0);
+    ts.start[i] = p.bytes[i] & mask;
+    ts.end[i] = static_cast<uint8_t>(ts.start[i] | static_cast<uint8_t>(~mask));
+  }
+  return ts;
+}
+
+netlink::IpPrefix prefix_of(const ike::TrafficSelector& ts) {
+  uint32_t start = 0, end = 0;
+  for (int i = 0; i < 4; ++i) {
+    start = start << 8 | ts.start[i];
+    end = end << 8 | ts.end[i];
+  }
+  uint8_t len = 32;
+  while (len > 0 && ((start ^ end) >> (32 - len)) != 0) --len;
+  return {netlink::IpAddress::v4(start), len};
+}
+
+uint8_t id_type(config::IdType t) {
+  switch (t) {
+    case config::IdType::rfc822: return ike::kIdRfc822;
+    case config::IdType::ipv4: return ike::kIdIpv4;
+    case config::IdType::key_id: return ike::kIdKeyId;
+    default: return ike::kIdFqdn;
+  }
+}
+
+// The local address the kernel would use towards `remote`.
+Result<sockaddr_in> source_for(const sockaddr_in& remote) {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in local{};
+  socklen_t len = sizeof local;
+  const bool ok = fd >= 0 && connect(fd, reinterpret_cast<const sockaddr*>(&remote), sizeof remote) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) == 0;
+  if (fd >= 0) close(fd);
+  if (!ok) return Error::sys("finding a route to the peer");
+  local.sin_port = htons(500);
+  return local;
+}
+
+netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, uint32_t reqid, const Secret& key) {
+  netlink::XfrmSa sa;
+  sa.src = src;
+  sa.dst = dst;
+  sa.spi = spi;
+  sa.reqid = reqid;
+  sa.aead = netlink::XfrmAead{"rfc4106(gcm(aes))", key.clone(), 128};
+  return sa;
+}
+
+netlink::XfrmPolicy policy(netlink::XfrmDir dir, const netlink::IpPrefix& src, const netlink::IpPrefix& dst,
+                           const netlink::IpAddress& tsrc, const netlink::IpAddress& tdst, uint32_t reqid) {
+  netlink::XfrmPolicy p;
+  p.selector.src = src;
+  p.selector.dst = dst;
+  p.dir = dir;
+  netlink::XfrmTemplate t;
+  t.src = tsrc;
+  t.dst = tdst;
+  t.reqid = reqid;
+  p.templates.push_back(t);
+  return p;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  config::Sources sources = config::Sources::from_environment();
+  int i = 1;
+  if (argc > 2 && std::strcmp(argv[1], "--config-dir") == 0) {
+    sources.directories = {argv[2]};
+    i = 3;
+  }
+  if (i >= argc) {
+    std::cerr << "usage: sedge-connect [--config-dir D] TUNNEL [SECONDS]\n";
+    return 2;
+  }
+  const std::string name = argv[i];
+  const int seconds = i + 1 < argc ? std::atoi(argv[i + 1]) : 0;
+  auto loaded = config::load(sources);
+  if (!loaded) return fail(loaded.error().message);
+  const config::Config& cfg = loaded->config;
+  auto it = cfg.tunnels.find(name);
+  if (it == cfg.tunnels.end()) return fail("no tunnel " + name + " in the configuration");
+  const config::Tunnel& t = it->second;
+  if (t.routing != config::Routing::policy_based || t.local_ts.empty() || t.remote_ts.empty() || !t.remote_id) {
+    return fail("tunnel " + name + ": this tool brings up policy-based tunnels with a RemoteId");
+  }
+  ike::InitiatorConfig ic;
+  ic.remote.sin_family = AF_INET;
+  ic.remote.sin_port = htons(500);
+  if (inet_pton(AF_INET, t.remote.c_str(), &ic.remote.sin_addr) != 1) return fail("Remote=" + t.remote + " is not an IPv4 address");
+  auto local = source_for(ic.remote);
+  if (!local) return fail(local.error().message);
+  ic.local = *local;
+  const config::Identity lid = cfg.local_id_for(t);
+  ic.local_id_type = id_type(lid.type);
+  ic.local_id = lid.value;
+  ic.remote_id_type = id_type(t.remote_id->type);
+  ic.remote_id = t.remote_id->value;
+  ic.psk = &cfg.psk_for(t);
+  ic.local_ts = selector(t.local_ts.front());
+  ic.remote_ts = selector(t.remote_ts.front());
+
+  char laddr[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &ic.local.sin_addr, laddr, sizeof laddr);
+  const auto me = *netlink::IpAddress::parse(laddr);
+  const auto them = *netlink::IpAddress::parse(t.remote);
+  const uint32_t reqid = netlink::kReqidFirst + 1;
+  auto xfrm = netlink::XfrmClient::open();
+  if (!xfrm) return fail(xfrm.error().message);
+  netlink::XfrmSpiRequest spi_req;
+  spi_req.src = them;
+  spi_req.dst = me;
+  spi_req.reqid = reqid;
+  auto spi = xfrm->alloc_spi(spi_req);
+  if (!spi) return fail(spi.error().message);
+  ic.child_spi = *spi;
+
+  ike::Initiator initiator(std::move(ic));
+  auto sa = initiator.establish();
+  if (!sa) return fail("tunnel " + name + ": " + sa.error().message);
+  log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});
+  // Inbound first (it completes the larval SA ALLOCSPI made), then outbound, then policies.
+  if (auto st = xfrm->update_sa(child_sa(them, me, sa->child_spi_in, reqid, sa->child_keys.responder_to_initiator)); !st) return fail(st.error().message);
+  if (auto st = xfrm->add_sa(child_sa(me, them, sa->child_spi_out, reqid, sa->child_keys.initiator_to_responder)); !st) return fail(st.error().message);
+  const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
+  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
+                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
+    if (auto st = xfrm->add_policy(p); !st) return fail(st.error().message);
+  }
+  std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s\n", name.c_str(),
+              static_cast<unsigned long long>(sa->spi_i), static_cast<unsigned long long>(sa->spi_r), sa->child_spi_in,
+              sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str());
+  std::fflush(stdout);
+  if (auto st = initiator.serve(*sa, std::chrono::seconds(seconds)); !st) return fail(st.error().message);
+  return 0;
+}

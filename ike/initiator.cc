@@ -1,0 +1,256 @@
+#include "ike/initiator.h"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/log.h"
+
+namespace sedge::ike {
+namespace {
+
+constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFailed = 24, kTsUnacceptable = 38;
+constexpr uint8_t kAuthSharedKey = 2;
+
+std::vector<Proposal> ike_proposal() {
+  return {{1, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}}};
+}
+
+std::vector<Proposal> esp_proposal(uint32_t spi) {
+  Bytes s{static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8), static_cast<uint8_t>(spi)};
+  return {{1, 3, s, {{1, 20, 128}, {5, 0, std::nullopt}}}};
+}
+
+uint64_t random_spi() {
+  const Bytes b = random_bytes(8);
+  uint64_t v = 0;
+  for (uint8_t x : b) v = v << 8 | x;
+  return v ? v : 1;
+}
+
+std::string peer(const sockaddr_in& a) {
+  char buf[INET_ADDRSTRLEN] = {};
+  inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
+  return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
+}
+
+// An error notify in a response, as an error naming it.
+Status check_notifies(const std::vector<Payload>& payloads, const char* exchange) {
+  for (const auto& p : payloads) {
+    if (p.type != kNotify) continue;
+    auto n = decode_notify(p.body);
+    if (n && n->type < 16384) {
+      return Error{std::string(exchange) + ": the responder answered " + notify_name(n->type) + " (" + std::to_string(n->type) + ")",
+                   EPROTO};
+    }
+  }
+  return {};
+}
+
+Result<const Payload*> require(const std::vector<Payload>& payloads, uint8_t type, const char* what) {
+  for (const auto& p : payloads) {
+    if (p.type == type) return &p;
+  }
+  return Error{std::string("the response has no ") + what + " payload", EBADMSG};
+}
+
+}  // namespace
+
+const char* notify_name(uint16_t type) {
+  switch (type) {
+    case 1: return "UNSUPPORTED_CRITICAL_PAYLOAD";
+    case 4: return "INVALID_IKE_SPI";
+    case 5: return "INVALID_MAJOR_VERSION";
+    case 7: return "INVALID_SYNTAX";
+    case 9: return "INVALID_MESSAGE_ID";
+    case kNoProposal: return "NO_PROPOSAL_CHOSEN";
+    case kInvalidKe: return "INVALID_KE_PAYLOAD";
+    case kAuthFailed: return "AUTHENTICATION_FAILED";
+    case 34: return "SINGLE_PAIR_REQUIRED";
+    case 35: return "NO_ADDITIONAL_SAS";
+    case 36: return "INTERNAL_ADDRESS_FAILURE";
+    case 37: return "FAILED_CP_REQUIRED";
+    case kTsUnacceptable: return "TS_UNACCEPTABLE";
+    case 39: return "INVALID_SELECTORS";
+    case 43: return "TEMPORARY_FAILURE";
+    case 44: return "CHILD_SA_NOT_FOUND";
+    default: return "an error";
+  }
+}
+
+Initiator::~Initiator() {
+  if (fd_ >= 0) close(fd_);
+}
+
+Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
+  auto timeout = config_.first_timeout;
+  for (int attempt = 0; attempt <= config_.retransmissions; ++attempt, timeout *= 2) {
+    if (send(fd_, request.data(), request.size(), 0) < 0) return Error::sys("sending to " + peer(config_.remote));
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) break;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      Bytes buf(kMaxMessageSize);
+      const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+      if (n < 0) {
+        if (errno == ECONNREFUSED) continue;  // an ICMP error: the peer is not there yet
+        return Error::sys("receiving from " + peer(config_.remote));
+      }
+      buf.resize(static_cast<size_t>(n));
+      auto m = parse(buf);
+      if (!m) {
+        log::warning("dropped a malformed message from " + peer(config_.remote) + ": " + m.error().message);
+        continue;
+      }
+      if ((m->header.flags & kFlagResponse) && m->header.message_id == message_id) return buf;
+    }
+    log::info("no answer from " + peer(config_.remote) + ", retransmitting", {{"IKE_MESSAGE_ID", std::to_string(message_id)}});
+  }
+  return Error{"no response from " + peer(config_.remote) + " after " + std::to_string(config_.retransmissions) + " retransmissions",
+               ETIMEDOUT};
+}
+
+Result<EstablishedSa> Initiator::establish() {
+  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Error::sys("creating the IKE socket");
+  const int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (bind(fd_, reinterpret_cast<const sockaddr*>(&config_.local), sizeof config_.local) != 0) {
+    return Error::sys("binding the IKE socket to " + peer(config_.local));
+  }
+  if (connect(fd_, reinterpret_cast<const sockaddr*>(&config_.remote), sizeof config_.remote) != 0) {
+    return Error::sys("connecting the IKE socket to " + peer(config_.remote));
+  }
+  auto dh = DhGroup14::generate();
+  if (!dh) return dh.error();
+  EstablishedSa sa;
+  sa.spi_i = random_spi();
+  const Bytes ni = random_bytes(32);
+
+  // IKE_SA_INIT, repeated once with the responder's COOKIE if it asks for one.
+  Header h{sa.spi_i, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0};
+  std::vector<Payload> init = {{kSa, false, encode_sa(ike_proposal())}, {kKe, false, encode_ke(14, dh->public_value())},
+                               {kNonce, false, ni}};
+  Bytes request = serialize(h, init);
+  Result<Bytes> response = exchange(request, 0);
+  if (!response) return response.error().context("IKE_SA_INIT");
+  auto resp = parse(*response);
+  if (const Payload* n = resp->find(kNotify); n && !resp->find(kSa)) {
+    auto cookie = decode_notify(n->body);
+    if (cookie && cookie->type == kCookie) {
+      init.insert(init.begin(), {kNotify, false, encode_notify(*cookie)});
+      request = serialize(h, init);
+      response = exchange(request, 0);
+      if (!response) return response.error().context("IKE_SA_INIT with COOKIE");
+      resp = parse(*response);
+    }
+  }
+  if (auto st = check_notifies(resp->payloads, "IKE_SA_INIT"); !st) return st.error();
+  auto chosen = resp->find(kSa) ? decode_sa(resp->find(kSa)->body) : Result<std::vector<Proposal>>(Error{"no SA payload", EBADMSG});
+  if (!chosen || chosen->size() != 1 || (*chosen)[0].transforms != ike_proposal()[0].transforms) {
+    return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
+  }
+  const Payload* ke = resp->find(kKe);
+  const Payload* nr_p = resp->find(kNonce);
+  if (!ke || !nr_p || ke->body.size() < 4 || (ke->body[0] << 8 | ke->body[1]) != 14 || nr_p->body.size() < 16) {
+    return Error{"IKE_SA_INIT: the response lacks a group-14 KE or a nonce of at least 16 bytes", EBADMSG};
+  }
+  sa.spi_r = resp->header.spi_r;
+  const Bytes nr = nr_p->body;
+  auto g_ir = dh->shared_secret(std::span(ke->body).subspan(4));
+  if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
+  sa.keys = derive_ike_keys(g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+
+  // IKE_AUTH with the first CHILD_SA.
+  const Bytes local_id(config_.local_id.begin(), config_.local_id.end());
+  const Bytes remote_id(config_.remote_id.begin(), config_.remote_id.end());
+  const Bytes idi = encode_typed(config_.local_id_type, local_id);
+  const Bytes auth = psk_auth(*config_.psk, request, nr, sa.keys.sk_pi, idi);
+  const std::vector<Payload> inner = {{kIdi, false, idi},
+                                      {kIdr, false, encode_typed(config_.remote_id_type, remote_id)},
+                                      {kAuth, false, encode_typed(kAuthSharedKey, auth)},
+                                      {kSa, false, encode_sa(esp_proposal(config_.child_spi))},
+                                      {kTsi, false, encode_ts({config_.local_ts})},
+                                      {kTsr, false, encode_ts({config_.remote_ts})}};
+  const Bytes plain = serialize_payloads(inner);
+  const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0};
+  auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, iv_counter_++), 1);
+  if (!auth_response) return auth_response.error().context("IKE_AUTH");
+  auto am = parse(*auth_response);
+  auto ap = open(sa.keys.sk_er, *am, *auth_response);
+  if (!ap) return ap.error().context("IKE_AUTH");
+  if (auto st = check_notifies(*ap, "IKE_AUTH"); !st) return st.error();
+  auto idr = require(*ap, kIdr, "IDr");
+  auto rauth = require(*ap, kAuth, "AUTH");
+  if (!idr || !rauth) return (idr ? rauth.error() : idr.error()).context("IKE_AUTH");
+  if ((*idr)->body.size() < 4 || Bytes((*idr)->body.begin() + 4, (*idr)->body.end()) != remote_id) {
+    return Error{"IKE_AUTH: the responder identified as another peer than " + config_.remote_id, EACCES};
+  }
+  const Bytes expected = psk_auth(*config_.psk, *response, ni, sa.keys.sk_pr, (*idr)->body);
+  const auto& got = (*rauth)->body;
+  if (got.size() != 4 + expected.size() || got[0] != kAuthSharedKey ||
+      !constant_time_equal(std::span(got).subspan(4), expected)) {
+    return Error{"IKE_AUTH: the responder's AUTH does not verify (a different pre-shared key?)", EACCES};
+  }
+  auto child_sa = require(*ap, kSa, "SA");
+  auto tsi = require(*ap, kTsi, "TSi");
+  auto tsr = require(*ap, kTsr, "TSr");
+  if (!child_sa || !tsi || !tsr) return Error{"IKE_AUTH: the response has no CHILD_SA (SA, TSi, TSr)", EPROTO};
+  auto esp = decode_sa((*child_sa)->body);
+  if (!esp || esp->size() != 1 || (*esp)[0].spi.size() != 4 || (*esp)[0].protocol != 3) {
+    return Error{"IKE_AUTH: the responder's ESP proposal is malformed", EBADMSG};
+  }
+  auto local_ts = decode_ts((*tsi)->body);
+  auto remote_ts = decode_ts((*tsr)->body);
+  if (!local_ts || !remote_ts || local_ts->empty() || remote_ts->empty()) return Error{"IKE_AUTH: no traffic selectors", EBADMSG};
+  const auto& spi = (*esp)[0].spi;
+  sa.child_spi_in = config_.child_spi;
+  sa.child_spi_out = static_cast<uint32_t>(spi[0]) << 24 | static_cast<uint32_t>(spi[1]) << 16 | static_cast<uint32_t>(spi[2]) << 8 | spi[3];
+  sa.local_ts = local_ts->front();
+  sa.remote_ts = remote_ts->front();
+  sa.child_keys = derive_child_keys(sa.keys.sk_d, ni, nr);
+  return sa;
+}
+
+Status Initiator::serve(EstablishedSa& sa, std::chrono::seconds duration) {
+  const auto until = std::chrono::steady_clock::now() + duration;
+  for (;;) {
+    int wait_ms = -1;
+    if (duration.count() > 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return {};
+      wait_ms = static_cast<int>(left.count());
+    }
+    pollfd p{fd_, POLLIN, 0};
+    if (poll(&p, 1, wait_ms) <= 0) continue;
+    Bytes buf(kMaxMessageSize);
+    const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+    if (n <= 0) continue;
+    buf.resize(static_cast<size_t>(n));
+    auto m = parse(buf);
+    if (!m || (m->header.flags & kFlagResponse) || m->header.spi_i != sa.spi_i) continue;
+    auto inner = open(sa.keys.sk_er, *m, buf);
+    if (!inner) {
+      log::warning("dropped a request that does not decrypt: " + inner.error().message);
+      continue;
+    }
+    const bool delete_ike = std::any_of(inner->begin(), inner->end(), [](const Payload& pl) {
+      return pl.type == kDelete && !pl.body.empty() && pl.body[0] == 1;
+    });
+    // Liveness checks and deletes get an (empty) encrypted response with the request's ID.
+    const Header rh{sa.spi_i, sa.spi_r, kSk, m->header.exchange, static_cast<uint8_t>(kFlagInitiator | kFlagResponse),
+                    m->header.message_id, 0};
+    const Bytes reply = seal(sa.keys.sk_ei, rh, kNoNext, {}, iv_counter_++);
+    send(fd_, reply.data(), reply.size(), 0);
+    log::info("answered the responder's INFORMATIONAL request", {{"IKE_MESSAGE_ID", std::to_string(m->header.message_id)}});
+    if (delete_ike) return Error{"the responder deleted the IKE SA", ECONNRESET};
+  }
+}
+
+}  // namespace sedge::ike

@@ -1,0 +1,65 @@
+// The IKEv2 initiator for the Secure Edge profile (PSK; IKE and ESP AES-GCM-16-128, PRF
+// HMAC-SHA2-256, DH group 14): IKE_SA_INIT (answering a COOKIE), then IKE_AUTH with the first
+// CHILD_SA, over a connected UDP socket with retransmission and exponential backoff. Both AUTH
+// payloads are verified; the responder's choices are checked against what was offered.
+#pragma once
+
+#include <netinet/in.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+#include "common/secret.h"
+#include "ike/crypto.h"
+#include "ike/message.h"
+
+namespace sedge::ike {
+
+enum IdType : uint8_t { kIdIpv4 = 1, kIdFqdn = 2, kIdRfc822 = 3, kIdKeyId = 11 };
+
+struct InitiatorConfig {
+  sockaddr_in local{};   // address and port 500 to send from
+  sockaddr_in remote{};  // the responder, port 500
+  uint8_t local_id_type = kIdRfc822;
+  std::string local_id;
+  uint8_t remote_id_type = kIdFqdn;
+  std::string remote_id;  // sent as IDr and required of the responder
+  const Secret* psk = nullptr;
+  TrafficSelector local_ts, remote_ts;
+  uint32_t child_spi = 0;  // our inbound ESP SPI (from the kernel's ALLOCSPI)
+  std::chrono::milliseconds first_timeout{1000};
+  int retransmissions = 5;  // then give up (1+2+4+8+16+32 s by default)
+};
+
+struct EstablishedSa {
+  uint64_t spi_i = 0, spi_r = 0;
+  IkeKeys keys;
+  uint32_t next_message_id = 2;
+  uint32_t child_spi_in = 0, child_spi_out = 0;
+  ChildKeys child_keys;
+  TrafficSelector local_ts, remote_ts;  // as the responder narrowed them
+};
+
+class Initiator {
+ public:
+  explicit Initiator(InitiatorConfig config) : config_(std::move(config)) {}
+  ~Initiator();
+  // Opens the socket and runs both exchanges; errors name the exchange and the peer's notify.
+  Result<EstablishedSa> establish();
+  // Serves the peer's requests on the established SA (INFORMATIONAL liveness: an empty
+  // response) until `deadline`, or forever when it is zero; returns on a DELETE of the IKE SA.
+  Status serve(EstablishedSa& sa, std::chrono::seconds duration);
+  int fd() const { return fd_; }
+
+ private:
+  Result<Bytes> exchange(const Bytes& request, uint32_t message_id);
+  InitiatorConfig config_;
+  int fd_ = -1;
+  uint64_t iv_counter_ = 1;
+};
+
+const char* notify_name(uint16_t type);
+
+}  // namespace sedge::ike

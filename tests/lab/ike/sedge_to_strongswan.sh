@@ -1,0 +1,58 @@
+#!/bin/sh
+# sedge's own IKEv2 initiator (sedge-connect, from sedge's configuration) to a strongSwan
+# responder at pop1 with the seed's Secure Edge profile: PSK, aes128gcm16-prfsha256-modp2048,
+# ESP aes128gcm16, local ID site1@example.com, remote ID an FQDN. The CHILD_SA goes into the
+# kernel through sedge's netlink layer; a LAN host pings the server behind pop1 through ESP.
+. "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
+. "$SEDGE_SOURCE_DIR/tests/lab/pops/site_swanctl.sh"
+lab_topology
+mkdir -p "$LAB_DIR/pop1" "$LAB_DIR/etc"
+cat > "$LAB_DIR/pop1/swanctl.conf" <<EOC
+connections {
+  sec {
+    proposals = aes128gcm16-prfsha256-modp2048
+    local { auth = psk
+      id = $POP1_ID }
+    remote { auth = psk
+      id = site1@example.com }
+    children { c { local_ts = 10.201.0.0/24
+        remote_ts = 10.99.99.0/24
+        esp_proposals = aes128gcm16-modp2048 } }
+  }
+}
+secrets { ike-1 { id-1 = site1@example.com
+    id-2 = $POP1_ID
+    secret = "Juniper!1" } }
+EOC
+lab_strongswan pop1 pop1
+( umask 077; printf 'Juniper!1' > "$LAB_DIR/etc/site1.psk" )
+cat > "$LAB_DIR/etc/sedge.conf" <<EOC
+[Interface wan0]
+Role=wan
+[Connector site1-to-sdcloud]
+Provider=juniper-secure-edge
+LocalId=site1@example.com
+PresharedKeyFile=$LAB_DIR/etc/site1.psk
+[Tunnel site1-primary]
+Connector=site1-to-sdcloud
+Wan=wan0
+Remote=192.0.2.2
+RemoteId=$POP1_ID
+Routing=policy-based
+LocalTrafficSelector=10.99.99.0/24
+RemoteTrafficSelector=10.201.0.0/24
+RemoteNetwork=10.201.0.0/24
+EOC
+ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/etc" site1-primary 60 \
+  > "$LAB_DIR/connect.log" 2>&1 &
+for _ in $(seq 100); do grep -q "up:" "$LAB_DIR/connect.log" && break; sleep 0.1; done
+cat "$LAB_DIR/connect.log"
+grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge did not bring the tunnel up"
+echo "\$ swanctl --list-sas   # at pop1 (strongSwan)"
+lab_swanctl pop1 --list-sas | grep -E "ESTABLISHED|INSTALLED|site1@example.com|AES_GCM" || lab_fail "strongSwan shows no SA"
+lab_swanctl pop1 --list-sas | grep -q "ESTABLISHED" || lab_fail "strongSwan's IKE SA is not established"
+echo "\$ ip -n site xfrm state   # installed by sedge"
+ip -n site xfrm state | grep -E "^src|proto esp"   # (keys not shown)
+ping_through_tunnel
+lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
+echo PASS
