@@ -1,5 +1,5 @@
 #!/bin/sh
-# Demo step 2, in the lab kernel: on the standard topology, sedge's netlink layer (nl-driver)
+# In the lab kernel, on the standard topology: sedge's netlink layer (nl-driver)
 # programs the site's route-based tunnel to pop1 (VTI sec-pop1, SAs, 0.0.0.0/0 policies bound
 # to the VTI mark, a route); pop1 is keyed with the same keys by `ip xfrm`. The LAN host then
 # pings the server behind pop1 through kernel ESP. (Keys are random here: the IKE engine that
