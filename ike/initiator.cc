@@ -1,6 +1,8 @@
 #include "ike/initiator.h"
 
 #include <arpa/inet.h>
+#include <netinet/udp.h>
+#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -15,6 +17,21 @@ namespace {
 
 constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFailed = 24, kTsUnacceptable = 38;
 constexpr uint8_t kAuthSharedKey = 2;
+constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
+
+// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP address | port) (RFC 7296 2.23).
+Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
+  uint8_t in[8 + 8 + 4 + 2];
+  for (int i = 0; i < 8; ++i) {
+    in[i] = static_cast<uint8_t>(spi_i >> (56 - 8 * i));
+    in[8 + i] = static_cast<uint8_t>(spi_r >> (56 - 8 * i));
+  }
+  std::memcpy(in + 16, &a.sin_addr, 4);
+  std::memcpy(in + 20, &a.sin_port, 2);
+  Bytes out(SHA_DIGEST_LENGTH);
+  SHA1(in, sizeof in, out.data());
+  return out;
+}
 
 std::vector<Proposal> ike_proposal() {
   return {{1, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}}};
@@ -86,23 +103,65 @@ Initiator::~Initiator() {
   if (fd_ >= 0) close(fd_);
 }
 
+// Port 500, or 4500 after a NAT was detected: that socket is a UDP_ENCAP_ESPINUDP socket, so
+// the kernel decapsulates the ESP arriving on it and hands up only IKE (behind its non-ESP
+// marker) and keepalives.
+Status Initiator::open_socket(uint16_t port, bool encapsulating) {
+  if (fd_ >= 0) close(fd_);
+  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return Error::sys("creating the IKE socket");
+  const int one = 1;
+  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (encapsulating) {
+    const int encap = UDP_ENCAP_ESPINUDP;
+    if (setsockopt(fd_, IPPROTO_UDP, UDP_ENCAP, &encap, sizeof encap) != 0) return Error::sys("enabling ESP-in-UDP on port 4500");
+  }
+  sockaddr_in local = config_.local, remote = config_.remote;
+  local.sin_port = remote.sin_port = htons(port);
+  if (bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Error::sys("binding the IKE socket to " + peer(local));
+  if (connect(fd_, reinterpret_cast<const sockaddr*>(&remote), sizeof remote) != 0) return Error::sys("connecting to " + peer(remote));
+  marker_ = encapsulating;
+  return {};
+}
+
+Status Initiator::send_message(const Bytes& message) {
+  Bytes wire;
+  if (marker_) wire.assign(4, 0);
+  wire.insert(wire.end(), message.begin(), message.end());
+  if (send(fd_, wire.data(), wire.size(), 0) < 0) return Error::sys("sending to " + peer(config_.remote));
+  return {};
+}
+
+// One IKE message, without its marker; an empty result on timeout or a non-IKE datagram.
+Result<Bytes> Initiator::receive_message(int timeout_ms) {
+  pollfd p{fd_, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0) return Bytes{};
+  Bytes buf(kMaxMessageSize);
+  const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+  if (n < 0) {
+    if (errno == ECONNREFUSED) return Bytes{};  // an ICMP error: the peer is not there yet
+    return Error::sys("receiving from " + peer(config_.remote));
+  }
+  buf.resize(static_cast<size_t>(n));
+  if (marker_) {
+    if (buf.size() < 4 || buf[0] || buf[1] || buf[2] || buf[3]) return Bytes{};  // a keepalive
+    buf.erase(buf.begin(), buf.begin() + 4);
+  }
+  return buf;
+}
+
 Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
   auto timeout = config_.first_timeout;
   for (int attempt = 0; attempt <= config_.retransmissions; ++attempt, timeout *= 2) {
-    if (send(fd_, request.data(), request.size(), 0) < 0) return Error::sys("sending to " + peer(config_.remote));
+    if (auto st = send_message(request); !st) return st.error();
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
-      pollfd p{fd_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      Bytes buf(kMaxMessageSize);
-      const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-      if (n < 0) {
-        if (errno == ECONNREFUSED) continue;  // an ICMP error: the peer is not there yet
-        return Error::sys("receiving from " + peer(config_.remote));
-      }
-      buf.resize(static_cast<size_t>(n));
+      auto got = receive_message(static_cast<int>(left.count()));
+      if (!got) return got.error();
+      if (got->empty()) continue;
+      Bytes buf = std::move(*got);
       auto m = parse(buf);
       if (!m) {
         log::warning("dropped a malformed message from " + peer(config_.remote) + ": " + m.error().message);
@@ -117,16 +176,7 @@ Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
 }
 
 Result<EstablishedSa> Initiator::establish() {
-  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return Error::sys("creating the IKE socket");
-  const int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (bind(fd_, reinterpret_cast<const sockaddr*>(&config_.local), sizeof config_.local) != 0) {
-    return Error::sys("binding the IKE socket to " + peer(config_.local));
-  }
-  if (connect(fd_, reinterpret_cast<const sockaddr*>(&config_.remote), sizeof config_.remote) != 0) {
-    return Error::sys("connecting the IKE socket to " + peer(config_.remote));
-  }
+  if (auto st = open_socket(500, false); !st) return st.error();
   auto dh = DhGroup14::generate();
   if (!dh) return dh.error();
   EstablishedSa sa;
@@ -137,6 +187,12 @@ Result<EstablishedSa> Initiator::establish() {
   Header h{sa.spi_i, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0};
   std::vector<Payload> init = {{kSa, false, encode_sa(ike_proposal())}, {kKe, false, encode_ke(14, dh->public_value())},
                                {kNonce, false, ni}};
+  if (config_.nat_traversal) {
+    sockaddr_in local = config_.local, remote = config_.remote;
+    local.sin_port = remote.sin_port = htons(500);
+    init.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, 0, local)})});
+    init.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, 0, remote)})});
+  }
   Bytes request = serialize(h, init);
   Result<Bytes> response = exchange(request, 0);
   if (!response) return response.error().context("IKE_SA_INIT");
@@ -166,6 +222,31 @@ Result<EstablishedSa> Initiator::establish() {
   auto g_ir = dh->shared_secret(std::span(ke->body).subspan(4));
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
   sa.keys = derive_ike_keys(g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+
+  // NAT detection: the responder's hashes of what it saw against what we sent from and to.
+  if (config_.nat_traversal) {
+    sockaddr_in local = config_.local, remote = config_.remote;
+    local.sin_port = remote.sin_port = htons(500);
+    bool offered = false, local_ok = true, remote_ok = true;
+    for (const auto& p : resp->payloads) {
+      auto n = p.type == kNotify ? decode_notify(p.body) : Result<Notify>(Error{"", 0});
+      if (!n) continue;
+      if (n->type == kNatDetectionDestination) {
+        offered = true;
+        local_ok = n->data == nat_hash(sa.spi_i, sa.spi_r, local);
+      } else if (n->type == kNatDetectionSource) {
+        offered = true;
+        remote_ok = remote_ok && n->data == nat_hash(sa.spi_i, sa.spi_r, remote);
+      }
+    }
+    if (offered && (!local_ok || !remote_ok)) {
+      sa.behind_nat = true;
+      sa.local_port = sa.remote_port = 4500;
+      log::info(std::string("NAT detected (") + (!local_ok ? "in front of us" : "in front of the peer") +
+                "): IKE and ESP float to UDP 4500");
+      if (auto st = open_socket(4500, true); !st) return st.error().context("floating to 4500");
+    }
+  }
 
   // IKE_AUTH with the first CHILD_SA.
   const Bytes local_id(config_.local_id.begin(), config_.local_id.end());
@@ -219,20 +300,28 @@ Result<EstablishedSa> Initiator::establish() {
 }
 
 Status Initiator::serve(EstablishedSa& sa, std::chrono::seconds duration) {
-  const auto until = std::chrono::steady_clock::now() + duration;
+  using Clock = std::chrono::steady_clock;
+  const auto until = Clock::now() + duration;
+  auto next_keepalive = Clock::now() + config_.keepalive_interval;
   for (;;) {
-    int wait_ms = -1;
-    if (duration.count() > 0) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
-      if (left.count() <= 0) return {};
-      wait_ms = static_cast<int>(left.count());
+    // Behind a NAT, a one-byte 0xFF datagram keeps the mapping open (RFC 3948 2.3).
+    if (sa.behind_nat && Clock::now() >= next_keepalive) {
+      const uint8_t keepalive = 0xff;
+      send(fd_, &keepalive, 1, 0);
+      next_keepalive = Clock::now() + config_.keepalive_interval;
     }
-    pollfd p{fd_, POLLIN, 0};
-    if (poll(&p, 1, wait_ms) <= 0) continue;
-    Bytes buf(kMaxMessageSize);
-    const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-    if (n <= 0) continue;
-    buf.resize(static_cast<size_t>(n));
+    auto wake = sa.behind_nat ? next_keepalive : Clock::time_point::max();
+    if (duration.count() > 0) {
+      if (Clock::now() >= until) return {};
+      wake = std::min(wake, until);
+    }
+    const int wait_ms = wake == Clock::time_point::max()
+                            ? -1
+                            : static_cast<int>(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count()));
+    auto got = receive_message(wait_ms);
+    if (!got) return got.error();
+    if (got->empty()) continue;
+    Bytes buf = std::move(*got);
     auto m = parse(buf);
     if (!m || (m->header.flags & kFlagResponse) || m->header.spi_i != sa.spi_i) continue;
     auto inner = open(sa.keys.sk_er, *m, buf);
@@ -246,8 +335,7 @@ Status Initiator::serve(EstablishedSa& sa, std::chrono::seconds duration) {
     // Liveness checks and deletes get an (empty) encrypted response with the request's ID.
     const Header rh{sa.spi_i, sa.spi_r, kSk, m->header.exchange, static_cast<uint8_t>(kFlagInitiator | kFlagResponse),
                     m->header.message_id, 0};
-    const Bytes reply = seal(sa.keys.sk_ei, rh, kNoNext, {}, iv_counter_++);
-    send(fd_, reply.data(), reply.size(), 0);
+    (void)send_message(seal(sa.keys.sk_ei, rh, kNoNext, {}, iv_counter_++));
     log::info("answered the responder's INFORMATIONAL request", {{"IKE_MESSAGE_ID", std::to_string(m->header.message_id)}});
     if (delete_ike) return Error{"the responder deleted the IKE SA", ECONNRESET};
   }

@@ -29,6 +29,8 @@ struct InitiatorConfig {
   const Secret* psk = nullptr;
   TrafficSelector local_ts, remote_ts;
   uint32_t child_spi = 0;  // our inbound ESP SPI (from the kernel's ALLOCSPI)
+  bool nat_traversal = true;  // detect NAT and float to UDP 4500 (RFC 7296 2.23, RFC 3948)
+  std::chrono::seconds keepalive_interval{20};
   std::chrono::milliseconds first_timeout{1000};
   int retransmissions = 5;  // then give up (1+2+4+8+16+32 s by default)
 };
@@ -40,6 +42,8 @@ struct EstablishedSa {
   uint32_t child_spi_in = 0, child_spi_out = 0;
   ChildKeys child_keys;
   TrafficSelector local_ts, remote_ts;  // as the responder narrowed them
+  bool behind_nat = false;   // a NAT was detected: IKE and ESP run in UDP 4500
+  uint16_t local_port = 500, remote_port = 500;
 };
 
 class Initiator {
@@ -55,8 +59,12 @@ class Initiator {
 
  private:
   Result<Bytes> exchange(const Bytes& request, uint32_t message_id);
+  Status open_socket(uint16_t port, bool encapsulating);
+  Status send_message(const Bytes& message);
+  Result<Bytes> receive_message(int timeout_ms);
   InitiatorConfig config_;
   int fd_ = -1;
+  bool marker_ = false;  // on 4500 IKE messages carry a 4-byte zero non-ESP marker
   uint64_t iv_counter_ = 1;
 };
 

@@ -69,8 +69,15 @@ Result<sockaddr_in> source_for(const sockaddr_in& remote) {
   return local;
 }
 
-netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, uint32_t reqid, const Secret& key) {
+netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, uint32_t reqid,
+                         const Secret& key, const ike::EstablishedSa& ike_sa, bool outbound) {
   netlink::XfrmSa sa;
+  if (ike_sa.behind_nat) {  // ESP in UDP (RFC 3948), on the ports IKE floated to
+    netlink::XfrmEncap encap;
+    encap.sport = outbound ? ike_sa.local_port : ike_sa.remote_port;
+    encap.dport = outbound ? ike_sa.remote_port : ike_sa.local_port;
+    sa.encap = encap;
+  }
   sa.src = src;
   sa.dst = dst;
   sa.spi = spi;
@@ -130,6 +137,7 @@ int main(int argc, char** argv) {
   ic.remote_id_type = id_type(t.remote_id->type);
   ic.remote_id = t.remote_id->value;
   ic.psk = &cfg.psk_for(t);
+  ic.nat_traversal = t.nat_traversal;
   ic.local_ts = selector(t.local_ts.front());
   ic.remote_ts = selector(t.remote_ts.front());
 
@@ -153,16 +161,17 @@ int main(int argc, char** argv) {
   if (!sa) return fail("tunnel " + name + ": " + sa.error().message);
   log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});
   // Inbound first (it completes the larval SA ALLOCSPI made), then outbound, then policies.
-  if (auto st = xfrm->update_sa(child_sa(them, me, sa->child_spi_in, reqid, sa->child_keys.responder_to_initiator)); !st) return fail(st.error().message);
-  if (auto st = xfrm->add_sa(child_sa(me, them, sa->child_spi_out, reqid, sa->child_keys.initiator_to_responder)); !st) return fail(st.error().message);
+  if (auto st = xfrm->update_sa(child_sa(them, me, sa->child_spi_in, reqid, sa->child_keys.responder_to_initiator, *sa, false)); !st) return fail(st.error().message);
+  if (auto st = xfrm->add_sa(child_sa(me, them, sa->child_spi_out, reqid, sa->child_keys.initiator_to_responder, *sa, true)); !st) return fail(st.error().message);
   const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
   for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
                         policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
     if (auto st = xfrm->add_policy(p); !st) return fail(st.error().message);
   }
-  std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s\n", name.c_str(),
+  std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s%s\n", name.c_str(),
               static_cast<unsigned long long>(sa->spi_i), static_cast<unsigned long long>(sa->spi_r), sa->child_spi_in,
-              sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str());
+              sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str(),
+              sa->behind_nat ? ", behind NAT: UDP 4500" : "");
   std::fflush(stdout);
   if (auto st = initiator.serve(*sa, std::chrono::seconds(seconds)); !st) return fail(st.error().message);
   return 0;

@@ -3,9 +3,11 @@
 # responder at pop1 with the seed's Secure Edge profile: PSK, aes128gcm16-prfsha256-modp2048,
 # ESP aes128gcm16, local ID site1@example.com, remote ID an FQDN. The CHILD_SA goes into the
 # kernel through sedge's netlink layer; a LAN host pings the server behind pop1 through ESP.
+# With LAB_NAT=1 the site's wan0 sits behind a masquerading NAT, as branches do: NAT is detected,
+# IKE floats to UDP 4500 (non-ESP marker) and ESP is encapsulated in UDP.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/site_swanctl.sh"
-lab_topology
+if [ "${LAB_NAT:-0}" = 1 ]; then lab_topology nat=wan0; SITE_WAN=100.64.0.2; SEEN_AS=198.51.100.2; else lab_topology; SITE_WAN=198.51.100.2; SEEN_AS=198.51.100.2; fi
 mkdir -p "$LAB_DIR/pop1" "$LAB_DIR/etc"
 cat > "$LAB_DIR/pop1/swanctl.conf" <<EOC
 connections {
@@ -53,6 +55,13 @@ lab_swanctl pop1 --list-sas | grep -E "ESTABLISHED|INSTALLED|site1@example.com|A
 lab_swanctl pop1 --list-sas | grep -q "ESTABLISHED" || lab_fail "strongSwan's IKE SA is not established"
 echo "\$ ip -n site xfrm state   # installed by sedge"
 ip -n site xfrm state | grep -E "^src|proto esp"   # (keys not shown)
-ping_through_tunnel
-lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
+ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 || lab_fail "no ping from the LAN host to srv1 through the tunnel"
+lab_expect_esp site "$SITE_WAN" 192.0.2.2 5
+lab_expect_esp pop1 192.0.2.2 "$SEEN_AS" 5
+if [ "${LAB_NAT:-0}" = 1 ]; then
+  grep -q "behind NAT: UDP 4500" "$LAB_DIR/connect.log" || lab_fail "sedge did not detect the NAT"
+  ip -n site xfrm state | grep -q "encap type espinudp sport 4500 dport 4500" || lab_fail "sedge's SAs are not UDP-encapsulated"
+  lab_swanctl pop1 --list-sas | grep -E "198.51.100.2\[[0-9]+\]" | grep -vq "\[500\]" || lab_fail "strongSwan did not float to 4500"
+  lab_swanctl pop1 --list-sas | grep -E "remote|NAT"
+fi
 echo PASS
