@@ -49,11 +49,6 @@ uint64_t random_spi() {
   return v ? v : 1;
 }
 
-std::string peer(const sockaddr_in& a) {
-  char buf[INET_ADDRSTRLEN] = {};
-  inet_ntop(AF_INET, &a.sin_addr, buf, sizeof buf);
-  return std::string(buf) + ":" + std::to_string(ntohs(a.sin_port));
-}
 
 // An error notify in a response, as an error naming it.
 Status check_notifies(const std::vector<Payload>& payloads, const char* exchange) {
@@ -99,84 +94,42 @@ const char* notify_name(uint16_t type) {
   }
 }
 
-Initiator::~Initiator() {
-  if (fd_ >= 0) close(fd_);
-}
-
-// Port 500, or 4500 after a NAT was detected: that socket is a UDP_ENCAP_ESPINUDP socket, so
-// the kernel decapsulates the ESP arriving on it and hands up only IKE (behind its non-ESP
-// marker) and keepalives.
-Status Initiator::open_socket(uint16_t port, bool encapsulating) {
-  if (fd_ >= 0) close(fd_);
-  fd_ = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd_ < 0) return Error::sys("creating the IKE socket");
-  const int one = 1;
-  setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (encapsulating) {
-    const int encap = UDP_ENCAP_ESPINUDP;
-    if (setsockopt(fd_, IPPROTO_UDP, UDP_ENCAP, &encap, sizeof encap) != 0) return Error::sys("enabling ESP-in-UDP on port 4500");
-  }
-  sockaddr_in local = config_.local, remote = config_.remote;
-  local.sin_port = remote.sin_port = htons(port);
-  if (bind(fd_, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) return Error::sys("binding the IKE socket to " + peer(local));
-  if (connect(fd_, reinterpret_cast<const sockaddr*>(&remote), sizeof remote) != 0) return Error::sys("connecting to " + peer(remote));
-  marker_ = encapsulating;
-  return {};
-}
-
-Status Initiator::send_message(const Bytes& message) {
-  Bytes wire;
-  if (marker_) wire.assign(4, 0);
-  wire.insert(wire.end(), message.begin(), message.end());
-  if (send(fd_, wire.data(), wire.size(), 0) < 0) return Error::sys("sending to " + peer(config_.remote));
-  return {};
-}
-
-// One IKE message, without its marker; an empty result on timeout or a non-IKE datagram.
-Result<Bytes> Initiator::receive_message(int timeout_ms) {
-  pollfd p{fd_, POLLIN, 0};
-  if (poll(&p, 1, timeout_ms) <= 0) return Bytes{};
-  Bytes buf(kMaxMessageSize);
-  const ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
-  if (n < 0) {
-    if (errno == ECONNREFUSED) return Bytes{};  // an ICMP error: the peer is not there yet
-    return Error::sys("receiving from " + peer(config_.remote));
-  }
-  buf.resize(static_cast<size_t>(n));
-  if (marker_) {
-    if (buf.size() < 4 || buf[0] || buf[1] || buf[2] || buf[3]) return Bytes{};  // a keepalive
-    buf.erase(buf.begin(), buf.begin() + 4);
-  }
-  return buf;
+// Port 500, or 4500 (an ESP-in-UDP socket) after a NAT was detected.
+Status Initiator::use_port(uint16_t port, bool encapsulating) {
+  peer_ = config_.remote;
+  peer_.sin_port = htons(port);
+  return endpoint_.open(config_.local, port, encapsulating);
 }
 
 Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
   auto timeout = config_.first_timeout;
   for (int attempt = 0; attempt <= config_.retransmissions; ++attempt, timeout *= 2) {
-    if (auto st = send_message(request); !st) return st.error();
+    if (auto st = endpoint_.send_to(request, peer_); !st) return st.error();
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
-      auto got = receive_message(static_cast<int>(left.count()));
+      sockaddr_in from{};
+      auto got = endpoint_.receive(static_cast<int>(left.count()), from);
       if (!got) return got.error();
       if (got->empty()) continue;
       Bytes buf = std::move(*got);
       auto m = parse(buf);
       if (!m) {
-        log::warning("dropped a malformed message from " + peer(config_.remote) + ": " + m.error().message);
+        log::warning("dropped a malformed message from " + to_string(peer_) + ": " + m.error().message);
         continue;
       }
+      if (from.sin_addr.s_addr != peer_.sin_addr.s_addr) continue;  // not our peer
       if ((m->header.flags & kFlagResponse) && m->header.message_id == message_id) return buf;
     }
-    log::info("no answer from " + peer(config_.remote) + ", retransmitting", {{"IKE_MESSAGE_ID", std::to_string(message_id)}});
+    log::info("no answer from " + to_string(peer_) + ", retransmitting", {{"IKE_MESSAGE_ID", std::to_string(message_id)}});
   }
-  return Error{"no response from " + peer(config_.remote) + " after " + std::to_string(config_.retransmissions) + " retransmissions",
+  return Error{"no response from " + to_string(peer_) + " after " + std::to_string(config_.retransmissions) + " retransmissions",
                ETIMEDOUT};
 }
 
 Result<EstablishedSa> Initiator::establish() {
-  if (auto st = open_socket(500, false); !st) return st.error();
+  if (auto st = use_port(500, false); !st) return st.error();
   auto dh = DhGroup14::generate();
   if (!dh) return dh.error();
   EstablishedSa sa;
@@ -244,7 +197,7 @@ Result<EstablishedSa> Initiator::establish() {
       sa.local_port = sa.remote_port = 4500;
       log::info(std::string("NAT detected (") + (!local_ok ? "in front of us" : "in front of the peer") +
                 "): IKE and ESP float to UDP 4500");
-      if (auto st = open_socket(4500, true); !st) return st.error().context("floating to 4500");
+      if (auto st = use_port(4500, true); !st) return st.error().context("floating to 4500");
     }
   }
 
@@ -261,7 +214,7 @@ Result<EstablishedSa> Initiator::establish() {
                                       {kTsr, false, encode_ts({config_.remote_ts})}};
   const Bytes plain = serialize_payloads(inner);
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0};
-  auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, iv_counter_++), 1);
+  auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, sa.iv_counter++), 1);
   if (!auth_response) return auth_response.error().context("IKE_AUTH");
   auto am = parse(*auth_response);
   auto ap = open(sa.keys.sk_er, *am, *auth_response);
@@ -297,48 +250,6 @@ Result<EstablishedSa> Initiator::establish() {
   sa.remote_ts = remote_ts->front();
   sa.child_keys = derive_child_keys(sa.keys.sk_d, ni, nr);
   return sa;
-}
-
-Status Initiator::serve(EstablishedSa& sa, std::chrono::seconds duration) {
-  using Clock = std::chrono::steady_clock;
-  const auto until = Clock::now() + duration;
-  auto next_keepalive = Clock::now() + config_.keepalive_interval;
-  for (;;) {
-    // Behind a NAT, a one-byte 0xFF datagram keeps the mapping open (RFC 3948 2.3).
-    if (sa.behind_nat && Clock::now() >= next_keepalive) {
-      const uint8_t keepalive = 0xff;
-      send(fd_, &keepalive, 1, 0);
-      next_keepalive = Clock::now() + config_.keepalive_interval;
-    }
-    auto wake = sa.behind_nat ? next_keepalive : Clock::time_point::max();
-    if (duration.count() > 0) {
-      if (Clock::now() >= until) return {};
-      wake = std::min(wake, until);
-    }
-    const int wait_ms = wake == Clock::time_point::max()
-                            ? -1
-                            : static_cast<int>(std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count()));
-    auto got = receive_message(wait_ms);
-    if (!got) return got.error();
-    if (got->empty()) continue;
-    Bytes buf = std::move(*got);
-    auto m = parse(buf);
-    if (!m || (m->header.flags & kFlagResponse) || m->header.spi_i != sa.spi_i) continue;
-    auto inner = open(sa.keys.sk_er, *m, buf);
-    if (!inner) {
-      log::warning("dropped a request that does not decrypt: " + inner.error().message);
-      continue;
-    }
-    const bool delete_ike = std::any_of(inner->begin(), inner->end(), [](const Payload& pl) {
-      return pl.type == kDelete && !pl.body.empty() && pl.body[0] == 1;
-    });
-    // Liveness checks and deletes get an (empty) encrypted response with the request's ID.
-    const Header rh{sa.spi_i, sa.spi_r, kSk, m->header.exchange, static_cast<uint8_t>(kFlagInitiator | kFlagResponse),
-                    m->header.message_id, 0};
-    (void)send_message(seal(sa.keys.sk_ei, rh, kNoNext, {}, iv_counter_++));
-    log::info("answered the responder's INFORMATIONAL request", {{"IKE_MESSAGE_ID", std::to_string(m->header.message_id)}});
-    if (delete_ike) return Error{"the responder deleted the IKE SA", ECONNRESET};
-  }
 }
 
 }  // namespace sedge::ike

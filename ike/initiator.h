@@ -13,6 +13,7 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "ike/crypto.h"
+#include "ike/endpoint.h"
 #include "ike/message.h"
 
 namespace sedge::ike {
@@ -36,6 +37,7 @@ struct InitiatorConfig {
 };
 
 struct EstablishedSa {
+  bool initiator = true;  // our role in this IKE SA
   uint64_t spi_i = 0, spi_r = 0;
   IkeKeys keys;
   uint32_t next_message_id = 2;
@@ -44,28 +46,25 @@ struct EstablishedSa {
   TrafficSelector local_ts, remote_ts;  // as the responder narrowed them
   bool behind_nat = false;   // a NAT was detected: IKE and ESP run in UDP 4500
   uint16_t local_port = 500, remote_port = 500;
+  uint64_t iv_counter = 1;   // the SK payload IV: never repeated under one key
 };
 
 class Initiator {
  public:
   explicit Initiator(InitiatorConfig config) : config_(std::move(config)) {}
-  ~Initiator();
   // Opens the socket and runs both exchanges; errors name the exchange and the peer's notify.
   Result<EstablishedSa> establish();
-  // Serves the peer's requests on the established SA (INFORMATIONAL liveness: an empty
-  // response) until `deadline`, or forever when it is zero; returns on a DELETE of the IKE SA.
-  Status serve(EstablishedSa& sa, std::chrono::seconds duration);
-  int fd() const { return fd_; }
+  // Answers the responder's requests on the established SA (see ike::serve).
+  Status serve(EstablishedSa& sa, std::chrono::seconds duration) {
+    return ike::serve(endpoint_, sa, peer_, duration, config_.keepalive_interval);
+  }
 
  private:
   Result<Bytes> exchange(const Bytes& request, uint32_t message_id);
-  Status open_socket(uint16_t port, bool encapsulating);
-  Status send_message(const Bytes& message);
-  Result<Bytes> receive_message(int timeout_ms);
+  Status use_port(uint16_t port, bool encapsulating);
   InitiatorConfig config_;
-  int fd_ = -1;
-  bool marker_ = false;  // on 4500 IKE messages carry a 4-byte zero non-ESP marker
-  uint64_t iv_counter_ = 1;
+  Endpoint endpoint_;
+  sockaddr_in peer_{};
 };
 
 const char* notify_name(uint16_t type);
