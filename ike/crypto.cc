@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include <cstring>
 
@@ -211,6 +212,19 @@ Bytes random_bytes(size_t n) {
   Bytes b(n);
   RAND_bytes(b.data(), static_cast<int>(n));
   return b;
+}
+
+Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
+  uint8_t in[8 + 8 + 4 + 2];
+  for (int i = 0; i < 8; ++i) {
+    in[i] = static_cast<uint8_t>(spi_i >> (56 - 8 * i));
+    in[8 + i] = static_cast<uint8_t>(spi_r >> (56 - 8 * i));
+  }
+  std::memcpy(in + 16, &a.sin_addr, 4);
+  std::memcpy(in + 20, &a.sin_port, 2);
+  Bytes out(SHA_DIGEST_LENGTH);
+  SHA1(in, sizeof in, out.data());
+  return out;
 }
 
 }  // namespace sedge::ike

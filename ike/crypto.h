@@ -3,6 +3,8 @@
 // pre-shared-key AUTH (2.15). Keys are sedge::Secret.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -57,5 +59,8 @@ Bytes psk_auth(const Secret& psk, std::span<const uint8_t> message, std::span<co
                const Secret& sk_p, std::span<const uint8_t> id_body);
 
 Bytes random_bytes(size_t n);
+
+// NAT_DETECTION_*_IP notify data: SHA-1(SPIi | SPIr | IPv4 address | port) (RFC 7296 2.23).
+Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const struct sockaddr_in& address);
 
 }  // namespace sedge::ike

@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <netinet/udp.h>
-#include <openssl/sha.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,20 +17,6 @@ namespace {
 constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFailed = 24, kTsUnacceptable = 38;
 constexpr uint8_t kAuthSharedKey = 2;
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
-
-// NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP address | port) (RFC 7296 2.23).
-Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
-  uint8_t in[8 + 8 + 4 + 2];
-  for (int i = 0; i < 8; ++i) {
-    in[i] = static_cast<uint8_t>(spi_i >> (56 - 8 * i));
-    in[8 + i] = static_cast<uint8_t>(spi_r >> (56 - 8 * i));
-  }
-  std::memcpy(in + 16, &a.sin_addr, 4);
-  std::memcpy(in + 20, &a.sin_port, 2);
-  Bytes out(SHA_DIGEST_LENGTH);
-  SHA1(in, sizeof in, out.data());
-  return out;
-}
 
 std::vector<Proposal> ike_proposal() {
   return {{1, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}}};

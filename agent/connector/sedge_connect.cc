@@ -1,7 +1,8 @@
 // sedge-connect: brings one policy-based tunnel of the configuration up with sedge's own IKEv2
-// initiator and installs its CHILD_SA in the kernel through the netlink layer, then answers the
-// peer's liveness checks. The first slice of the connector that sedged will run.
-//   sedge-connect [--config-dir D] TUNNEL [SECONDS]
+// engine, as initiator or (--respond) as responder, and installs its CHILD_SA in the kernel
+// through the netlink layer, then answers the peer's liveness checks. The first slice of the
+// connector that sedged will run.
+//   sedge-connect [--config-dir D] [--respond] TUNNEL [SECONDS]
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,10 +10,12 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
 
 #include "agent/config/config.h"
 #include "common/log.h"
 #include "ike/initiator.h"
+#include "ike/responder.h"
 #include "netlink/ownership.h"
 #include "netlink/xfrm_client.h"
 
@@ -100,17 +103,38 @@ netlink::XfrmPolicy policy(netlink::XfrmDir dir, const netlink::IpPrefix& src, c
   return p;
 }
 
+// Both SAs (inbound first: it completes the larval SA ALLOCSPI made) and the policies.
+Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const netlink::IpAddress& me,
+                     const netlink::IpAddress& them, uint32_t reqid) {
+  const Secret& out_key = sa.initiator ? sa.child_keys.initiator_to_responder : sa.child_keys.responder_to_initiator;
+  const Secret& in_key = sa.initiator ? sa.child_keys.responder_to_initiator : sa.child_keys.initiator_to_responder;
+  if (auto st = xfrm.update_sa(child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false)); !st) return st;
+  if (auto st = xfrm.add_sa(child_sa(me, them, sa.child_spi_out, reqid, out_key, sa, true)); !st) return st;
+  const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
+  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
+                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
+    if (auto st = xfrm.add_policy(p); !st) return st;
+  }
+  return {};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   config::Sources sources = config::Sources::from_environment();
   int i = 1;
-  if (argc > 2 && std::strcmp(argv[1], "--config-dir") == 0) {
-    sources.directories = {argv[2]};
-    i = 3;
+  bool respond = false;
+  for (; i < argc && argv[i][0] == '-'; ++i) {
+    if (std::strcmp(argv[i], "--config-dir") == 0 && i + 1 < argc) {
+      sources.directories = {argv[++i]};
+    } else if (std::strcmp(argv[i], "--respond") == 0) {
+      respond = true;
+    } else {
+      break;
+    }
   }
   if (i >= argc) {
-    std::cerr << "usage: sedge-connect [--config-dir D] TUNNEL [SECONDS]\n";
+    std::cerr << "usage: sedge-connect [--config-dir D] [--respond] TUNNEL [SECONDS]\n";
     return 2;
   }
   const std::string name = argv[i];
@@ -148,31 +172,51 @@ int main(int argc, char** argv) {
   const uint32_t reqid = netlink::kReqidFirst + 1;
   auto xfrm = netlink::XfrmClient::open();
   if (!xfrm) return fail(xfrm.error().message);
-  netlink::XfrmSpiRequest spi_req;
-  spi_req.src = them;
-  spi_req.dst = me;
-  spi_req.reqid = reqid;
-  auto spi = xfrm->alloc_spi(spi_req);
-  if (!spi) return fail(spi.error().message);
-  ic.child_spi = *spi;
-
-  ike::Initiator initiator(std::move(ic));
-  auto sa = initiator.establish();
+  auto allocate = [&](const sockaddr_in& peer) -> Result<uint32_t> {
+    char paddr[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &peer.sin_addr, paddr, sizeof paddr);
+    netlink::XfrmSpiRequest req;
+    req.src = *netlink::IpAddress::parse(paddr);
+    req.dst = me;
+    req.reqid = reqid;
+    return xfrm->alloc_spi(req);
+  };
+  std::unique_ptr<ike::Initiator> initiator;
+  std::unique_ptr<ike::Responder> responder;
+  Result<ike::EstablishedSa> sa = Error{"", 0};
+  if (respond) {
+    ike::ResponderConfig rc;
+    rc.local = ic.local;
+    rc.local_id_type = ic.local_id_type;
+    rc.local_id = ic.local_id;
+    rc.remote_id_type = ic.remote_id_type;
+    rc.remote_id = ic.remote_id;
+    rc.psk = ic.psk;
+    rc.local_ts = ic.local_ts;
+    rc.remote_ts = ic.remote_ts;
+    rc.allocate_spi = allocate;
+    responder = std::make_unique<ike::Responder>(std::move(rc));
+    if (auto st = responder->listen(); !st) return fail(st.error().message);
+    std::printf("tunnel %s: listening on %s\n", name.c_str(), laddr);
+    std::fflush(stdout);
+    sa = responder->accept(std::chrono::seconds(seconds > 0 ? seconds : 3600));
+  } else {
+    auto spi = allocate(ic.remote);
+    if (!spi) return fail(spi.error().message);
+    ic.child_spi = *spi;
+    initiator = std::make_unique<ike::Initiator>(std::move(ic));
+    sa = initiator->establish();
+  }
   if (!sa) return fail("tunnel " + name + ": " + sa.error().message);
   log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});
-  // Inbound first (it completes the larval SA ALLOCSPI made), then outbound, then policies.
-  if (auto st = xfrm->update_sa(child_sa(them, me, sa->child_spi_in, reqid, sa->child_keys.responder_to_initiator, *sa, false)); !st) return fail(st.error().message);
-  if (auto st = xfrm->add_sa(child_sa(me, them, sa->child_spi_out, reqid, sa->child_keys.initiator_to_responder, *sa, true)); !st) return fail(st.error().message);
+  if (auto st = install_child(*xfrm, *sa, me, them, reqid); !st) return fail(st.error().message);
   const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
-  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
-                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
-    if (auto st = xfrm->add_policy(p); !st) return fail(st.error().message);
-  }
   std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s%s\n", name.c_str(),
               static_cast<unsigned long long>(sa->spi_i), static_cast<unsigned long long>(sa->spi_r), sa->child_spi_in,
               sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str(),
               sa->behind_nat ? ", behind NAT: UDP 4500" : "");
   std::fflush(stdout);
-  if (auto st = initiator.serve(*sa, std::chrono::seconds(seconds)); !st) return fail(st.error().message);
+  auto st = respond ? responder->serve(*sa, std::chrono::seconds(seconds)) : initiator->serve(*sa, std::chrono::seconds(seconds));
+  if (!st) return fail(st.error().message);
   return 0;
 }
