@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/log.h"
 #include "ike/initiator.h"
@@ -75,44 +76,67 @@ Result<Bytes> Endpoint::receive(int timeout_ms, sockaddr_in& from) const {
   return buf;
 }
 
-Status serve(const Endpoint& endpoint, EstablishedSa& sa, const sockaddr_in& peer, std::chrono::seconds duration,
-             std::chrono::seconds keepalive) {
+Status serve(const Endpoint& endpoint, EstablishedSa& sa, const sockaddr_in& peer, const ServeOptions& o) {
   using Clock = std::chrono::steady_clock;
-  const auto until = Clock::now() + duration;
-  auto next_keepalive = Clock::now() + keepalive;
+  using std::chrono::seconds;
+  const auto start = Clock::now();
+  auto next_keepalive = start + o.keepalive;
+  auto last_heard = start;
+  std::optional<uint32_t> pending;  // our liveness request awaiting its response
+  Clock::time_point sent_at{}, next_retransmit{};
   // Requests come encrypted with the other side's keys; responses go with ours.
   const Secret& in_key = sa.initiator ? sa.keys.sk_er : sa.keys.sk_ei;
   const Secret& out_key = sa.initiator ? sa.keys.sk_ei : sa.keys.sk_er;
-  const uint8_t flags = static_cast<uint8_t>(kFlagResponse | (sa.initiator ? kFlagInitiator : 0));
+  const uint8_t role = sa.initiator ? kFlagInitiator : 0;
+  auto send_check = [&] {
+    const Header h{sa.spi_i, sa.spi_r, kSk, Exchange::informational, role, *pending, 0};
+    (void)endpoint.send_to(seal(out_key, h, kNoNext, {}, sa.iv_counter++), peer);
+    next_retransmit = Clock::now() + seconds(2);
+  };
   for (;;) {
-    if (sa.behind_nat && Clock::now() >= next_keepalive) {
+    const auto now = Clock::now();
+    if (o.duration.count() > 0 && now >= start + o.duration) return {};
+    if (sa.behind_nat && now >= next_keepalive) {
       (void)endpoint.send_keepalive(peer);
-      next_keepalive = Clock::now() + keepalive;
+      next_keepalive = now + o.keepalive;
     }
-    auto wake = sa.behind_nat ? next_keepalive : Clock::time_point::max();
-    if (duration.count() > 0) {
-      if (Clock::now() >= until) return {};
-      wake = std::min(wake, until);
+    if (o.dpd_interval.count() > 0) {
+      if (!pending && now >= last_heard + o.dpd_interval) {
+        pending = sa.next_message_id++;
+        sent_at = now;
+        send_check();
+      } else if (pending && now >= sent_at + o.dpd_timeout) {
+        return Error{"the peer " + to_string(peer) + " is dead: no answer to a liveness check for " +
+                         std::to_string(o.dpd_timeout.count()) + " s",
+                     ETIMEDOUT};
+      } else if (pending && now >= next_retransmit) {
+        send_check();
+      }
     }
-    const int wait_ms = wake == Clock::time_point::max()
-                            ? -1
-                            : static_cast<int>(std::max<int64_t>(
-                                  0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count()));
+    auto wake = now + seconds(1);  // timers are checked at least once a second
+    if (sa.behind_nat) wake = std::min(wake, next_keepalive);
+    const int wait_ms = static_cast<int>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(wake - Clock::now()).count()));
     sockaddr_in from{};
     auto got = endpoint.receive(wait_ms, from);
     if (!got) return got.error();
     if (got->empty()) continue;
     auto m = parse(*got);
-    if (!m || (m->header.flags & kFlagResponse) || m->header.spi_i != sa.spi_i) continue;
+    if (!m || m->header.spi_i != sa.spi_i) continue;
     auto inner = open(in_key, *m, *got);
     if (!inner) {
-      log::warning("dropped a request that does not decrypt: " + inner.error().message);
+      log::warning("dropped a message that does not decrypt: " + inner.error().message);
+      continue;
+    }
+    last_heard = Clock::now();
+    if (m->header.flags & kFlagResponse) {
+      if (pending && m->header.message_id == *pending) pending.reset();
       continue;
     }
     const bool delete_ike = std::any_of(inner->begin(), inner->end(), [](const Payload& pl) {
       return pl.type == kDelete && !pl.body.empty() && pl.body[0] == 1;
     });
-    const Header rh{sa.spi_i, sa.spi_r, kSk, m->header.exchange, flags, m->header.message_id, 0};
+    const Header rh{sa.spi_i, sa.spi_r, kSk, m->header.exchange, static_cast<uint8_t>(kFlagResponse | role), m->header.message_id, 0};
     (void)endpoint.send_to(seal(out_key, rh, kNoNext, {}, sa.iv_counter++), peer);
     log::info("answered the peer's INFORMATIONAL request", {{"IKE_MESSAGE_ID", std::to_string(m->header.message_id)}});
     if (delete_ike) return Error{"the peer deleted the IKE SA", ECONNRESET};

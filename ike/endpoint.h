@@ -37,10 +37,17 @@ class Endpoint {
 
 struct EstablishedSa;
 
-// Serves the peer's requests on an established IKE SA (INFORMATIONAL liveness checks and
-// deletes get an encrypted response; a NAT keepalive goes out every `keepalive` when behind a
-// NAT) for `duration`, or forever when it is zero; returns an error when the IKE SA is deleted.
-Status serve(const Endpoint& endpoint, EstablishedSa& sa, const sockaddr_in& peer, std::chrono::seconds duration,
-             std::chrono::seconds keepalive);
+struct ServeOptions {
+  std::chrono::seconds duration{0};      // 0: until the peer goes away
+  std::chrono::seconds keepalive{20};    // NAT keepalives, when behind a NAT
+  std::chrono::seconds dpd_interval{0};  // liveness check after this much silence (0: off)
+  std::chrono::seconds dpd_timeout{30};  // the peer is dead after this long without an answer
+};
+
+// Runs an established IKE SA: the peer's requests (INFORMATIONAL liveness checks, deletes) get
+// an encrypted response; NAT keepalives go out when behind a NAT; after dpd_interval of silence
+// an empty INFORMATIONAL request checks the peer, retransmitted until dpd_timeout. Returns
+// after `duration`, or an error when the peer deletes the IKE SA or is found dead.
+Status serve(const Endpoint& endpoint, EstablishedSa& sa, const sockaddr_in& peer, const ServeOptions& options);
 
 }  // namespace sedge::ike

@@ -54,9 +54,10 @@ class Initiator {
   explicit Initiator(InitiatorConfig config) : config_(std::move(config)) {}
   // Opens the socket and runs both exchanges; errors name the exchange and the peer's notify.
   Result<EstablishedSa> establish();
-  // Answers the responder's requests on the established SA (see ike::serve).
-  Status serve(EstablishedSa& sa, std::chrono::seconds duration) {
-    return ike::serve(endpoint_, sa, peer_, duration, config_.keepalive_interval);
+  // Runs the established SA (see ike::serve).
+  Status serve(EstablishedSa& sa, ServeOptions options) {
+    options.keepalive = config_.keepalive_interval;
+    return ike::serve(endpoint_, sa, peer_, options);
   }
 
  private:

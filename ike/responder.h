@@ -33,9 +33,7 @@ class Responder {
   // Waits up to `timeout` for an initiator and completes both exchanges with it.
   Result<EstablishedSa> accept(std::chrono::seconds timeout);
   const sockaddr_in& peer() const { return peer_; }
-  Status serve(EstablishedSa& sa, std::chrono::seconds duration) {
-    return ike::serve(*active_, sa, peer_, duration, std::chrono::seconds(20));
-  }
+  Status serve(EstablishedSa& sa, const ServeOptions& options) { return ike::serve(*active_, sa, peer_, options); }
 
  private:
   Status refuse(const Message& request, uint16_t notify, const Bytes& data, const EstablishedSa* sa);

@@ -118,6 +118,17 @@ Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, co
   return {};
 }
 
+void remove_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const netlink::IpAddress& me,
+                  const netlink::IpAddress& them) {
+  const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
+  (void)xfrm.delete_sa(netlink::XfrmSaId{me, sa.child_spi_in, netlink::XfrmProto::Esp, std::nullopt, them});
+  (void)xfrm.delete_sa(netlink::XfrmSaId{them, sa.child_spi_out, netlink::XfrmProto::Esp, std::nullopt, me});
+  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, 0), policy(netlink::XfrmDir::In, rp, lp, them, me, 0),
+                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, 0)}) {
+    (void)xfrm.delete_policy(p.id());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,7 +227,15 @@ int main(int argc, char** argv) {
               sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str(),
               sa->behind_nat ? ", behind NAT: UDP 4500" : "");
   std::fflush(stdout);
-  auto st = respond ? responder->serve(*sa, std::chrono::seconds(seconds)) : initiator->serve(*sa, std::chrono::seconds(seconds));
-  if (!st) return fail(st.error().message);
+  ike::ServeOptions options;
+  options.duration = std::chrono::seconds(seconds);
+  options.dpd_interval = std::chrono::seconds(t.dpd_interval_sec);
+  options.dpd_timeout = std::chrono::seconds(t.dpd_timeout_sec);
+  auto st = respond ? responder->serve(*sa, options) : initiator->serve(*sa, options);
+  if (!st) {
+    // The tunnel is gone: its kernel objects go with it, so nothing stale steers traffic.
+    remove_child(*xfrm, *sa, me, them);
+    return fail("tunnel " + name + ": " + st.error().message + "; its SAs and policies were removed");
+  }
   return 0;
 }

@@ -4,7 +4,8 @@
 # ESP aes128gcm16, local ID site1@example.com, remote ID an FQDN. The CHILD_SA goes into the
 # kernel through sedge's netlink layer; a LAN host pings the server behind pop1 through ESP.
 # With LAB_NAT=1 the site's wan0 sits behind a masquerading NAT, as branches do: NAT is detected,
-# IKE floats to UDP 4500 (non-ESP marker) and ESP is encapsulated in UDP.
+# IKE floats to UDP 4500 (non-ESP marker) and ESP is encapsulated in UDP. With LAB_DPD=1 the POP
+# then dies, and sedge's liveness checks must find it dead and remove the tunnel's objects.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/site_swanctl.sh"
 if [ "${LAB_NAT:-0}" = 1 ]; then lab_topology nat=wan0; SITE_WAN=100.64.0.2; SEEN_AS=198.51.100.2; else lab_topology; SITE_WAN=198.51.100.2; SEEN_AS=198.51.100.2; fi
@@ -45,8 +46,10 @@ LocalTrafficSelector=10.99.99.0/24
 RemoteTrafficSelector=10.201.0.0/24
 RemoteNetwork=10.201.0.0/24
 EOC
+if [ "${LAB_DPD:-0}" = 1 ]; then printf 'DpdIntervalSec=2\nDpdTimeoutSec=6\n' >> "$LAB_DIR/etc/sedge.conf"; fi
 ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/etc" site1-primary 60 \
   > "$LAB_DIR/connect.log" 2>&1 &
+connector=$!
 for _ in $(seq 100); do grep -q "up:" "$LAB_DIR/connect.log" && break; sleep 0.1; done
 cat "$LAB_DIR/connect.log"
 grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge did not bring the tunnel up"
@@ -63,5 +66,18 @@ if [ "${LAB_NAT:-0}" = 1 ]; then
   ip -n site xfrm state | grep -q "encap type espinudp sport 4500 dport 4500" || lab_fail "sedge's SAs are not UDP-encapsulated"
   lab_swanctl pop1 --list-sas | grep -E "198.51.100.2\[[0-9]+\]" | grep -vq "\[500\]" || lab_fail "strongSwan did not float to 4500"
   lab_swanctl pop1 --list-sas | grep -E "remote|NAT"
+fi
+if [ "${LAB_DPD:-0}" = 1 ]; then
+  echo "== pop1 goes dark"
+  ip -n pop1 link set wan down
+  start=$(date +%s)
+  for _ in $(seq 200); do kill -0 "$connector" 2>/dev/null || break; sleep 0.1; done
+  took=$(( $(date +%s) - start ))
+  tail -2 "$LAB_DIR/connect.log"
+  grep -q "is dead: no answer to a liveness check" "$LAB_DIR/connect.log" || lab_fail "sedge did not detect the dead peer"
+  [ "$took" -le 12 ] || lab_fail "detecting the dead peer took $took s (interval 2 s + timeout 6 s)"
+  [ "$(ip -n site xfrm state | grep -c '^src')" -eq 0 ] || lab_fail "the dead tunnel's SAs were left in the kernel"
+  [ "$(ip -n site xfrm policy | grep -c '^src 10.99.99.0/24')" -eq 0 ] || lab_fail "the dead tunnel's policies were left"
+  echo "dead peer detected in $took s; SAs and policies removed"
 fi
 echo PASS
