@@ -11,6 +11,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 #include "agent/config/config.h"
 #include "common/log.h"
@@ -212,11 +213,21 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     sa = responder->accept(std::chrono::seconds(seconds > 0 ? seconds : 3600));
   } else {
-    auto spi = allocate(ic.remote);
-    if (!spi) return fail(spi.error().message);
-    ic.child_spi = *spi;
-    initiator = std::make_unique<ike::Initiator>(std::move(ic));
-    sa = initiator->establish();
+    // A service location may be unreachable for a while (a new one takes minutes to deploy):
+    // keep trying with backoff, up to a minute apart, rather than give up.
+    auto wait = std::chrono::seconds(5);
+    for (;;) {
+      auto spi = allocate(ic.remote);
+      if (!spi) return fail(spi.error().message);
+      ic.child_spi = *spi;
+      initiator = std::make_unique<ike::Initiator>(ic);
+      sa = initiator->establish();
+      if (sa || (sa.error().code != ETIMEDOUT && sa.error().code != ECONNREFUSED)) break;
+      (void)xfrm->delete_sa(netlink::XfrmSaId{me, *spi, netlink::XfrmProto::Esp, std::nullopt, them});  // the larval SA
+      log::warning("tunnel " + name + ": " + sa.error().message + "; retrying in " + std::to_string(wait.count()) + " s");
+      std::this_thread::sleep_for(wait);
+      wait = std::min(wait * 2, std::chrono::seconds(60));
+    }
   }
   if (!sa) return fail("tunnel " + name + ": " + sa.error().message);
   log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});

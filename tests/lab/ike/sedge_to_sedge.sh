@@ -1,11 +1,12 @@
 #!/bin/sh
 # sedge's initiator at the site to sedge's responder at pop1, both from sedge configurations,
-# with the seed's profile; a LAN host pings the server behind pop1 through kernel ESP.
+# with the seed's profile; a LAN host pings the server behind pop1 through kernel ESP. The
+# initiator starts first, while nothing listens at the POP: it must retransmit (through the ICMP
+# port-unreachable errors) until the responder is there.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/site_swanctl.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/ike/sedge_pop.sh"
 lab_topology
-sedge_pop_responder
 mkdir -p "$LAB_DIR/site-etc"
 ( umask 077; printf 'Juniper!1' > "$LAB_DIR/site-etc/site1.psk" )
 cat > "$LAB_DIR/site-etc/sedge.conf" <<EOC
@@ -27,6 +28,8 @@ RemoteNetwork=10.201.0.0/24
 EOC
 ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/site-etc" site1-primary 60 \
   > "$LAB_DIR/connect.log" 2>&1 &
+sleep 2.5
+sedge_pop_responder
 for _ in $(seq 100); do grep -q "up:" "$LAB_DIR/respond.log" && grep -q "up:" "$LAB_DIR/connect.log" && break; sleep 0.1; done
 cat "$LAB_DIR/connect.log" "$LAB_DIR/respond.log"
 grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge's initiator did not come up"
