@@ -3,11 +3,14 @@
 //                                  the standard template matches the certificate's key; prints
 //                                  the EK name (hex) and writes nothing secret
 //   sedge-tpm [--tcti TCTI] ekcert FILE   the DER EK certificate from NV 0x01c00002
+//   sedge-tpm [--tcti TCTI] idtoken ROUTER_ID INTERFACE   the device ID token (JSON) for the
+//                                  conductor, with the MAC address of INTERFACE
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 
+#include "onboarding/idtoken.h"
 #include "onboarding/tpm.h"
 
 int main(int argc, char** argv) {
@@ -19,13 +22,27 @@ int main(int argc, char** argv) {
     i = 3;
   }
   if (i >= argc) {
-    std::cerr << "usage: sedge-tpm [--tcti TCTI] ek | ekcert FILE\n";
+    std::cerr << "usage: sedge-tpm [--tcti TCTI] ek | ekcert FILE | idtoken ROUTER_ID INTERFACE\n";
     return 2;
   }
   auto tpm = Tpm::open(tcti);
   if (!tpm) {
     std::cerr << "sedge-tpm: " << tpm.error().message << "\n";
     return 1;
+  }
+  if (std::strcmp(argv[i], "idtoken") == 0 && i + 2 < argc) {
+    auto mac = interface_mac(argv[i + 2]);
+    if (!mac) {
+      std::cerr << "sedge-tpm: " << mac.error().message << "\n";
+      return 1;
+    }
+    auto token = device_id_token(**tpm, argv[i + 1], *mac);
+    if (!token) {
+      std::cerr << "sedge-tpm: " << token.error().message << "\n";
+      return 1;
+    }
+    std::cout << *token << "\n";
+    return 0;
   }
   auto cert = (*tpm)->read_nv(kEkCertRsa2048Index);
   if (!cert) {

@@ -1,0 +1,73 @@
+#include "onboarding/idtoken.h"
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+namespace sedge::onboarding {
+namespace {
+
+std::string base64(const Bytes& data) {
+  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string hex(const Bytes& data) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (uint8_t b : data) {
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+Result<Bytes> public_key_der(const Bytes& cert_der) {
+  const unsigned char* p = cert_der.data();
+  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(cert_der.size()));
+  if (!cert) return Error{"the EK certificate is not valid DER X.509", EBADMSG};
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(X509_get0_pubkey(cert), &der);
+  X509_free(cert);
+  if (len <= 0) return Error{"the EK certificate's public key cannot be encoded", EBADMSG};
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> interface_mac(const std::string& interface) {
+  if (interface.empty() || interface.find('/') != std::string::npos) return Error{"invalid interface name '" + interface + "'", EINVAL};
+  std::ifstream in("/sys/class/net/" + interface + "/address");
+  std::string mac;
+  if (!(in >> mac)) return Error{"no interface " + interface + " (reading its MAC address)", ENODEV};
+  static const std::regex kMac("^([0-9a-f]{2}:){5}[0-9a-f]{2}$");
+  if (!std::regex_match(mac, kMac)) return Error{"interface " + interface + " has no Ethernet MAC address", EINVAL};
+  return mac;
+}
+
+Result<std::string> device_id_token(Tpm& tpm, const std::string& router_id, const std::string& mac) {
+  auto cert = tpm.read_nv(kEkCertRsa2048Index);
+  if (!cert) return cert.error().context("reading the EK certificate");
+  auto ek = tpm.create_ek_rsa();
+  if (!ek) return ek.error();
+  auto modulus = certificate_rsa_modulus(*cert);
+  if (!modulus) return modulus.error();
+  if (*modulus != ek->modulus) return Error{"the TPM's EK does not match the EK certificate in its NV memory", EACCES};
+  auto spki = public_key_der(*cert);
+  if (!spki) return spki.error();
+  const nlohmann::json token = {{"router_id", router_id},
+                                {"mac", mac},
+                                {"ek_certificate", base64(*cert)},
+                                {"ek_public_key", base64(*spki)},
+                                {"ek_name", hex(ek->name)}};
+  return token.dump(2);
+}
+
+}  // namespace sedge::onboarding
