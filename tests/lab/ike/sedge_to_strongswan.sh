@@ -47,12 +47,25 @@ RemoteTrafficSelector=10.201.0.0/24
 RemoteNetwork=10.201.0.0/24
 EOC
 if [ "${LAB_DPD:-0}" = 1 ]; then printf 'DpdIntervalSec=2\nDpdTimeoutSec=6\n' >> "$LAB_DIR/etc/sedge.conf"; fi
+# tshark's IKEv2 dissector, which owes nothing to sedge, reads the exchange captured at pop1.
+ip netns exec pop1 tshark -q -i wan -f "udp port 500 or udp port 4500" -w "$LAB_DIR/ike.pcap" > "$LAB_DIR/tshark.log" 2>&1 &
+capture=$!
+for _ in $(seq 100); do grep -q "Capturing on" "$LAB_DIR/tshark.log" && break; sleep 0.1; done
 ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/etc" site1-primary 60 \
   > "$LAB_DIR/connect.log" 2>&1 &
 connector=$!
 for _ in $(seq 100); do grep -q "up:" "$LAB_DIR/connect.log" && break; sleep 0.1; done
 cat "$LAB_DIR/connect.log"
 grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge did not bring the tunnel up"
+sleep 0.5
+kill -INT "$capture"; wait "$capture" 2>/dev/null || true
+echo "\$ tshark -r ike.pcap   # IKE as tshark's dissector sees it"
+tshark -r "$LAB_DIR/ike.pcap" 2>/dev/null | tee "$LAB_DIR/ike.txt" | head -6
+tshark -r "$LAB_DIR/ike.pcap" -V 2>/dev/null > "$LAB_DIR/ike-verbose.txt"
+grep -q "IKE_SA_INIT" "$LAB_DIR/ike.txt" && grep -q "IKE_AUTH" "$LAB_DIR/ike.txt" || lab_fail "tshark did not see both exchanges"
+! grep -qi "malformed\|Expert Info (Error" "$LAB_DIR/ike-verbose.txt" || lab_fail "tshark reports malformed IKE packets"
+cp "$LAB_DIR/ike.pcap" "$LAB_LOG_DIR/ike.pcap"
+grep -q "Payload: Nonce (40)" "$LAB_DIR/ike-verbose.txt" || lab_fail "tshark found no Nonce payload"
 echo "\$ swanctl --list-sas   # at pop1 (strongSwan)"
 lab_swanctl pop1 --list-sas | grep -E "ESTABLISHED|INSTALLED|site1@example.com|AES_GCM" || lab_fail "strongSwan shows no SA"
 lab_swanctl pop1 --list-sas | grep -q "ESTABLISHED" || lab_fail "strongSwan's IKE SA is not established"
