@@ -113,5 +113,8 @@ echo "event: $(grep expire "$work/events")"
 out=$(driver a-l sa 192.0.2.2 0xc0000011 42); echo "out SA: $out"
 echo "$out" | grep -q '"packets":5' || fail "out SA counters"
 driver a-l sa 192.0.2.1 0xc0000012 42 | grep -q '"packets":5' || fail "in SA counters"
-driver a-l sa 2001:db8::2 0xc0000013 43 | grep -q '"packets":3' || fail "IPv6 out SA counters"
+# IPv6: at least the three echoes (the VTI6 device may send its own neighbour discovery or MLD
+# through the ::/0 policy too, so the exact count varies with timing).
+v6_packets() { driver a-l sa "$1" "$2" 43 | sed -n 's/.*"packets":\([0-9]*\).*/\1/p'; }
+[ "$(v6_packets 2001:db8::2 0xc0000013)" -ge 3 ] || fail "IPv6 out SA counters"
 echo "route-based: ok"
