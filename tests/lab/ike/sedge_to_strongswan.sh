@@ -7,54 +7,17 @@
 # IKE floats to UDP 4500 (non-ESP marker) and ESP is encapsulated in UDP. With LAB_DPD=1 the POP
 # then dies, and sedge's liveness checks must find it dead and remove the tunnel's objects.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
-. "$SEDGE_SOURCE_DIR/tests/lab/pops/site_swanctl.sh"
-if [ "${LAB_NAT:-0}" = 1 ]; then lab_topology nat=wan0; SITE_WAN=100.64.0.2; SEEN_AS=198.51.100.2; else lab_topology; SITE_WAN=198.51.100.2; SEEN_AS=198.51.100.2; fi
-mkdir -p "$LAB_DIR/pop1" "$LAB_DIR/etc"
-cat > "$LAB_DIR/pop1/swanctl.conf" <<EOC
-connections {
-  sec {
-    proposals = aes128gcm16-prfsha256-modp2048
-    local { auth = psk
-      id = $POP1_ID }
-    remote { auth = psk
-      id = site1@example.com }
-    children { c { local_ts = 10.201.0.0/24
-        remote_ts = 10.99.99.0/24
-        esp_proposals = aes128gcm16-modp2048 } }
-  }
-}
-secrets { ike-1 { id-1 = site1@example.com
-    id-2 = $POP1_ID
-    secret = "Juniper!1" } }
-EOC
-lab_strongswan pop1 pop1
-( umask 077; printf 'Juniper!1' > "$LAB_DIR/etc/site1.psk" )
-cat > "$LAB_DIR/etc/sedge.conf" <<EOC
-[Interface wan0]
-Role=wan
-[Connector site1-to-sdcloud]
-Provider=juniper-secure-edge
-LocalId=site1@example.com
-PresharedKeyFile=$LAB_DIR/etc/site1.psk
-[Tunnel site1-primary]
-Connector=site1-to-sdcloud
-Wan=wan0
-Remote=192.0.2.2
-RemoteId=$POP1_ID
-Routing=policy-based
-LocalTrafficSelector=10.99.99.0/24
-RemoteTrafficSelector=10.201.0.0/24
-RemoteNetwork=10.201.0.0/24
-EOC
-if [ "${LAB_DPD:-0}" = 1 ]; then printf 'DpdIntervalSec=2\nDpdTimeoutSec=6\n' >> "$LAB_DIR/etc/sedge.conf"; fi
+. "$SEDGE_SOURCE_DIR/tests/lab/pops/seed_peers.sh"
+if [ "${LAB_NAT:-0}" = 1 ]; then lab_topology nat=wan0; SITE_WAN=100.64.0.2; else lab_topology; SITE_WAN=198.51.100.2; fi
+pop1_strongswan
 # tshark's IKEv2 dissector, which owes nothing to sedge, reads the exchange captured at pop1.
 ip netns exec pop1 tshark -q -i wan -f "udp port 500 or udp port 4500" -w "$LAB_DIR/ike.pcap" > "$LAB_DIR/tshark.log" 2>&1 &
 capture=$!
 for _ in $(seq 100); do grep -q "Capturing on" "$LAB_DIR/tshark.log" && break; sleep 0.1; done
-ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/etc" site1-primary 60 \
-  > "$LAB_DIR/connect.log" 2>&1 &
-connector=$!
-for _ in $(seq 100); do grep -q "up:" "$LAB_DIR/connect.log" && break; sleep 0.1; done
+dpd=""
+if [ "${LAB_DPD:-0}" = 1 ]; then dpd=$(printf 'DpdIntervalSec=2\nDpdTimeoutSec=6'); fi
+site_sedge "$dpd"
+wait_for_line "$LAB_DIR/connect.log" "up:" || true
 cat "$LAB_DIR/connect.log"
 grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge did not bring the tunnel up"
 sleep 0.5
@@ -73,7 +36,7 @@ echo "\$ ip -n site xfrm state   # installed by sedge"
 ip -n site xfrm state | grep -E "^src|proto esp"   # (keys not shown)
 ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 || lab_fail "no ping from the LAN host to srv1 through the tunnel"
 lab_expect_esp site "$SITE_WAN" 192.0.2.2 5
-lab_expect_esp pop1 192.0.2.2 "$SEEN_AS" 5
+lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
 if [ "${LAB_NAT:-0}" = 1 ]; then
   grep -q "behind NAT: UDP 4500" "$LAB_DIR/connect.log" || lab_fail "sedge did not detect the NAT"
   ip -n site xfrm state | grep -q "encap type espinudp sport 4500 dport 4500" || lab_fail "sedge's SAs are not UDP-encapsulated"

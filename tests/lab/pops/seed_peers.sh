@@ -1,0 +1,135 @@
+# The peers of the seed's Secure Edge tunnel, for lab scenarios (source after lib/lab.sh): the
+# site (site1@example.com, LAN 10.99.99.0/24, wan0) and the POP pop1 (an FQDN identity, server
+# network 10.201.0.0/24), with the seed's profile: IKEv2 PSK, aes128gcm16-prfsha256-modp2048, ESP
+# aes128gcm16 with PFS group 14. Each function writes one peer's configuration (key included,
+# files made 0600) and, for daemons, starts it.
+POP1_ID=4c011f96-ece7-4e78-8c19-8ddd14402ecb.jsec-gen.juniper.net
+SEED_PSK='Juniper!1'
+
+swanctl_conf() {  # NAME LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS [remote_addrs line]
+  mkdir -p "$LAB_DIR/$1"
+  cat > "$LAB_DIR/$1/swanctl.conf" <<EOC
+connections {
+  sec {
+    ${6:-}
+    proposals = aes128gcm16-prfsha256-modp2048
+    local { auth = psk
+      id = $2 }
+    remote { auth = psk
+      id = $3 }
+    children { c { local_ts = $4
+        remote_ts = $5
+        esp_proposals = aes128gcm16-modp2048 } }
+  }
+}
+secrets { ike-1 { id-1 = site1@example.com
+    id-2 = $POP1_ID
+    secret = "$SEED_PSK" } }
+EOC
+}
+
+# strongSwan at the site, initiating to pop1 (lab_swanctl site --initiate --child c ...).
+site_strongswan() {
+  swanctl_conf site site1@example.com "$POP1_ID" 10.99.99.0/24 10.201.0.0/24 "remote_addrs = 192.0.2.2"
+  lab_strongswan site site
+}
+
+# strongSwan at pop1, responding.
+pop1_strongswan() {
+  swanctl_conf pop1 "$POP1_ID" site1@example.com 10.201.0.0/24 10.99.99.0/24
+  lab_strongswan pop1 pop1
+}
+
+libreswan_conf() {  # NAME LEFT LEFT_ID LEFT_NET RIGHT RIGHT_ID RIGHT_NET
+  mkdir -p "$LAB_DIR/$1"
+  cat > "$LAB_DIR/$1/ipsec.conf" <<EOC
+config setup
+	logfile=$LAB_DIR/$1/pluto.log
+conn sec
+	ikev2=insist
+	authby=secret
+	left=$2
+	leftid=$3
+	leftsubnet=$4
+	right=$5
+	rightid=$6
+	rightsubnet=$7
+	ike=aes_gcm128-sha2_256-modp2048
+	esp=aes_gcm128-null
+	leftupdown=$LAB_LIBRESWAN/usr/libexec/ipsec/_updown
+	auto=add
+EOC
+  echo "$3 $6 : PSK \"$SEED_PSK\"" > "$LAB_DIR/$1/ipsec.secrets"
+  lab_libreswan "$1" "$1"
+}
+
+# libreswan at pop1, responding; libreswan at the site (lab_whack site --initiate --name sec).
+pop1_libreswan() { libreswan_conf pop1 192.0.2.2 "@$POP1_ID" 10.201.0.0/24 %any site1@example.com 10.99.99.0/24; }
+site_libreswan() { libreswan_conf site 198.51.100.2 site1@example.com 10.99.99.0/24 192.0.2.2 "@$POP1_ID" 10.201.0.0/24; }
+
+# sedge at the site: its configuration of the seed's tunnel (plus the lines in $1, if any) in
+# $LAB_DIR/site-etc, and sedge-connect started as initiator ($connector, log $LAB_DIR/connect.log).
+site_sedge() {
+  mkdir -p "$LAB_DIR/site-etc"
+  ( umask 077; printf '%s' "$SEED_PSK" > "$LAB_DIR/site-etc/site1.psk" )
+  cat > "$LAB_DIR/site-etc/sedge.conf" <<EOC
+[Interface wan0]
+Role=wan
+[Connector site1-to-sdcloud]
+Provider=juniper-secure-edge
+LocalId=site1@example.com
+PresharedKeyFile=$LAB_DIR/site-etc/site1.psk
+[Tunnel site1-primary]
+Connector=site1-to-sdcloud
+Wan=wan0
+Remote=192.0.2.2
+RemoteId=$POP1_ID
+Routing=policy-based
+LocalTrafficSelector=10.99.99.0/24
+RemoteTrafficSelector=10.201.0.0/24
+RemoteNetwork=10.201.0.0/24
+EOC
+  [ -z "${1:-}" ] || printf '%s\n' "$1" >> "$LAB_DIR/site-etc/sedge.conf"
+  ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/site-etc" site1-primary 60 \
+    > "$LAB_DIR/connect.log" 2>&1 &
+  connector=$!
+}
+
+# sedge at pop1: the POP side of the tunnel, sedge-connect started as responder
+# (log $LAB_DIR/respond.log).
+pop1_sedge() {
+  mkdir -p "$LAB_DIR/pop1-etc"
+  ( umask 077; printf '%s' "$SEED_PSK" > "$LAB_DIR/pop1-etc/pop.psk" )
+  cat > "$LAB_DIR/pop1-etc/sedge.conf" <<EOC
+[Interface wan]
+Role=wan
+[Connector sites]
+LocalId=$POP1_ID
+PresharedKeyFile=$LAB_DIR/pop1-etc/pop.psk
+[Tunnel site1]
+Connector=sites
+Wan=wan
+Remote=198.51.100.2
+RemoteId=site1@example.com
+IkeProposal=aes128gcm16-prfsha256-modp2048
+EspProposal=aes128gcm16
+Routing=policy-based
+LocalTrafficSelector=10.201.0.0/24
+RemoteTrafficSelector=10.99.99.0/24
+RemoteNetwork=10.99.99.0/24
+EOC
+  ip netns exec pop1 "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/pop1-etc" --respond site1 60 \
+    > "$LAB_DIR/respond.log" 2>&1 &
+  for _ in $(seq 50); do grep -q "listening" "$LAB_DIR/respond.log" && break; sleep 0.1; done
+}
+
+wait_for_line() {  # FILE TEXT: up to 10 s
+  for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  return 1
+}
+
+ping_through_tunnel() {
+  ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 || lab_fail "no ping from the LAN host to srv1 through the tunnel"
+  lab_expect_esp site 198.51.100.2 192.0.2.2 5
+  lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
+}
