@@ -187,16 +187,16 @@ Result<EstablishedSa> Initiator::establish() {
   }
 
   // IKE_AUTH with the first CHILD_SA.
-  const Bytes local_id(config_.local_id.begin(), config_.local_id.end());
-  const Bytes remote_id(config_.remote_id.begin(), config_.remote_id.end());
-  const Bytes idi = encode_typed(config_.local_id_type, local_id);
-  const Bytes auth = psk_auth(*config_.psk, request, nr, sa.keys.sk_pi, idi);
+  const Bytes local_id(config_.tunnel.local_id.begin(), config_.tunnel.local_id.end());
+  const Bytes remote_id(config_.tunnel.remote_id.begin(), config_.tunnel.remote_id.end());
+  const Bytes idi = encode_typed(config_.tunnel.local_id_type, local_id);
+  const Bytes auth = psk_auth(*config_.tunnel.psk, request, nr, sa.keys.sk_pi, idi);
   const std::vector<Payload> inner = {{kIdi, false, idi},
-                                      {kIdr, false, encode_typed(config_.remote_id_type, remote_id)},
+                                      {kIdr, false, encode_typed(config_.tunnel.remote_id_type, remote_id)},
                                       {kAuth, false, encode_typed(kAuthSharedKey, auth)},
                                       {kSa, false, encode_sa(esp_proposal(config_.child_spi))},
-                                      {kTsi, false, encode_ts({config_.local_ts})},
-                                      {kTsr, false, encode_ts({config_.remote_ts})}};
+                                      {kTsi, false, encode_ts({config_.tunnel.local_ts})},
+                                      {kTsr, false, encode_ts({config_.tunnel.remote_ts})}};
   const Bytes plain = serialize_payloads(inner);
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0};
   auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, sa.iv_counter++), 1);
@@ -209,9 +209,9 @@ Result<EstablishedSa> Initiator::establish() {
   auto rauth = require(*ap, kAuth, "AUTH");
   if (!idr || !rauth) return (idr ? rauth.error() : idr.error()).context("IKE_AUTH");
   if ((*idr)->body.size() < 4 || Bytes((*idr)->body.begin() + 4, (*idr)->body.end()) != remote_id) {
-    return Error{"IKE_AUTH: the responder identified as another peer than " + config_.remote_id, EACCES};
+    return Error{"IKE_AUTH: the responder identified as another peer than " + config_.tunnel.remote_id, EACCES};
   }
-  const Bytes expected = psk_auth(*config_.psk, *response, ni, sa.keys.sk_pr, (*idr)->body);
+  const Bytes expected = psk_auth(*config_.tunnel.psk, *response, ni, sa.keys.sk_pr, (*idr)->body);
   const auto& got = (*rauth)->body;
   if (got.size() != 4 + expected.size() || got[0] != kAuthSharedKey ||
       !constant_time_equal(std::span(got).subspan(4), expected)) {

@@ -20,15 +20,21 @@ namespace sedge::ike {
 
 enum IdType : uint8_t { kIdIpv4 = 1, kIdFqdn = 2, kIdRfc822 = 3, kIdKeyId = 11 };
 
-struct InitiatorConfig {
-  sockaddr_in local{};   // address and port 500 to send from
-  sockaddr_in remote{};  // the responder, port 500
+// What both ends of a tunnel agree on, from this side's point of view: identities, the key, and
+// the traffic selectors (what this side protects, and what it accepts from the peer).
+struct TunnelSpec {
   uint8_t local_id_type = kIdRfc822;
   std::string local_id;
   uint8_t remote_id_type = kIdFqdn;
-  std::string remote_id;  // sent as IDr and required of the responder
+  std::string remote_id;  // required of the peer (and sent as IDr by an initiator)
   const Secret* psk = nullptr;
   TrafficSelector local_ts, remote_ts;
+};
+
+struct InitiatorConfig {
+  sockaddr_in local{};   // address and port 500 to send from
+  sockaddr_in remote{};  // the responder, port 500
+  TunnelSpec tunnel;
   uint32_t child_spi = 0;  // our inbound ESP SPI (from the kernel's ALLOCSPI)
   bool nat_traversal = true;  // detect NAT and float to UDP 4500 (RFC 7296 2.23, RFC 3948)
   std::chrono::seconds keepalive_interval{20};

@@ -186,8 +186,8 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     return Error{"IKE_AUTH from " + to_string(peer_) + " lacks IDi, AUTH, SA, TSi or TSr", EBADMSG};
   }
   const std::string peer_id(idi->body.begin() + 4, idi->body.end());
-  const Bytes expected = psk_auth(*config_.psk, init_request, nr, sa.keys.sk_pi, idi->body);
-  if (idi->body[0] != config_.remote_id_type || peer_id != config_.remote_id || auth_p->body[0] != kAuthSharedKey ||
+  const Bytes expected = psk_auth(*config_.tunnel.psk, init_request, nr, sa.keys.sk_pi, idi->body);
+  if (idi->body[0] != config_.tunnel.remote_id_type || peer_id != config_.tunnel.remote_id || auth_p->body[0] != kAuthSharedKey ||
       !constant_time_equal(std::span(auth_p->body).subspan(4), expected)) {
     (void)refuse(auth, kAuthFailed, {}, &sa);
     return Error{"IKE_AUTH from " + to_string(peer_) + " as '" + peer_id + "': authentication failed", EACCES};
@@ -200,8 +200,8 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   }
   auto tsi = decode_ts(tsi_p->body);
   auto tsr = decode_ts(tsr_p->body);
-  const bool ts_ok = tsi && tsr && std::any_of(tsi->begin(), tsi->end(), [&](const auto& t) { return within(config_.remote_ts, t); }) &&
-                     std::any_of(tsr->begin(), tsr->end(), [&](const auto& t) { return within(config_.local_ts, t); });
+  const bool ts_ok = tsi && tsr && std::any_of(tsi->begin(), tsi->end(), [&](const auto& t) { return within(config_.tunnel.remote_ts, t); }) &&
+                     std::any_of(tsr->begin(), tsr->end(), [&](const auto& t) { return within(config_.tunnel.local_ts, t); });
   if (!ts_ok) {
     (void)refuse(auth, kTsUnacceptable, {}, &sa);
     return Error{"IKE_AUTH from " + to_string(peer_) + ": its traffic selectors do not cover ours", EPROTO};
@@ -210,19 +210,19 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   if (!spi) return spi.error().context("allocating an inbound SPI");
   sa.child_spi_in = *spi;
   sa.child_spi_out = be32(esp->spi);
-  sa.local_ts = config_.local_ts;
-  sa.remote_ts = config_.remote_ts;
+  sa.local_ts = config_.tunnel.local_ts;
+  sa.remote_ts = config_.tunnel.remote_ts;
   sa.child_keys = derive_child_keys(sa.keys.sk_d, ni, nr);
   Proposal reply_esp = *esp;
   reply_esp.spi = {static_cast<uint8_t>(*spi >> 24), static_cast<uint8_t>(*spi >> 16), static_cast<uint8_t>(*spi >> 8), static_cast<uint8_t>(*spi)};
-  const Bytes local_id(config_.local_id.begin(), config_.local_id.end());
-  const Bytes idr = encode_typed(config_.local_id_type, local_id);
-  const Bytes our_auth = psk_auth(*config_.psk, init_response, ni, sa.keys.sk_pr, idr);
+  const Bytes local_id(config_.tunnel.local_id.begin(), config_.tunnel.local_id.end());
+  const Bytes idr = encode_typed(config_.tunnel.local_id_type, local_id);
+  const Bytes our_auth = psk_auth(*config_.tunnel.psk, init_response, ni, sa.keys.sk_pr, idr);
   const std::vector<Payload> out = {{kIdr, false, idr},
                                     {kAuth, false, encode_typed(kAuthSharedKey, our_auth)},
                                     {kSa, false, encode_sa({reply_esp})},
-                                    {kTsi, false, encode_ts({config_.remote_ts})},
-                                    {kTsr, false, encode_ts({config_.local_ts})}};
+                                    {kTsi, false, encode_ts({config_.tunnel.remote_ts})},
+                                    {kTsr, false, encode_ts({config_.tunnel.local_ts})}};
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagResponse, 1, 0};
   if (auto st = active_->send_to(seal(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter++), peer_); !st) return st.error();
   sa.behind_nat = nat;

@@ -15,13 +15,8 @@
 namespace sedge::ike {
 
 struct ResponderConfig {
-  sockaddr_in local{};  // the address to listen on (port 500)
-  uint8_t local_id_type = kIdFqdn;
-  std::string local_id;
-  uint8_t remote_id_type = kIdRfc822;
-  std::string remote_id;  // the only initiator identity accepted
-  const Secret* psk = nullptr;
-  TrafficSelector local_ts, remote_ts;  // what this side protects, and accepts from the peer
+  sockaddr_in local{};  // the address to listen on (ports 500 and 4500)
+  TunnelSpec tunnel;    // remote_id: the only initiator identity accepted
   // Our inbound ESP SPI for a peer (the kernel's ALLOCSPI).
   std::function<Result<uint32_t>(const sockaddr_in& peer)> allocate_spi;
 };

@@ -168,14 +168,14 @@ int main(int argc, char** argv) {
   if (!local) return fail(local.error().message);
   ic.local = *local;
   const config::Identity lid = cfg.local_id_for(t);
-  ic.local_id_type = id_type(lid.type);
-  ic.local_id = lid.value;
-  ic.remote_id_type = id_type(t.remote_id->type);
-  ic.remote_id = t.remote_id->value;
-  ic.psk = &cfg.psk_for(t);
+  ic.tunnel.local_id_type = id_type(lid.type);
+  ic.tunnel.local_id = lid.value;
+  ic.tunnel.remote_id_type = id_type(t.remote_id->type);
+  ic.tunnel.remote_id = t.remote_id->value;
+  ic.tunnel.psk = &cfg.psk_for(t);
   ic.nat_traversal = t.nat_traversal;
-  ic.local_ts = selector(t.local_ts.front());
-  ic.remote_ts = selector(t.remote_ts.front());
+  ic.tunnel.local_ts = selector(t.local_ts.front());
+  ic.tunnel.remote_ts = selector(t.remote_ts.front());
 
   char laddr[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &ic.local.sin_addr, laddr, sizeof laddr);
@@ -199,13 +199,7 @@ int main(int argc, char** argv) {
   if (respond) {
     ike::ResponderConfig rc;
     rc.local = ic.local;
-    rc.local_id_type = ic.local_id_type;
-    rc.local_id = ic.local_id;
-    rc.remote_id_type = ic.remote_id_type;
-    rc.remote_id = ic.remote_id;
-    rc.psk = ic.psk;
-    rc.local_ts = ic.local_ts;
-    rc.remote_ts = ic.remote_ts;
+    rc.tunnel = ic.tunnel;
     rc.allocate_spi = allocate;
     responder = std::make_unique<ike::Responder>(std::move(rc));
     if (auto st = responder->listen(); !st) return fail(st.error().message);
