@@ -18,13 +18,13 @@ constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFail
 constexpr uint8_t kAuthSharedKey = 2;
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
 
-std::vector<Proposal> ike_proposal() {
-  return {{1, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}}};
+std::vector<Proposal> ike_proposal(const Suite& s) {
+  return {{1, 1, {}, {{1, 20, s.key_bits}, {2, 5, std::nullopt}, {4, s.dh_group, std::nullopt}}}};
 }
 
-std::vector<Proposal> esp_proposal(uint32_t spi) {
+std::vector<Proposal> esp_proposal(uint32_t spi, const Suite& suite) {
   Bytes s{static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8), static_cast<uint8_t>(spi)};
-  return {{1, 3, s, {{1, 20, 128}, {5, 0, std::nullopt}}}};
+  return {{1, 3, s, {{1, 20, suite.key_bits}, {5, 0, std::nullopt}}}};
 }
 
 uint64_t random_spi() {
@@ -115,7 +115,7 @@ Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
 
 Result<EstablishedSa> Initiator::establish() {
   if (auto st = use_port(500, false); !st) return st.error();
-  auto dh = DhGroup14::generate();
+  auto dh = KeyExchange::generate(config_.suite.dh_group);
   if (!dh) return dh.error();
   EstablishedSa sa;
   sa.spi_i = random_spi();
@@ -123,7 +123,7 @@ Result<EstablishedSa> Initiator::establish() {
 
   // IKE_SA_INIT, repeated once with the responder's COOKIE if it asks for one.
   Header h{sa.spi_i, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0};
-  std::vector<Payload> init = {{kSa, false, encode_sa(ike_proposal())}, {kKe, false, encode_ke(14, dh->public_value())},
+  std::vector<Payload> init = {{kSa, false, encode_sa(ike_proposal(config_.suite))}, {kKe, false, encode_ke(config_.suite.dh_group, dh->public_value())},
                                {kNonce, false, ni}};
   if (config_.nat_traversal) {
     sockaddr_in local = config_.local, remote = config_.remote;
@@ -147,19 +147,21 @@ Result<EstablishedSa> Initiator::establish() {
   }
   if (auto st = check_notifies(resp->payloads, "IKE_SA_INIT"); !st) return st.error();
   auto chosen = resp->find(kSa) ? decode_sa(resp->find(kSa)->body) : Result<std::vector<Proposal>>(Error{"no SA payload", EBADMSG});
-  if (!chosen || chosen->size() != 1 || (*chosen)[0].transforms != ike_proposal()[0].transforms) {
+  if (!chosen || chosen->size() != 1 || (*chosen)[0].transforms != ike_proposal(config_.suite)[0].transforms) {
     return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
   }
   const Payload* ke = resp->find(kKe);
   const Payload* nr_p = resp->find(kNonce);
-  if (!ke || !nr_p || ke->body.size() < 4 || (ke->body[0] << 8 | ke->body[1]) != 14 || nr_p->body.size() < 16) {
-    return Error{"IKE_SA_INIT: the response lacks a group-14 KE or a nonce of at least 16 bytes", EBADMSG};
+  if (!ke || !nr_p || ke->body.size() < 4 || (ke->body[0] << 8 | ke->body[1]) != config_.suite.dh_group || nr_p->body.size() < 16) {
+    return Error{"IKE_SA_INIT: the response lacks a KE for group " + std::to_string(config_.suite.dh_group) +
+                     " or a nonce of at least 16 bytes",
+                 EBADMSG};
   }
   sa.spi_r = resp->header.spi_r;
   const Bytes nr = nr_p->body;
   auto g_ir = dh->shared_secret(std::span(ke->body).subspan(4));
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
-  sa.keys = derive_ike_keys(g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+  sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
 
   // NAT detection: the responder's hashes of what it saw against what we sent from and to.
   if (config_.nat_traversal) {
@@ -194,7 +196,7 @@ Result<EstablishedSa> Initiator::establish() {
   const std::vector<Payload> inner = {{kIdi, false, idi},
                                       {kIdr, false, encode_typed(config_.tunnel.remote_id_type, remote_id)},
                                       {kAuth, false, encode_typed(kAuthSharedKey, auth)},
-                                      {kSa, false, encode_sa(esp_proposal(config_.child_spi))},
+                                      {kSa, false, encode_sa(esp_proposal(config_.child_spi, config_.suite))},
                                       {kTsi, false, encode_ts({config_.tunnel.local_ts})},
                                       {kTsr, false, encode_ts({config_.tunnel.remote_ts})}};
   const Bytes plain = serialize_payloads(inner);
@@ -233,7 +235,7 @@ Result<EstablishedSa> Initiator::establish() {
   sa.child_spi_out = static_cast<uint32_t>(spi[0]) << 24 | static_cast<uint32_t>(spi[1]) << 16 | static_cast<uint32_t>(spi[2]) << 8 | spi[3];
   sa.local_ts = local_ts->front();
   sa.remote_ts = remote_ts->front();
-  sa.child_keys = derive_child_keys(sa.keys.sk_d, ni, nr);
+  sa.child_keys = derive_child_keys(config_.suite, sa.keys.sk_d, ni, nr);
   return sa;
 }
 

@@ -1,5 +1,5 @@
-// The IKEv2 initiator for the Secure Edge profile (PSK; IKE and ESP AES-GCM-16-128, PRF
-// HMAC-SHA2-256, DH group 14): IKE_SA_INIT (answering a COOKIE), then IKE_AUTH with the first
+// The IKEv2 initiator (PSK; IKE and ESP AES-GCM-16 128 or 256, PRF HMAC-SHA2-256, DH group 14,
+// 19 or 31 as the Suite says; the Secure Edge profile is 128 and 14): IKE_SA_INIT (answering a COOKIE), then IKE_AUTH with the first
 // CHILD_SA, over a connected UDP socket with retransmission and exponential backoff. Both AUTH
 // payloads are verified; the responder's choices are checked against what was offered.
 #pragma once
@@ -35,6 +35,7 @@ struct InitiatorConfig {
   sockaddr_in local{};   // address and port 500 to send from
   sockaddr_in remote{};  // the responder, port 500
   TunnelSpec tunnel;
+  Suite suite;
   uint32_t child_spi = 0;  // our inbound ESP SPI (from the kernel's ALLOCSPI)
   bool nat_traversal = true;  // detect NAT and float to UDP 4500 (RFC 7296 2.23, RFC 3948)
   std::chrono::seconds keepalive_interval{20};

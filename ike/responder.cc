@@ -22,19 +22,19 @@ bool has(const Proposal& p, uint8_t type, uint16_t id, std::optional<uint16_t> k
 }
 
 // The initiator's proposal that carries our IKE suite, reduced to it.
-std::optional<Proposal> choose_ike(const std::vector<Proposal>& offered) {
+std::optional<Proposal> choose_ike(const std::vector<Proposal>& offered, const Suite& s) {
   for (const auto& p : offered) {
-    if (p.protocol == 1 && has(p, 1, 20, 128) && has(p, 2, 5) && has(p, 4, 14)) {
-      return Proposal{p.number, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}};
+    if (p.protocol == 1 && has(p, 1, 20, s.key_bits) && has(p, 2, 5) && has(p, 4, s.dh_group)) {
+      return Proposal{p.number, 1, {}, {{1, 20, s.key_bits}, {2, 5, std::nullopt}, {4, s.dh_group, std::nullopt}}};
     }
   }
   return std::nullopt;
 }
 
-std::optional<Proposal> choose_esp(const std::vector<Proposal>& offered) {
+std::optional<Proposal> choose_esp(const std::vector<Proposal>& offered, const Suite& s) {
   for (const auto& p : offered) {
-    if (p.protocol == 3 && p.spi.size() == 4 && has(p, 1, 20, 128) && (has(p, 5, 0) || !has(p, 5, 1))) {
-      Proposal chosen{p.number, 3, p.spi, {{1, 20, 128}}};
+    if (p.protocol == 3 && p.spi.size() == 4 && has(p, 1, 20, s.key_bits) && (has(p, 5, 0) || !has(p, 5, 1))) {
+      Proposal chosen{p.number, 3, p.spi, {{1, 20, s.key_bits}}};
       if (has(p, 5, 0)) chosen.transforms.push_back({5, 0, std::nullopt});
       return chosen;
     }
@@ -111,16 +111,18 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     return Error{"IKE_SA_INIT from " + to_string(peer_) + " lacks SA, KE or a nonce", EBADMSG};
   }
   auto offered = decode_sa(sa_p->body);
-  std::optional<Proposal> chosen = offered ? choose_ike(*offered) : std::nullopt;
+  std::optional<Proposal> chosen = offered ? choose_ike(*offered, config_.suite) : std::nullopt;
   if (!chosen) {
     (void)refuse(init, kNoProposal, {}, nullptr);
-    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": no proposal with aes128gcm16-prfsha256-modp2048", EPROTO};
+    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": no proposal with the configured suite", EPROTO};
   }
-  if ((ke_p->body[0] << 8 | ke_p->body[1]) != 14) {
-    (void)refuse(init, kInvalidKe, Bytes{0, 14}, nullptr);
-    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": KE for another group (asked for group 14)", EPROTO};
+  const uint16_t group = config_.suite.dh_group;
+  if ((ke_p->body[0] << 8 | ke_p->body[1]) != group) {
+    (void)refuse(init, kInvalidKe, Bytes{static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group)}, nullptr);
+    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": KE for another group (asked for group " + std::to_string(group) + ")",
+                 EPROTO};
   }
-  auto dh = DhGroup14::generate();
+  auto dh = KeyExchange::generate(group);
   if (!dh) return dh.error();
   EstablishedSa sa;
   sa.initiator = false;
@@ -130,8 +132,8 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   const Bytes ni = ni_p->body, nr = random_bytes(32);
   auto g_ir = dh->shared_secret(std::span(ke_p->body).subspan(4));
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
-  sa.keys = derive_ike_keys(g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
-  std::vector<Payload> reply = {{kSa, false, encode_sa({*chosen})}, {kKe, false, encode_ke(14, dh->public_value())}, {kNonce, false, nr}};
+  sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+  std::vector<Payload> reply = {{kSa, false, encode_sa({*chosen})}, {kKe, false, encode_ke(group, dh->public_value())}, {kNonce, false, nr}};
   if (init.find(kNotify)) {  // NAT detection, if the initiator does it
     sockaddr_in local = config_.local;
     local.sin_port = htons(500);
@@ -193,10 +195,10 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     return Error{"IKE_AUTH from " + to_string(peer_) + " as '" + peer_id + "': authentication failed", EACCES};
   }
   auto esp_offered = decode_sa(esp_p->body);
-  std::optional<Proposal> esp = esp_offered ? choose_esp(*esp_offered) : std::nullopt;
+  std::optional<Proposal> esp = esp_offered ? choose_esp(*esp_offered, config_.suite) : std::nullopt;
   if (!esp) {
     (void)refuse(auth, kNoProposal, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + ": no ESP proposal with aes128gcm16", EPROTO};
+    return Error{"IKE_AUTH from " + to_string(peer_) + ": no ESP proposal with the configured AES-GCM-16", EPROTO};
   }
   auto tsi = decode_ts(tsi_p->body);
   auto tsr = decode_ts(tsr_p->body);
@@ -212,7 +214,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   sa.child_spi_out = be32(esp->spi);
   sa.local_ts = config_.tunnel.local_ts;
   sa.remote_ts = config_.tunnel.remote_ts;
-  sa.child_keys = derive_child_keys(sa.keys.sk_d, ni, nr);
+  sa.child_keys = derive_child_keys(config_.suite, sa.keys.sk_d, ni, nr);
   Proposal reply_esp = *esp;
   reply_esp.spi = {static_cast<uint8_t>(*spi >> 24), static_cast<uint8_t>(*spi >> 16), static_cast<uint8_t>(*spi >> 8), static_cast<uint8_t>(*spi)};
   const Bytes local_id(config_.tunnel.local_id.begin(), config_.tunnel.local_id.end());

@@ -1,6 +1,6 @@
-// The IKEv2 responder for the Secure Edge profile: accepts IKE_SA_INIT (choosing AES-GCM-16-128,
-// PRF HMAC-SHA2-256, DH group 14 among the initiator's proposals, asking for group 14 with
-// INVALID_KE_PAYLOAD otherwise), then IKE_AUTH with a pre-shared key and the first CHILD_SA,
+// The IKEv2 responder: accepts IKE_SA_INIT (choosing its configured suite, e.g. the Secure Edge
+// profile's AES-GCM-16-128, PRF HMAC-SHA2-256, DH group 14, among the initiator's proposals, and
+// asking for its group with INVALID_KE_PAYLOAD when the KE is for another), then IKE_AUTH with a pre-shared key and the first CHILD_SA,
 // narrowing the traffic selectors to its own. Refusals go back as the RFC's error notifies.
 #pragma once
 
@@ -17,6 +17,7 @@ namespace sedge::ike {
 struct ResponderConfig {
   sockaddr_in local{};  // the address to listen on (ports 500 and 4500)
   TunnelSpec tunnel;    // remote_id: the only initiator identity accepted
+  Suite suite;          // the one suite accepted
   // Our inbound ESP SPI for a peer (the kernel's ALLOCSPI).
   std::function<Result<uint32_t>(const sockaddr_in& peer)> allocate_spi;
 };

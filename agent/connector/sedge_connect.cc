@@ -174,6 +174,9 @@ int main(int argc, char** argv) {
   ic.tunnel.remote_id = t.remote_id->value;
   ic.tunnel.psk = &cfg.psk_for(t);
   ic.nat_traversal = t.nat_traversal;
+  auto suite = ike::parse_suite(t.ike_proposals.front(), t.esp_proposals.front());
+  if (!suite) return fail("tunnel " + name + ": " + suite.error().message);
+  ic.suite = *suite;
   ic.tunnel.local_ts = selector(t.local_ts.front());
   ic.tunnel.remote_ts = selector(t.remote_ts.front());
 
@@ -200,6 +203,7 @@ int main(int argc, char** argv) {
     ike::ResponderConfig rc;
     rc.local = ic.local;
     rc.tunnel = ic.tunnel;
+    rc.suite = ic.suite;
     rc.allocate_spi = allocate;
     responder = std::make_unique<ike::Responder>(std::move(rc));
     if (auto st = responder->listen(); !st) return fail(st.error().message);

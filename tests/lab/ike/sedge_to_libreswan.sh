@@ -12,4 +12,7 @@ cat "$LAB_DIR/connect.log"
 lab_whack pop1 --trafficstatus | grep -q "site1@example.com" || lab_fail "libreswan shows no CHILD SA for site1@example.com"
 lab_whack pop1 --trafficstatus
 ping_through_tunnel
+if [ -n "${LAB_EXPECT_SUITE:-}" ]; then
+  grep -F "$LAB_EXPECT_SUITE" "$LAB_DIR/pop1/pluto.log" | tail -1 | grep . || lab_fail "libreswan does not report $LAB_EXPECT_SUITE"
+fi
 echo PASS

@@ -65,4 +65,8 @@ if [ "${LAB_DPD:-0}" = 1 ]; then
   [ "$(ip -n site xfrm policy | grep -c '^src 10.99.99.0/24')" -eq 0 ] || lab_fail "the dead tunnel's policies were left"
   echo "dead peer detected in $took s; SAs and policies removed"
 fi
+if [ -n "${LAB_EXPECT_SUITE:-}" ]; then
+  lab_swanctl pop1 --list-sas | grep -F "$LAB_EXPECT_SUITE" || lab_fail "strongSwan does not report $LAB_EXPECT_SUITE"
+  lab_swanctl pop1 --list-sas | grep -E "ESP:AES_GCM_16-(128|256)"
+fi
 echo PASS

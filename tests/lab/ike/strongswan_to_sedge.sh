@@ -13,4 +13,8 @@ wait_for_line "$LAB_DIR/respond.log" "tunnel site1 up:" || { cat "$LAB_DIR/respo
 cat "$LAB_DIR/respond.log"
 lab_swanctl site --list-sas | grep -E "ESTABLISHED|INSTALLED|AES_GCM"
 ping_through_tunnel
+if [ -n "${LAB_EXPECT_SUITE:-}" ]; then
+  lab_swanctl site --list-sas | grep -F "$LAB_EXPECT_SUITE" || lab_fail "strongSwan does not report $LAB_EXPECT_SUITE"
+  lab_swanctl site --list-sas | grep -E "ESP:AES_GCM_16-(128|256)"
+fi
 echo PASS

@@ -90,7 +90,8 @@ charon {
   load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 openssl pem pkcs1 x509 kernel-netlink socket-default vici
   filelog { log { path = $d/charon.log
       default = 1
-      ike = 2 } }
+      ike = 2
+      cfg = 2 } }
   plugins { vici { socket = unix://$d/charon.vici } }
 }
 EOC

@@ -5,6 +5,11 @@
 # files made 0600) and, for daemons, starts it.
 POP1_ID=4c011f96-ece7-4e78-8c19-8ddd14402ecb.jsec-gen.juniper.net
 SEED_PSK='Juniper!1'
+# Other suites for the same peers: SEED_IKE / SEED_ESP in strongSwan's syntax.
+SEED_IKE=${SEED_IKE:-aes128gcm16-prfsha256-modp2048}
+SEED_ESP=${SEED_ESP:-aes128gcm16-modp2048}
+if [ "$SEED_IKE" = aes128gcm16-prfsha256-modp2048 ]; then SITE_PROVIDER=juniper-secure-edge; else SITE_PROVIDER=custom; fi
+LIBRESWAN_IKE=${LIBRESWAN_IKE:-aes_gcm128-sha2_256-modp2048}  # the same suite in libreswan's syntax
 
 swanctl_conf() {  # NAME LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS [remote_addrs line]
   mkdir -p "$LAB_DIR/$1"
@@ -12,14 +17,14 @@ swanctl_conf() {  # NAME LOCAL_ID REMOTE_ID LOCAL_TS REMOTE_TS [remote_addrs lin
 connections {
   sec {
     ${6:-}
-    proposals = aes128gcm16-prfsha256-modp2048
+    proposals = $SEED_IKE
     local { auth = psk
       id = $2 }
     remote { auth = psk
       id = $3 }
     children { c { local_ts = $4
         remote_ts = $5
-        esp_proposals = aes128gcm16-modp2048 } }
+        esp_proposals = $SEED_ESP } }
   }
 }
 secrets { ike-1 { id-1 = site1@example.com
@@ -54,7 +59,7 @@ conn sec
 	right=$5
 	rightid=$6
 	rightsubnet=$7
-	ike=aes_gcm128-sha2_256-modp2048
+	ike=$LIBRESWAN_IKE
 	esp=aes_gcm128-null
 	leftupdown=$LAB_LIBRESWAN/usr/libexec/ipsec/_updown
 	auto=add
@@ -76,7 +81,7 @@ site_sedge() {
 [Interface wan0]
 Role=wan
 [Connector site1-to-sdcloud]
-Provider=juniper-secure-edge
+Provider=$SITE_PROVIDER
 LocalId=site1@example.com
 PresharedKeyFile=$LAB_DIR/site-etc/site1.psk
 [Tunnel site1-primary]
@@ -84,6 +89,8 @@ Connector=site1-to-sdcloud
 Wan=wan0
 Remote=192.0.2.2
 RemoteId=$POP1_ID
+IkeProposal=$SEED_IKE
+EspProposal=$SEED_ESP
 Routing=policy-based
 LocalTrafficSelector=10.99.99.0/24
 RemoteTrafficSelector=10.201.0.0/24
@@ -111,8 +118,8 @@ Connector=sites
 Wan=wan
 Remote=198.51.100.2
 RemoteId=site1@example.com
-IkeProposal=aes128gcm16-prfsha256-modp2048
-EspProposal=aes128gcm16
+IkeProposal=$SEED_IKE
+EspProposal=$SEED_ESP
 Routing=policy-based
 LocalTrafficSelector=10.201.0.0/24
 RemoteTrafficSelector=10.99.99.0/24

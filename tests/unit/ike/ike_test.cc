@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <openssl/evp.h>
+
 #include <cstring>
 
 #include "ike/crypto.h"
@@ -36,8 +38,8 @@ TEST(IkeCrypto, PrfPlusChainsAsRfc7296Section213) {
 }
 
 TEST(IkeCrypto, Group14AgreesAndRejectsBadPublicValues) {
-  auto a = DhGroup14::generate();
-  auto b = DhGroup14::generate();
+  auto a = KeyExchange::generate(14);
+  auto b = KeyExchange::generate(14);
   ASSERT_TRUE(a.ok() && b.ok());
   ASSERT_EQ(a->public_value().size(), 256u);
   auto ab = a->shared_secret(b->public_value());
@@ -50,9 +52,56 @@ TEST(IkeCrypto, Group14AgreesAndRejectsBadPublicValues) {
   EXPECT_FALSE(a->shared_secret(Bytes(255, 7)).ok()) << "wrong length must be refused";
 }
 
+TEST(IkeCrypto, EcpAndCurve25519AgreeAndRefuseBadPoints) {
+  for (uint16_t group : {uint16_t{19}, uint16_t{31}}) {
+    SCOPED_TRACE(group);
+    auto a = KeyExchange::generate(group);
+    auto b = KeyExchange::generate(group);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->public_value().size(), group == 19 ? 64u : 32u);
+    auto ab = a->shared_secret(b->public_value());
+    auto ba = b->shared_secret(a->public_value());
+    ASSERT_TRUE(ab.ok() && ba.ok()) << (ab.ok() ? ba.error().message : ab.error().message);
+    EXPECT_EQ(ab->size(), 32u);
+    EXPECT_TRUE(constant_time_equal(ab->bytes(), ba->bytes()));
+  }
+  auto ecp = KeyExchange::generate(19);
+  Bytes off_curve(64, 1);  // (1...1, 1...1) is not on P-256
+  EXPECT_FALSE(ecp->shared_secret(off_curve).ok());
+  auto x = KeyExchange::generate(31);
+  EXPECT_FALSE(x->shared_secret(Bytes(32, 0)).ok()) << "a low-order point (all-zero result) must be refused";
+  EXPECT_FALSE(KeyExchange::generate(21).ok());
+}
+
+// RFC 7748 section 6.1: the X25519 primitive KeyExchange uses (OpenSSL's) gives the published
+// secret for the published keys.
+TEST(IkeCrypto, OpenSslX25519MatchesRfc7748) {
+  const Bytes alice = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+  const Bytes bob_public = hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+  EVP_PKEY* a = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, alice.data(), alice.size());
+  EVP_PKEY* b = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, bob_public.data(), bob_public.size());
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(a, nullptr);
+  Bytes shared(32);
+  size_t len = 32;
+  ASSERT_TRUE(EVP_PKEY_derive_init(ctx) > 0 && EVP_PKEY_derive_set_peer(ctx, b) > 0 && EVP_PKEY_derive(ctx, shared.data(), &len) > 0);
+  EVP_PKEY_CTX_free(ctx);
+  EVP_PKEY_free(a);
+  EVP_PKEY_free(b);
+  EXPECT_EQ(shared, hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"));
+}
+
+TEST(IkeCrypto, SuitesFromProposals) {
+  EXPECT_EQ(*parse_suite("aes128gcm16-prfsha256-modp2048", "aes128gcm16-modp2048"), (Suite{128, 14}));
+  EXPECT_EQ(*parse_suite("aes256gcm16-prfsha256-curve25519", "aes256gcm16"), (Suite{256, 31}));
+  EXPECT_EQ(*parse_suite("aes128gcm16-prfsha256-ecp256", "aes128gcm16"), (Suite{128, 19}));
+  EXPECT_FALSE(parse_suite("aes256-sha256-modp2048", "aes256gcm16").ok());
+  EXPECT_FALSE(parse_suite("aes128gcm16-prfsha256-modp2048", "aes256gcm16").ok());
+  EXPECT_NE(parse_suite("aes128gcm16-prfsha384-modp2048", "aes128gcm16").error().message.find("prfsha384"), std::string::npos);
+}
+
 TEST(IkeCrypto, KeyDerivationSplitsForAesGcm) {
   const Bytes g(256, 0x11), ni(32, 0x22), nr(32, 0x33);
-  const IkeKeys k = derive_ike_keys(g, ni, nr, 0x0102030405060708, 0x1112131415161718);
+  const IkeKeys k = derive_ike_keys(Suite{}, g, ni, nr, 0x0102030405060708, 0x1112131415161718);
   EXPECT_EQ(k.sk_d.size(), 32u);
   EXPECT_EQ(k.sk_ei.size(), 20u);
   EXPECT_EQ(k.sk_er.size(), 20u);
@@ -68,7 +117,7 @@ TEST(IkeCrypto, KeyDerivationSplitsForAesGcm) {
   }
   seed.push_back(1);
   EXPECT_EQ(Bytes(k.sk_d.bytes().begin(), k.sk_d.bytes().end()), prf(skeyseed, seed));
-  const ChildKeys c = derive_child_keys(k.sk_d, ni, nr);
+  const ChildKeys c = derive_child_keys(Suite{}, k.sk_d, ni, nr);
   EXPECT_EQ(c.initiator_to_responder.size(), 20u);
   EXPECT_FALSE(constant_time_equal(c.initiator_to_responder.bytes(), c.responder_to_initiator.bytes()));
 }
