@@ -7,15 +7,11 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 
+#include "common/base64.h"
+
 namespace sedge::onboarding {
 namespace {
 
-std::string base64(const Bytes& data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 std::string hex(const Bytes& data) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -64,8 +60,8 @@ Result<std::string> device_id_token(Tpm& tpm, const std::string& router_id, cons
   if (!spki) return spki.error();
   const nlohmann::json token = {{"router_id", router_id},
                                 {"mac", mac},
-                                {"ek_certificate", base64(*cert)},
-                                {"ek_public_key", base64(*spki)},
+                                {"ek_certificate", base64_encode(*cert)},
+                                {"ek_public_key", base64_encode(*spki)},
                                 {"ek_name", hex(ek->name)}};
   return token.dump(2);
 }
