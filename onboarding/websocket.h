@@ -163,8 +163,9 @@ struct DecodeResult {
 
 // Incremental decoder for the frames one endpoint receives. `receiver` is the role of the
 // endpoint that owns the decoder: a server requires masked frames, a client refuses them.
-// Bytes may arrive in any split; a message larger than max_message is refused (1009) as soon
-// as a frame header announces it, so at most max_message + 14 bytes are ever buffered. After a
+// Bytes may arrive in any split; a text or binary message larger than max_message is refused
+// (1009) as soon as a frame header announces it, so at most max(max_message, 125) + 14 bytes
+// are ever buffered (control frames always may carry up to 125 bytes). After a
 // close message the decoder ignores further bytes (closed() is true).
 class FrameDecoder {
  public:

@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (got.size() != all.messages.size() || error.has_value() != all.error.has_value()) std::abort();
   for (size_t i = 0; i < got.size(); ++i) {
     if (got[i].opcode != all.messages[i].opcode || got[i].payload != all.messages[i].payload) std::abort();
-    if (got[i].payload.size() > max) std::abort();
+    const bool control = (static_cast<uint8_t>(got[i].opcode) & 0x8) != 0;
+    if (got[i].payload.size() > (control ? kMaxControlPayload : max)) std::abort();
     if (got[i].opcode == Opcode::text && !is_valid_utf8(got[i].payload)) std::abort();
   }
   if (error && error->close_code != all.error->close_code) std::abort();
