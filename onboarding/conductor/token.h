@@ -97,6 +97,10 @@ Result<std::string> issue_token(const TokenClaims& claims, const Ed25519Key& key
 // one of the kToken* constants above and its message says which.
 Result<TokenClaims> verify_token(std::string_view token, const Ed25519Key& key, int64_t now);
 
+// The claims as a router reads them: it cannot check the conductor's signature (the conductor
+// will), but it needs the pin and the address to connect safely.
+Result<TokenClaims> read_claims_unverified(std::string_view token);
+
 // The claims JSON parser on its own (no signature, no time check), for tests and the fuzzer.
 Result<TokenClaims> parse_claims(std::string_view json);
 

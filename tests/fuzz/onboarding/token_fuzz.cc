@@ -1,5 +1,5 @@
 // Fuzzes the onboarding token parser: the compact form (split, base64url, length limit, then the
-// signature) and the claims JSON on its own. Nothing the fuzzer makes can carry a valid
+// signature), the router's unverified read of it, and the claims JSON on its own. Nothing the fuzzer makes can carry a valid
 // signature, so verify_token must never accept; parse_claims may, and then its claims must be
 // ones issue_token accepts too.
 #include <cstddef>
@@ -18,6 +18,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto verified = verify_token(text, key.value(), 1'760'000'000);
   if (verified.ok()) std::abort();
   if (verified.error().code != kTokenMalformed && verified.error().code != kTokenBadSignature) std::abort();
+
+  // The router's unverified read accepts exactly what verification would parse, minus the
+  // signature; on fuzzed input it may succeed, and its claims must then re-issue.
+  auto unverified = read_claims_unverified(text);
+  if (unverified.ok() && !issue_token(*unverified, key.value()).ok()) std::abort();
 
   auto claims = parse_claims(text);
   if (claims.ok()) {

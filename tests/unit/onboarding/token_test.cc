@@ -265,6 +265,27 @@ TEST(OnboardingToken, SignedButMalformedClaimsAreRefused) {
   EXPECT_TRUE(verify_token(sign_raw(with("conductor", "[2001:db8::1]:930"), k.signing), k.verifying, kNow).ok());
 }
 
+TEST(OnboardingToken, RouterReadsClaimsWithoutTheKey) {
+  Keys k;
+  const TokenClaims claims = sample_claims();
+  auto token = issue_token(claims, k.signing);
+  ASSERT_TRUE(token.ok());
+  auto read = read_claims_unverified(*token);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(*read, claims);
+  // Shape is still checked, and the same limits apply.
+  for (const std::string& bad : {std::string(""), std::string("abc"), "." + token->substr(token->find('.') + 1),
+                                 std::string(kMaxTokenLength + 1, 'A'), token->substr(0, token->find('.')) + ".x.y"}) {
+    auto r = read_claims_unverified(bad);
+    ASSERT_FALSE(r.ok()) << bad.substr(0, 40);
+    EXPECT_EQ(r.error().code, kTokenMalformed);
+  }
+  auto v2 = nlohmann::json{{"v", 2}};
+  auto r = read_claims_unverified(b64url(v2.dump()) + ".AAAA");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, kTokenWrongVersion);
+}
+
 TEST(OnboardingToken, IssueChecksClaimsAndNeedsThePrivateKey) {
   Keys k;
   TokenClaims c = sample_claims();
