@@ -2,11 +2,16 @@
 // engine, as initiator or (--respond) as responder, and installs its CHILD_SA in the kernel
 // through the netlink layer, then answers the peer's liveness checks. The first slice of the
 // connector that sedged will run.
-//   sedge-connect [--config-dir D] [--respond] TUNNEL [SECONDS]
+// Either side rekeys the CHILD_SA and the IKE SA as the tunnel's lifetimes say (ChildLifetimeSec=,
+// IkeLifetimeSec=; --child-lifetime / --ike-lifetime override them, e.g. for short lab runs) and
+// answers the peer's rekeys; the kernel side of a rekey goes through the ChildSaHandler below.
+//   sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S]
+//                 [--rekey-jitter F] TUNNEL [SECONDS]
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -130,23 +135,63 @@ void remove_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const
   }
 }
 
+// The kernel side of CHILD_SA rekeys: SPIs from ALLOCSPI, SAs through the netlink layer. The
+// policies stay: old and new pairs share the tunnel's reqid.
+class KernelChildren : public ike::ChildSaHandler {
+ public:
+  KernelChildren(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, netlink::IpAddress me, netlink::IpAddress them, uint32_t reqid)
+      : xfrm_(xfrm), sa_(sa), me_(me), them_(them), reqid_(reqid) {}
+  Result<uint32_t> allocate_spi() override {
+    netlink::XfrmSpiRequest req;
+    req.src = them_;
+    req.dst = me_;
+    req.reqid = reqid_;
+    return xfrm_.alloc_spi(req);
+  }
+  Status install_inbound(const ike::ChildSa& c) override {
+    return xfrm_.update_sa(child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false));
+  }
+  Status install_outbound(const ike::ChildSa& c) override {
+    return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_, c.key_out, sa_, true));
+  }
+  void remove(const ike::ChildSa& c) override {
+    if (c.spi_in) (void)xfrm_.delete_sa(netlink::XfrmSaId{me_, c.spi_in, netlink::XfrmProto::Esp, std::nullopt, them_});
+    if (c.spi_out) (void)xfrm_.delete_sa(netlink::XfrmSaId{them_, c.spi_out, netlink::XfrmProto::Esp, std::nullopt, me_});
+  }
+
+ private:
+  netlink::XfrmClient& xfrm_;
+  const ike::EstablishedSa& sa_;
+  netlink::IpAddress me_, them_;
+  uint32_t reqid_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
   config::Sources sources = config::Sources::from_environment();
   int i = 1;
   bool respond = false;
+  int child_lifetime = -1, ike_lifetime = -1;
+  double jitter = 0.1;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (std::strcmp(argv[i], "--config-dir") == 0 && i + 1 < argc) {
       sources.directories = {argv[++i]};
     } else if (std::strcmp(argv[i], "--respond") == 0) {
       respond = true;
+    } else if (std::strcmp(argv[i], "--child-lifetime") == 0 && i + 1 < argc) {
+      child_lifetime = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--ike-lifetime") == 0 && i + 1 < argc) {
+      ike_lifetime = std::atoi(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rekey-jitter") == 0 && i + 1 < argc) {
+      jitter = std::atof(argv[++i]);
     } else {
       break;
     }
   }
   if (i >= argc) {
-    std::cerr << "usage: sedge-connect [--config-dir D] [--respond] TUNNEL [SECONDS]\n";
+    std::cerr << "usage: sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S] [--rekey-jitter F] TUNNEL "
+                 "[SECONDS]\n";
     return 2;
   }
   const std::string name = argv[i];
@@ -177,6 +222,8 @@ int main(int argc, char** argv) {
   auto suite = ike::parse_suite(t.ike_proposals.front(), t.esp_proposals.front());
   if (!suite) return fail("tunnel " + name + ": " + suite.error().message);
   ic.suite = *suite;
+  auto pfs = ike::parse_pfs_group(t.esp_proposals.front());
+  if (!pfs) return fail("tunnel " + name + ": " + pfs.error().message);
   ic.tunnel.local_ts = selector(t.local_ts.front());
   ic.tunnel.remote_ts = selector(t.remote_ts.front());
 
@@ -240,6 +287,13 @@ int main(int argc, char** argv) {
   options.duration = std::chrono::seconds(seconds);
   options.dpd_interval = std::chrono::seconds(t.dpd_interval_sec);
   options.dpd_timeout = std::chrono::seconds(t.dpd_timeout_sec);
+  options.child_lifetime = std::chrono::seconds(child_lifetime >= 0 ? static_cast<uint32_t>(child_lifetime) : t.child_lifetime_sec);
+  options.ike_lifetime = std::chrono::seconds(ike_lifetime >= 0 ? static_cast<uint32_t>(ike_lifetime) : t.ike_lifetime_sec);
+  options.rekey_jitter = std::clamp(jitter, 0.0, 0.5);
+  options.suite = ic.suite;
+  options.pfs_group = *pfs;
+  KernelChildren children(*xfrm, *sa, me, them, reqid);
+  options.children = &children;
   auto st = respond ? responder->serve(*sa, options) : initiator->serve(*sa, options);
   if (!st) {
     // The tunnel is gone: its kernel objects go with it, so nothing stale steers traffic.

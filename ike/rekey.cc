@@ -1,0 +1,199 @@
+#include "ike/rekey.h"
+
+#include <openssl/crypto.h>
+
+#include <algorithm>
+
+namespace sedge::ike {
+namespace {
+
+constexpr size_t kPrfSize = 32;  // HMAC-SHA2-256
+
+Error malformed(const std::string& what) { return Error{"malformed CREATE_CHILD_SA: " + what, EBADMSG}; }
+
+Bytes concat(std::initializer_list<std::span<const uint8_t>> parts) {
+  Bytes out;
+  for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+}  // namespace
+
+Bytes spi_bytes(uint32_t spi) {
+  return {static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8), static_cast<uint8_t>(spi)};
+}
+Bytes spi_bytes64(uint64_t spi) {
+  Bytes b(8);
+  for (int i = 7; i >= 0; --i, spi >>= 8) b[static_cast<size_t>(i)] = static_cast<uint8_t>(spi);
+  return b;
+}
+uint32_t spi_of(std::span<const uint8_t> b) {
+  return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
+}
+uint64_t spi64_of(std::span<const uint8_t> b) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < 8; ++i) v = v << 8 | b[i];
+  return v;
+}
+
+std::vector<Payload> encode_create_child(const CreateChildSa& m) {
+  std::vector<Payload> out;
+  if (m.error) {
+    out.push_back({kNotify, false, encode_notify(*m.error)});
+    return out;
+  }
+  if (m.rekey_spi) out.push_back({kNotify, false, encode_notify({kProtocolEsp, spi_bytes(*m.rekey_spi), kNotifyRekeySa, {}})});
+  out.push_back({kSa, false, encode_sa(m.proposals)});
+  out.push_back({kNonce, false, m.nonce});
+  if (m.ke_group) out.push_back({kKe, false, encode_ke(m.ke_group, m.ke_value)});
+  if (!m.tsi.empty()) {
+    out.push_back({kTsi, false, encode_ts(m.tsi)});
+    out.push_back({kTsr, false, encode_ts(m.tsr)});
+  }
+  return out;
+}
+
+Result<CreateChildSa> decode_create_child(const std::vector<Payload>& payloads) {
+  CreateChildSa m;
+  bool sa = false, nonce = false, tsi = false, tsr = false;
+  for (const auto& p : payloads) {
+    switch (p.type) {
+      case kNotify: {
+        auto n = decode_notify(p.body);
+        if (!n) return n.error();
+        if (n->type < 16384) {
+          if (!m.error) m.error = std::move(*n);
+        } else if (n->type == kNotifyRekeySa) {
+          if (n->protocol != kProtocolEsp || n->spi.size() != 4) return malformed("REKEY_SA without a 4-byte ESP SPI");
+          m.rekey_spi = spi_of(n->spi);
+        }
+        break;
+      }
+      case kSa: {
+        auto proposals = decode_sa(p.body);
+        if (!proposals) return proposals.error();
+        m.proposals = std::move(*proposals);
+        sa = true;
+        break;
+      }
+      case kNonce:
+        m.nonce = p.body;
+        nonce = true;
+        break;
+      case kKe:
+        if (p.body.size() < 5) return malformed("KE payload without a public value");
+        m.ke_group = static_cast<uint16_t>(p.body[0] << 8 | p.body[1]);
+        m.ke_value.assign(p.body.begin() + 4, p.body.end());
+        break;
+      case kTsi: {
+        auto ts = decode_ts(p.body);
+        if (!ts) return ts.error();
+        m.tsi = std::move(*ts);
+        tsi = true;
+        break;
+      }
+      case kTsr: {
+        auto ts = decode_ts(p.body);
+        if (!ts) return ts.error();
+        m.tsr = std::move(*ts);
+        tsr = true;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  if (m.error) return m;
+  if (!sa || m.proposals.empty()) return malformed("no SA payload");
+  if (!nonce || m.nonce.size() < 16 || m.nonce.size() > 256) return malformed("no nonce of 16 to 256 bytes");
+  if (tsi != tsr) return malformed("one traffic selector payload without the other");
+  if (!m.rekeys_ike() && (!tsi || m.tsi.empty() || m.tsr.empty())) return malformed("a CHILD_SA without traffic selectors");
+  if (m.rekeys_ike() && (m.proposals.front().spi.size() != 8 || m.ke_group == 0)) {
+    return malformed("an IKE SA rekey without an 8-byte SPI or a KE payload");
+  }
+  return m;
+}
+
+Bytes encode_delete(const DeleteSa& d) {
+  const uint8_t spi_size = d.protocol == kProtocolIke ? 0 : 4;
+  const auto count = static_cast<uint16_t>(spi_size ? d.spis.size() : 0);
+  Bytes b{d.protocol, spi_size, static_cast<uint8_t>(count >> 8), static_cast<uint8_t>(count)};
+  for (size_t i = 0; i < count; ++i) {
+    const Bytes s = spi_bytes(d.spis[i]);
+    b.insert(b.end(), s.begin(), s.end());
+  }
+  return b;
+}
+
+Result<DeleteSa> decode_delete(std::span<const uint8_t> d) {
+  if (d.size() < 4) return Error{"malformed Delete payload: truncated", EBADMSG};
+  DeleteSa out;
+  out.protocol = d[0];
+  const uint8_t spi_size = d[1];
+  const size_t count = static_cast<size_t>(d[2] << 8 | d[3]);
+  if (out.protocol == kProtocolIke) {
+    if (spi_size != 0 || count != 0 || d.size() != 4) return Error{"malformed Delete payload: an IKE SA has no SPIs here", EBADMSG};
+    return out;
+  }
+  if (spi_size != 4 || d.size() != 4 + 4 * count) return Error{"malformed Delete payload: SPI size or count disagrees", EBADMSG};
+  for (size_t i = 0; i < count; ++i) out.spis.push_back(spi_of(d.subspan(4 + 4 * i, 4)));
+  return out;
+}
+
+Result<uint16_t> parse_pfs_group(std::string_view esp) {
+  uint16_t group = 0;
+  for (size_t pos = 0; pos <= esp.size();) {
+    const size_t dash = std::min(esp.find('-', pos), esp.size());
+    const std::string_view t = esp.substr(pos, dash - pos);
+    pos = dash + 1;
+    if (t == "modp2048") group = 14;
+    else if (t == "ecp256") group = 19;
+    else if (t == "curve25519" || t == "x25519") group = 31;
+    else if (t.starts_with("modp") || t.starts_with("ecp") || t.starts_with("curve") || t.starts_with("x448") ||
+             t.starts_with("ffdhe")) {
+      return Error{"ESP proposal '" + std::string(esp) + "': PFS group " + std::string(t) +
+                       " is not supported (modp2048, ecp256, curve25519)",
+                   ENOTSUP};
+    }
+  }
+  return group;
+}
+
+IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const Secret& old_sk_d, std::span<const uint8_t> g_ir,
+                                std::span<const uint8_t> ni, std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r) {
+  Bytes input = concat({g_ir, ni, nr});
+  Bytes skeyseed = prf(old_sk_d.bytes(), input);
+  OPENSSL_cleanse(input.data(), input.size());
+  const Bytes seed = concat({ni, nr, spi_bytes64(spi_i), spi_bytes64(spi_r)});
+  const size_t e = suite.key_and_salt();
+  Secret all = prf_plus(skeyseed, seed, kPrfSize + 2 * e + 2 * kPrfSize);  // no SK_a*: AEAD
+  OPENSSL_cleanse(skeyseed.data(), skeyseed.size());
+  auto part = [&](size_t at, size_t len) { return Secret(all.bytes().subspan(at, len)); };
+  IkeKeys k;
+  k.sk_d = part(0, kPrfSize);
+  k.sk_ei = part(kPrfSize, e);
+  k.sk_er = part(kPrfSize + e, e);
+  k.sk_pi = part(kPrfSize + 2 * e, kPrfSize);
+  k.sk_pr = part(2 * kPrfSize + 2 * e, kPrfSize);
+  return k;
+}
+
+ChildKeys derive_rekeyed_child_keys(const Suite& suite, const Secret& sk_d, std::span<const uint8_t> g_ir,
+                                    std::span<const uint8_t> ni, std::span<const uint8_t> nr) {
+  const size_t e = suite.key_and_salt();
+  Bytes seed = concat({g_ir, ni, nr});
+  Secret keymat = prf_plus(sk_d.bytes(), seed, 2 * e);
+  OPENSSL_cleanse(seed.data(), seed.size());
+  return {Secret(keymat.bytes().subspan(0, e)), Secret(keymat.bytes().subspan(e, e))};
+}
+
+bool lowest_nonce_in(std::span<const uint8_t> a_ni, std::span<const uint8_t> a_nr, std::span<const uint8_t> b_ni,
+                     std::span<const uint8_t> b_nr) {
+  auto less = [](std::span<const uint8_t> x, std::span<const uint8_t> y) {
+    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+  };
+  auto lowest = [&](std::span<const uint8_t> x, std::span<const uint8_t> y) { return less(y, x) ? y : x; };
+  return less(lowest(a_ni, a_nr), lowest(b_ni, b_nr));
+}
+
+}  // namespace sedge::ike
