@@ -217,7 +217,7 @@ int ek_command(Tpm& tpm, const Args& a) {
     if (!h) return fail(h.error().message);
     auto p = tpm.persist_ek(*profile, *h);
     if (!p) return fail(p.error().message);
-    std::printf("EK persisted at 0x%08x\n", *h);
+    std::printf("EK %s at 0x%08x\n", p->created ? "persisted" : "reused", *h);
   }
   if (a.opt.count("public") && !write_file(a.opt.at("public"), ek->public_area)) return fail("cannot write " + a.opt.at("public"));
   std::printf("EK matches its certificate\nEK name: %s\n", to_hex(ek->name).c_str());

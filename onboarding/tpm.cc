@@ -278,6 +278,7 @@ Result<EkPublic> Tpm::persist_ek(EkProfile profile, uint32_t handle) {
   ek.area = k->area;
   ek.public_area = k->public_area;
   ek.handle = handle;
+  ek.created = !*used;
   if (ek.area.type == alg::kRsa) ek.modulus = ek.area.rsa_modulus;
   return ek;
 }
@@ -384,7 +385,7 @@ Result<Secret> Tpm::activate_credential(uint32_t ek_handle, uint32_t ak_handle, 
 
 Result<Quote> Tpm::quote(uint32_t ak_handle, ByteView nonce, const std::vector<PcrSelection>& pcrs) {
   TPM2B_DATA qualifying{};
-  if (nonce.size() > sizeof qualifying.buffer) return Error{"the quote nonce is longer than 64 bytes", EINVAL};
+  if (nonce.size() > 64) return Error{"the quote nonce is longer than 64 bytes", EINVAL};
   qualifying.size = static_cast<uint16_t>(nonce.size());
   std::copy(nonce.begin(), nonce.end(), qualifying.buffer);
   TPML_PCR_SELECTION selection{};

@@ -44,6 +44,7 @@ struct EkPublic {
   PublicArea area;       // parsed public area (ECC: area.ecc_x / ecc_y)
   Bytes public_area;     // TPM2B_PUBLIC wire form (what tpm2_readpublic -o writes)
   uint32_t handle = 0;   // persistent handle, 0 when the EK was flushed again
+  bool created = false;  // persist_ek: true when this call persisted it, false when reused
   Bytes certificate;     // DER, filled by checked_ek only
 };
 

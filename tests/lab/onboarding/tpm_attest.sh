@@ -27,7 +27,7 @@ expect_fail() { # expect_fail WHAT PATTERN COMMAND...: the command fails and say
 echo "== EK profiles"
 # swtpm_setup persisted the RSA EK at 0x81010001: sedge reuses it as the EK it would create.
 "$T" --tcti "$tcti" ek --persist 0x81010001 --public "$D/ek.pub" | tee "$D/ek.txt" || lab_fail "RSA EK"
-grep -q "EK persisted at 0x81010001" "$D/ek.txt" || lab_fail "the RSA EK at 0x81010001 was not reused"
+grep -q "EK reused at 0x81010001" "$D/ek.txt" || lab_fail "the RSA EK at 0x81010001 was not reused"
 tpm2_readpublic -c 0x81010001 -o "$D/tools-ek.pub" > /dev/null
 cmp "$D/ek.pub" "$D/tools-ek.pub" || lab_fail "sedge's RSA EK public area differs from the persisted EK's"
 # P-384 (H-3): swtpm_setup made that EK at 0x81010016 and its certificate at 0x01c00016.
@@ -52,6 +52,8 @@ nv256() {
 }
 nv256 "$D/cert256/ek.cert"
 "$T" --tcti "$tcti" ek ecc-p256 --persist 0x81010010 | tee "$D/ek256.txt" || lab_fail "the P-256 EK does not match its certificate"
+grep -q "EK persisted at 0x81010010" "$D/ek256.txt" || lab_fail "the P-256 EK was not persisted"
+[ "$(tpm2_readpublic -c 0x81010010 | awk '/^name:/{print $2}')" = "$tools256" ] || lab_fail "the persisted P-256 EK is not tpm2_createek's"
 [ "$(awk '/^EK name:/{print $3}' "$D/ek256.txt")" = "$tools256" ] || lab_fail "P-256 EK name differs from tpm2_createek's ($tools256)"
 tpm2_nvread 0x01c00016 -o "$D/ek384.der" 2> /dev/null
 nv256 "$D/ek384.der"
