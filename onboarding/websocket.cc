@@ -163,11 +163,22 @@ void put_close_payload(Message& m) {
 
 }  // namespace
 
+namespace {
+std::optional<size_t> utf8_check(std::span<const uint8_t> s, bool allow_truncated);
+}  // namespace
+
 bool is_valid_close_code(uint16_t code) {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
-bool is_valid_utf8(std::span<const uint8_t> s) {
+bool is_valid_utf8(std::span<const uint8_t> s) { return utf8_check(s, false).has_value(); }
+
+namespace {
+
+// Strict UTF-8: nullopt when invalid, else how many bytes form whole characters. With
+// allow_truncated, a sequence cut short at the end passes if what is there can still begin a
+// valid character (text arriving in fragments); it is not counted.
+std::optional<size_t> utf8_check(std::span<const uint8_t> s, bool allow_truncated) {
   size_t i = 0;
   while (i < s.size()) {
     const uint8_t b = s[i];
@@ -188,16 +199,20 @@ bool is_valid_utf8(std::span<const uint8_t> s) {
       if (b == 0xF0) lo = 0x90;  // overlong
       if (b == 0xF4) hi = 0x8F;  // above U+10FFFF
     } else {
-      return false;
+      return std::nullopt;
     }
-    if (s.size() - i < len) return false;
-    if (s[i + 1] < lo || s[i + 1] > hi) return false;
-    for (size_t k = 2; k < len; ++k)
-      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return false;
+    const size_t have = std::min(len, s.size() - i);
+    if (have < len && !allow_truncated) return std::nullopt;
+    if (have > 1 && (s[i + 1] < lo || s[i + 1] > hi)) return std::nullopt;
+    for (size_t k = 2; k < have; ++k)
+      if (s[i + k] < 0x80 || s[i + k] > 0xBF) return std::nullopt;
+    if (have < len) return i;
     i += len;
   }
-  return true;
+  return i;
 }
+
+}  // namespace
 
 std::string accept_key(std::string_view key) {
   std::string input(key);
@@ -577,15 +592,28 @@ bool FrameDecoder::decode_one(size_t& off, DecodeResult& out) {
   if (op != Opcode::continuation) {
     partial_op_ = op;
     partial_.clear();
+    utf8_checked_ = 0;
   }
   unmask_into(partial_);
-  if (!fin) return true;
+  if (!fin) {
+    // Fail fast: text that can no longer become UTF-8 is refused before the last fragment.
+    // Only the bytes after the last whole character are scanned again.
+    if (*partial_op_ == Opcode::text) {
+      const auto whole = utf8_check(std::span(partial_).subspan(utf8_checked_), true);
+      if (!whole) {
+        fail(close_code::kInvalidPayload, "text message is not UTF-8");
+        return false;
+      }
+      utf8_checked_ += *whole;
+    }
+    return true;
+  }
   Message m;
   m.opcode = *partial_op_;
   m.payload = std::move(partial_);
   partial_ = Bytes();
   partial_op_.reset();
-  if (m.opcode == Opcode::text && !is_valid_utf8(m.payload)) {
+  if (m.opcode == Opcode::text && !utf8_check(std::span(m.payload).subspan(utf8_checked_), false)) {
     fail(close_code::kInvalidPayload, "text message is not UTF-8");
     return false;
   }

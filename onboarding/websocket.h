@@ -186,6 +186,7 @@ class FrameDecoder {
   Bytes buf_;                          // unconsumed input
   std::optional<Opcode> partial_op_;   // a fragmented message in progress
   Bytes partial_;
+  size_t utf8_checked_ = 0;            // text: partial_[0, this) is whole valid characters
   bool closed_ = false;
   std::optional<ProtocolError> error_;
 };

@@ -424,6 +424,23 @@ TEST(WebSocketFrames, TextMustBeUtf8) {
   auto split = decode(Role::client, {0x01, 0x01, 0xC3, 0x80, 0x01, 0xA9});
   ASSERT_FALSE(split.error) << split.error->message;
   EXPECT_EQ(split.messages[0].text(), "\xC3\xA9");
+  // Refused at the first fragment that cannot become UTF-8, before the message ends.
+  expect_error({0x01, 0x02, 'o', 0xFF}, Role::client, 1007, "bad byte in the first fragment");
+  expect_error({0x01, 0x02, 0xE2, 0x28}, Role::client, 1007, "bad continuation inside the first fragment");
+  expect_error({0x01, 0x01, 0xE2, 0x00, 0x01, 0x28}, Role::client, 1007, "bad continuation in the second fragment");
+  auto split3 = decode(Role::client, {0x01, 0x01, 0xE2, 0x00, 0x01, 0x82, 0x80, 0x01, 0xAC});
+  ASSERT_FALSE(split3.error) << split3.error->message;
+  EXPECT_EQ(split3.messages[0].text(), "\xE2\x82\xAC");
+  expect_error({0x01, 0x01, 0xE2, 0x80, 0x00}, Role::client, 1007, "message ends inside a character");
+  // One byte per fragment, multi-byte characters throughout.
+  std::string euros;
+  for (int i = 0; i < 2000; ++i) euros += "\xE2\x82\xAC";
+  auto tiny = encode_text(Role::server, euros, 1);
+  ASSERT_TRUE(tiny.ok());
+  auto many = decode(Role::client, *tiny);
+  ASSERT_FALSE(many.error) << many.error->message;
+  ASSERT_EQ(many.messages.size(), 1u);
+  EXPECT_EQ(many.messages[0].text(), euros);
   auto bin = decode(Role::client, {0x82, 0x02, 0xC0, 0x80});
   EXPECT_FALSE(bin.error);
 }
