@@ -4,12 +4,15 @@
 #include <openssl/dh.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/param_build.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
-#include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <optional>
+
+#include "common/log.h"
 
 namespace sedge::ike {
 namespace {
@@ -33,32 +36,73 @@ Bytes be64(uint64_t v) {
   return b;
 }
 
-constexpr size_t kPrfSize = 32, kSalt = 4, kIv = 8, kIcv = 16;
+constexpr size_t kSalt = 4, kGcmIv = 8, kGcmIcv = 16, kCbcBlock = 16;
 
-// AES-GCM by the key's size (the 4-byte salt follows the key).
-const EVP_CIPHER* gcm_for(const Secret& key_and_salt) {
-  return key_and_salt.size() == 32 + kSalt ? EVP_aes_256_gcm() : EVP_aes_128_gcm();
+const EVP_MD* prf_md(uint16_t prf) {
+  switch (prf) {
+    case kPrfHmacSha1: return EVP_sha1();
+    case kPrfHmacSha256: return EVP_sha256();
+    case kPrfHmacSha384: return EVP_sha384();
+    case kPrfHmacSha512: return EVP_sha512();
+    default: return nullptr;
+  }
 }
-size_t key_size(const Secret& key_and_salt) { return key_and_salt.size() - kSalt; }
 
-}  // namespace
+const EVP_MD* integ_md(uint16_t integ) {
+  switch (integ) {
+    case kIntegHmacSha256_128: return EVP_sha256();
+    case kIntegHmacSha384_192: return EVP_sha384();
+    case kIntegHmacSha512_256: return EVP_sha512();
+    default: return nullptr;
+  }
+}
 
-Bytes prf(std::span<const uint8_t> key, std::span<const uint8_t> data) {
-  Bytes out(kPrfSize);
+Bytes hmac(const EVP_MD* md, std::span<const uint8_t> key, std::span<const uint8_t> data) {
+  Bytes out(static_cast<size_t>(EVP_MD_get_size(md)));
   unsigned len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len);
+  HMAC(md, key.data(), static_cast<int>(key.size()), data.data(), data.size(), out.data(), &len);
+  out.resize(len);
   return out;
 }
 
-Secret prf_plus(std::span<const uint8_t> key, std::span<const uint8_t> seed, size_t length) {
+const EVP_CIPHER* gcm_cipher(size_t key_size) {
+  return key_size == 32 ? EVP_aes_256_gcm() : key_size == 24 ? EVP_aes_192_gcm() : key_size == 16 ? EVP_aes_128_gcm() : nullptr;
+}
+const EVP_CIPHER* cbc_cipher(size_t key_size) {
+  return key_size == 32 ? EVP_aes_256_cbc() : key_size == 24 ? EVP_aes_192_cbc() : key_size == 16 ? EVP_aes_128_cbc() : nullptr;
+}
+
+}  // namespace
+
+size_t prf_size(uint16_t prf) {
+  const EVP_MD* md = prf_md(prf);
+  return md ? static_cast<size_t>(EVP_MD_get_size(md)) : 0;
+}
+size_t integ_key_size(uint16_t integ) {
+  const EVP_MD* md = integ_md(integ);
+  return md ? static_cast<size_t>(EVP_MD_get_size(md)) : 0;
+}
+size_t integ_icv_size(uint16_t integ) { return integ_key_size(integ) / 2; }
+
+Bytes prf(uint16_t prf_id, std::span<const uint8_t> key, std::span<const uint8_t> data) {
+  const EVP_MD* md = prf_md(prf_id);
+  return md ? hmac(md, key, data) : Bytes{};
+}
+Bytes prf(std::span<const uint8_t> key, std::span<const uint8_t> data) { return prf(kPrfHmacSha256, key, data); }
+Bytes prf(const PrfKey& key, std::span<const uint8_t> data) { return prf(key.prf_id(), key.bytes(), data); }
+
+Secret prf_plus(uint16_t prf_id, std::span<const uint8_t> key, std::span<const uint8_t> seed, size_t length) {
   Secret out(length);
   Bytes t;
   size_t filled = 0;
-  for (uint8_t n = 1; filled < length; ++n) {
+  for (unsigned n = 1; filled < length && n <= 255; ++n) {
     Bytes input = t;
     input.insert(input.end(), seed.begin(), seed.end());
-    input.push_back(n);
-    t = prf(key, input);
+    input.push_back(static_cast<uint8_t>(n));
+    OPENSSL_cleanse(t.data(), t.size());
+    t = prf(prf_id, key, input);
+    OPENSSL_cleanse(input.data(), input.size());
+    if (t.empty()) break;
     const size_t take = std::min(t.size(), length - filled);
     std::memcpy(out.mutable_bytes().data() + filled, t.data(), take);
     filled += take;
@@ -66,119 +110,382 @@ Secret prf_plus(std::span<const uint8_t> key, std::span<const uint8_t> seed, siz
   OPENSSL_cleanse(t.data(), t.size());
   return out;
 }
-
-Result<Suite> parse_suite(std::string_view ike, std::string_view esp) {
-  Suite suite;
-  const auto unsupported = [&](std::string_view what) {
-    return Error{"proposal '" + std::string(ike) + "' / '" + std::string(esp) + "': sedge's IKE engine does not do " +
-                     std::string(what) + " yet (it does aes128gcm16 or aes256gcm16, prfsha256, modp2048, ecp256, curve25519)",
-                 ENOTSUP};
-  };
-  auto tokens = [](std::string_view p) {
-    std::vector<std::string_view> out;
-    for (size_t pos = 0; pos <= p.size();) {
-      const size_t dash = std::min(p.find('-', pos), p.size());
-      out.push_back(p.substr(pos, dash - pos));
-      pos = dash + 1;
-    }
-    return out;
-  };
-  bool prf = false, dh = false;
-  std::optional<uint16_t> ike_bits;
-  for (auto t : tokens(ike)) {
-    if (t == "aes128gcm16") ike_bits = 128;
-    else if (t == "aes256gcm16") ike_bits = 256;
-    else if (t == "prfsha256") prf = true;
-    else if (t == "modp2048") suite.dh_group = 14, dh = true;
-    else if (t == "ecp256") suite.dh_group = 19, dh = true;
-    else if (t == "curve25519" || t == "x25519") suite.dh_group = 31, dh = true;
-    else return unsupported(t);
-  }
-  if (!ike_bits || !prf || !dh) return unsupported("an IKE proposal without AES-GCM-16, prfsha256 and a DH group");
-  std::optional<uint16_t> esp_bits;
-  for (auto t : tokens(esp)) {
-    if (t == "aes128gcm16") esp_bits = 128;
-    else if (t == "aes256gcm16") esp_bits = 256;
-  }
-  if (!esp_bits || *esp_bits != *ike_bits) return unsupported("different AES key sizes for IKE and ESP");
-  suite.key_bits = *ike_bits;
-  return suite;
+Secret prf_plus(std::span<const uint8_t> key, std::span<const uint8_t> seed, size_t length) {
+  return prf_plus(kPrfHmacSha256, key, seed, length);
 }
+
+Bytes integ_icv(uint16_t integ, std::span<const uint8_t> key, std::span<const uint8_t> data) {
+  const EVP_MD* md = integ_md(integ);
+  if (!md) return {};
+  Bytes full = hmac(md, key, data);
+  full.resize(integ_icv_size(integ));
+  return full;
+}
+
+// ---- Suites ----
 
 namespace {
 
-EVP_PKEY* generate_key(uint16_t group) {
-  const char* type = group == 14 ? "DH" : group == 19 ? "EC" : "X25519";
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr);
+struct Names {
+  uint16_t id;
+  std::string_view name;
+};
+constexpr Names kDhNames[] = {{14, "modp2048"}, {15, "modp3072"}, {19, "ecp256"}, {20, "ecp384"}, {21, "ecp521"}, {31, "curve25519"}};
+constexpr Names kIntegNames[] = {{kIntegHmacSha256_128, "sha256"}, {kIntegHmacSha384_192, "sha384"}, {kIntegHmacSha512_256, "sha512"}};
+constexpr Names kPrfNames[] = {{kPrfHmacSha256, "prfsha256"}, {kPrfHmacSha384, "prfsha384"}, {kPrfHmacSha512, "prfsha512"}};
+
+std::string_view name_of(const auto& table, uint16_t id) {
+  for (const auto& n : table) {
+    if (n.id == id) return n.name;
+  }
+  return "?";
+}
+
+std::string encr_name(uint16_t encr, uint16_t bits) {
+  if (encr == kEncrNull) return "null";
+  return "aes" + std::to_string(bits) + (encr == kEncrAesGcm16 ? "gcm16" : "");
+}
+
+std::vector<std::string_view> tokens(std::string_view p) {
+  std::vector<std::string_view> out;
+  if (p.empty()) return out;
+  for (size_t pos = 0; pos <= p.size();) {
+    const size_t dash = std::min(p.find('-', pos), p.size());
+    out.push_back(p.substr(pos, dash - pos));
+    pos = dash + 1;
+  }
+  return out;
+}
+
+// What one token of a proposal names.
+struct Token {
+  enum Kind { encr, integ, prf, dh, esn, noesn, unknown } kind = unknown;
+  uint16_t id = 0, bits = 0;
+};
+
+Token classify(std::string_view t) {
+  // The same names as the configuration accepts (agent/config/values.cc validate_proposal).
+  if (t == "aes128") return {Token::encr, kEncrAesCbc, 128};
+  if (t == "aes192") return {Token::encr, kEncrAesCbc, 192};
+  if (t == "aes256") return {Token::encr, kEncrAesCbc, 256};
+  if (t == "aes128gcm16" || t == "aes128gcm128") return {Token::encr, kEncrAesGcm16, 128};
+  if (t == "aes192gcm16") return {Token::encr, kEncrAesGcm16, 192};
+  if (t == "aes256gcm16" || t == "aes256gcm128") return {Token::encr, kEncrAesGcm16, 256};
+  if (t == "null") return {Token::encr, kEncrNull, 0};
+  if (t == "sha256") return {Token::integ, kIntegHmacSha256_128, 0};
+  if (t == "sha384") return {Token::integ, kIntegHmacSha384_192, 0};
+  if (t == "sha512") return {Token::integ, kIntegHmacSha512_256, 0};
+  if (t == "prfsha256") return {Token::prf, kPrfHmacSha256, 0};
+  if (t == "prfsha384") return {Token::prf, kPrfHmacSha384, 0};
+  if (t == "prfsha512") return {Token::prf, kPrfHmacSha512, 0};
+  if (t == "x25519") return {Token::dh, 31, 0};
+  for (const auto& n : kDhNames) {
+    if (t == n.name) return {Token::dh, n.id, 0};
+  }
+  if (t == "esn") return {Token::esn, 1, 0};
+  if (t == "noesn") return {Token::noesn, 0, 0};
+  return {};
+}
+
+// An integrity algorithm's PRF of the same hash (strongSwan's rule when no prf is given).
+uint16_t prf_for_integ(uint16_t integ) {
+  return integ == kIntegHmacSha384_192 ? kPrfHmacSha384 : integ == kIntegHmacSha512_256 ? kPrfHmacSha512 : kPrfHmacSha256;
+}
+
+constexpr std::string_view kIkeSupported =
+    "aes128, aes192, aes256, aes128gcm16, aes192gcm16, aes256gcm16; sha256, sha384, sha512; prfsha256, prfsha384, prfsha512; "
+    "modp2048, modp3072, ecp256, ecp384, ecp521, curve25519";
+constexpr std::string_view kEspSupported =
+    "aes128, aes192, aes256, aes128gcm16, aes192gcm16, aes256gcm16, null; sha256, sha384, sha512; esn, noesn; a PFS group";
+
+}  // namespace
+
+std::string Suite::ike_name() const {
+  std::string s = encr_name(encr, key_bits);
+  if (!aead()) s += "-" + std::string(name_of(kIntegNames, integ));
+  return s + "-" + std::string(name_of(kPrfNames, prf)) + "-" + std::string(name_of(kDhNames, dh_group));
+}
+
+std::string Suite::esp_name() const {
+  std::string s = encr_name(esp_encr, esp_key_bits);
+  if (!esp_aead()) s += "-" + std::string(name_of(kIntegNames, esp_integ));
+  return s + (esn ? "-esn" : "");
+}
+
+Result<Suite> parse_suite(std::string_view ike, std::string_view esp) {
+  Suite suite;
+  auto fail = [](std::string_view kind, std::string_view proposal, const std::string& why) {
+    return Error{std::string(kind) + " proposal '" + std::string(proposal) + "': " + why, EINVAL};
+  };
+  auto one = [&](std::string_view kind, std::string_view proposal, std::optional<Token>& slot, const Token& t,
+                 std::string_view text, std::optional<std::string_view>& slot_text) -> Status {
+    if (slot && (slot->id != t.id || slot->bits != t.bits)) {
+      return fail(kind, proposal, "sedge negotiates one algorithm of each kind, not both '" + std::string(*slot_text) + "' and '" +
+                                      std::string(text) + "'");
+    }
+    slot = t;
+    slot_text = text;
+    return {};
+  };
+
+  // IKE
+  std::optional<Token> encr, integ, prf_t, dh;
+  std::optional<std::string_view> encr_s, integ_s, prf_s, dh_s;
+  for (auto t : tokens(ike)) {
+    const Token k = classify(t);
+    Status st;
+    switch (k.kind) {
+      case Token::encr:
+        if (k.id == kEncrNull) return fail("IKE", ike, "NULL encryption is not allowed for IKE");
+        st = one("IKE", ike, encr, k, t, encr_s);
+        break;
+      case Token::integ: st = one("IKE", ike, integ, k, t, integ_s); break;
+      case Token::prf: st = one("IKE", ike, prf_t, k, t, prf_s); break;
+      case Token::dh: st = one("IKE", ike, dh, k, t, dh_s); break;
+      case Token::esn:
+      case Token::noesn: return fail("IKE", ike, "'" + std::string(t) + "' applies to ESP only");
+      case Token::unknown:
+        return fail("IKE", ike, "unknown or unsupported algorithm '" + std::string(t) + "' (sedge's IKE engine does " +
+                                    std::string(kIkeSupported) + ")");
+    }
+    if (!st) return st.error();
+  }
+  if (!encr) return fail("IKE", ike, "no encryption algorithm");
+  if (!dh) return fail("IKE", ike, "no Diffie-Hellman group");
+  suite.encr = encr->id;
+  suite.key_bits = encr->bits;
+  suite.dh_group = dh->id;
+  if (suite.aead()) {
+    if (integ) return fail("IKE", ike, "AES-GCM takes no integrity algorithm ('" + std::string(*integ_s) + "'); use a prf");
+    if (!prf_t) return fail("IKE", ike, "AES-GCM needs a PRF (e.g. prfsha256)");
+    suite.integ = kIntegNone;
+    suite.prf = prf_t->id;
+  } else {
+    if (!integ) return fail("IKE", ike, "AES-CBC needs an integrity algorithm (e.g. sha256)");
+    suite.integ = integ->id;
+    suite.prf = prf_t ? prf_t->id : prf_for_integ(integ->id);
+  }
+
+  // ESP
+  std::optional<Token> e_encr, e_integ, e_dh;
+  std::optional<std::string_view> e_encr_s, e_integ_s, e_dh_s;
+  bool esn = false, noesn = false;
+  for (auto t : tokens(esp)) {
+    const Token k = classify(t);
+    Status st;
+    switch (k.kind) {
+      case Token::encr: st = one("ESP", esp, e_encr, k, t, e_encr_s); break;
+      case Token::integ: st = one("ESP", esp, e_integ, k, t, e_integ_s); break;
+      case Token::dh: st = one("ESP", esp, e_dh, k, t, e_dh_s); break;  // the PFS group of rekeys
+      case Token::esn: esn = true; break;
+      case Token::noesn: noesn = true; break;
+      case Token::prf: return fail("ESP", esp, "a PRF ('" + std::string(t) + "') applies to IKE only");
+      case Token::unknown:
+        return fail("ESP", esp, "unknown or unsupported algorithm '" + std::string(t) + "' (sedge's IKE engine does " +
+                                    std::string(kEspSupported) + ")");
+    }
+    if (!st) return st.error();
+  }
+  if (!e_encr) return fail("ESP", esp, "no encryption algorithm");
+  if (esn && noesn) return fail("ESP", esp, "sedge negotiates one ESN setting, not both esn and noesn");
+  suite.esp_encr = e_encr->id;
+  suite.esp_key_bits = e_encr->bits;
+  suite.esn = esn;
+  if (suite.esp_aead()) {
+    if (e_integ) return fail("ESP", esp, "AES-GCM takes no integrity algorithm ('" + std::string(*e_integ_s) + "')");
+    suite.esp_integ = kIntegNone;
+  } else {
+    if (!e_integ) {
+      return fail("ESP", esp, std::string(suite.esp_encr == kEncrNull ? "NULL encryption" : "AES-CBC") +
+                                  " needs an integrity algorithm (e.g. sha256)");
+    }
+    suite.esp_integ = e_integ->id;
+  }
+  return suite;
+}
+
+std::vector<Transform> ike_transforms(const Suite& s) {
+  std::vector<Transform> t = {{kTransformEncr, s.encr, s.key_bits}, {kTransformPrf, s.prf, std::nullopt}};
+  if (!s.aead()) t.push_back({kTransformInteg, s.integ, std::nullopt});
+  t.push_back({kTransformDh, s.dh_group, std::nullopt});
+  return t;
+}
+
+std::vector<Transform> esp_transforms(const Suite& s) {
+  std::vector<Transform> t;
+  if (s.esp_encr == kEncrNull) {
+    t.push_back({kTransformEncr, kEncrNull, std::nullopt});
+  } else {
+    t.push_back({kTransformEncr, s.esp_encr, s.esp_key_bits});
+  }
+  if (!s.esp_aead()) t.push_back({kTransformInteg, s.esp_integ, std::nullopt});
+  t.push_back({kTransformEsn, static_cast<uint16_t>(s.esn ? 1 : 0), std::nullopt});
+  return t;
+}
+
+bool same_transforms(const std::vector<Transform>& a, const std::vector<Transform>& b) {
+  if (a.size() != b.size()) return false;
+  return std::all_of(a.begin(), a.end(), [&](const Transform& t) { return std::find(b.begin(), b.end(), t) != b.end(); });
+}
+
+std::optional<Proposal> choose_proposal(const std::vector<Proposal>& offered, uint8_t protocol, const std::vector<Transform>& ours) {
+  for (const auto& p : offered) {
+    if (p.protocol != protocol) continue;
+    const bool offers_esn = std::any_of(p.transforms.begin(), p.transforms.end(), [](const Transform& t) { return t.type == kTransformEsn; });
+    Proposal chosen{p.number, protocol, p.spi, {}};
+    bool all = true;
+    for (const auto& t : ours) {
+      if (t.type == kTransformEsn && !offers_esn && t.id == 0) continue;  // no ESN transform: no ESN
+      if (std::find(p.transforms.begin(), p.transforms.end(), t) == p.transforms.end()) {
+        all = false;
+        break;
+      }
+      chosen.transforms.push_back(t);
+    }
+    if (all) return chosen;
+  }
+  return std::nullopt;
+}
+
+// ---- Key exchange ----
+
+namespace {
+
+struct Group {
+  uint16_t id;
+  const char* type;  // OpenSSL key type
+  const char* name;  // OpenSSL group name
+  size_t public_size, secret_size;
+};
+constexpr Group kGroups[] = {
+    {14, "DH", "modp_2048", 256, 256}, {15, "DH", "modp_3072", 384, 384}, {19, "EC", "P-256", 64, 32},
+    {20, "EC", "P-384", 96, 48},       {21, "EC", "P-521", 132, 66},      {31, "X25519", "", 32, 32},
+};
+
+const Group* group_of(uint16_t id) {
+  for (const auto& g : kGroups) {
+    if (g.id == id) return &g;
+  }
+  return nullptr;
+}
+
+bool is_modp(const Group& g) { return std::strcmp(g.type, "DH") == 0; }
+bool is_ecp(const Group& g) { return std::strcmp(g.type, "EC") == 0; }
+
+EVP_PKEY* generate_key(const Group& g) {
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr);
   if (!ctx) return nullptr;
-  char name[16];
-  std::snprintf(name, sizeof name, "%s", group == 14 ? "modp_2048" : "P-256");
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, name, 0), OSSL_PARAM_construct_end()};
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(g.name), 0),
+                         OSSL_PARAM_construct_end()};
   EVP_PKEY* key = nullptr;
-  const bool ok = EVP_PKEY_keygen_init(ctx) > 0 && (group == 31 || EVP_PKEY_CTX_set_params(ctx, params) > 0) &&
+  const bool ok = EVP_PKEY_keygen_init(ctx) > 0 && (g.id == 31 || EVP_PKEY_CTX_set_params(ctx, params) > 0) &&
                   EVP_PKEY_generate(ctx, &key) > 0;
   EVP_PKEY_CTX_free(ctx);
   return ok ? key : nullptr;
 }
 
 // The public value as the KE payload carries it.
-Bytes public_of(EVP_PKEY* key, uint16_t group) {
-  if (group == 14) {
+Bytes public_of(EVP_PKEY* key, const Group& g) {
+  if (is_modp(g)) {
     BIGNUM* pub = nullptr;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PUB_KEY, &pub) <= 0) return {};
-    Bytes out(256);
-    BN_bn2binpad(pub, out.data(), 256);
+    Bytes out(g.public_size);
+    const int n = BN_bn2binpad(pub, out.data(), static_cast<int>(out.size()));
     BN_free(pub);
-    return out;
+    return n < 0 ? Bytes{} : out;
   }
-  Bytes point(group == 19 ? 65 : 32);
+  Bytes point(g.public_size + 1);
   size_t len = 0;
   if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point.data(), point.size(), &len) <= 0) return {};
   point.resize(len);
-  if (group == 19) point.erase(point.begin());  // drop the 0x04 uncompressed-point prefix
+  if (is_ecp(g)) {
+    if (point.empty() || point[0] != 0x04) return {};
+    point.erase(point.begin());  // drop the uncompressed-point prefix: x || y (RFC 5903 7)
+  }
   return point;
 }
 
-// The peer's public value as a key of the same group (EVP_PKEY_derive validates it).
-EVP_PKEY* peer_key(uint16_t group, std::span<const uint8_t> value) {
-  if (group == 31) return EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, value.data(), value.size());
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, group == 14 ? "DH" : "EC", nullptr);
-  char name[16];
-  std::snprintf(name, sizeof name, "%s", group == 14 ? "modp_2048" : "P-256");
-  Bytes encoded;
-  unsigned char native[256];
-  OSSL_PARAM params[3];
-  params[0] = OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, name, 0);
-  if (group == 14) {
-    BIGNUM* y = BN_bin2bn(value.data(), static_cast<int>(value.size()), nullptr);
-    BN_bn2nativepad(y, native, sizeof native);
-    BN_free(y);
-    params[1] = OSSL_PARAM_construct_BN(OSSL_PKEY_PARAM_PUB_KEY, native, sizeof native);
-  } else {
-    encoded.push_back(0x04);
-    encoded.insert(encoded.end(), value.begin(), value.end());
-    params[1] = OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size());
+// A key of the group from its values (the peer's public value; or, for tests, a key pair).
+EVP_PKEY* key_from(const Group& g, std::span<const uint8_t> public_value, std::span<const uint8_t> private_value) {
+  if (g.id == 31) {
+    return private_value.empty() ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, public_value.data(), public_value.size())
+                                 : EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, private_value.data(), private_value.size());
   }
-  params[2] = OSSL_PARAM_construct_end();
-  EVP_PKEY* peer = nullptr;
-  const bool made = ctx && EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, &peer, EVP_PKEY_PUBLIC_KEY, params) > 0;
+  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+  BIGNUM* pub_bn = nullptr;
+  BIGNUM* priv_bn = nullptr;
+  Bytes encoded;
+  bool ok = bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, g.name, 0) > 0;
+  if (ok && is_modp(g)) {
+    pub_bn = BN_bin2bn(public_value.data(), static_cast<int>(public_value.size()), nullptr);
+    ok = pub_bn && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, pub_bn) > 0;
+  } else if (ok) {
+    encoded.push_back(0x04);
+    encoded.insert(encoded.end(), public_value.begin(), public_value.end());
+    ok = OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size()) > 0;
+  }
+  if (ok && !private_value.empty()) {
+    priv_bn = BN_secure_new();
+    ok = priv_bn && BN_bin2bn(private_value.data(), static_cast<int>(private_value.size()), priv_bn) &&
+         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv_bn) > 0;
+  }
+  OSSL_PARAM* params = ok ? OSSL_PARAM_BLD_to_param(bld) : nullptr;
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr);
+  EVP_PKEY* key = nullptr;
+  const int selection = private_value.empty() ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEYPAIR;
+  if (!(params && ctx && EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, &key, selection, params) > 0)) key = nullptr;
   EVP_PKEY_CTX_free(ctx);
-  return made ? peer : nullptr;
+  OSSL_PARAM_free(params);
+  OSSL_PARAM_BLD_free(bld);
+  BN_free(pub_bn);
+  BN_clear_free(priv_bn);
+  return key;
 }
-
-size_t public_size(uint16_t group) { return group == 14 ? 256 : group == 19 ? 64 : 32; }
 
 }  // namespace
 
+bool KeyExchange::supported(uint16_t group) { return group_of(group) != nullptr; }
+size_t KeyExchange::public_size(uint16_t group) {
+  const Group* g = group_of(group);
+  return g ? g->public_size : 0;
+}
+
 Result<KeyExchange> KeyExchange::generate(uint16_t group) {
-  if (group != 14 && group != 19 && group != 31) return Error{"DH group " + std::to_string(group) + " is not supported", ENOTSUP};
+  const Group* g = group_of(group);
+  if (!g) return Error{"DH group " + std::to_string(group) + " is not supported", ENOTSUP};
   KeyExchange kx;
   kx.group_ = group;
-  EVP_PKEY* key = generate_key(group);
+  EVP_PKEY* key = generate_key(*g);
   if (!key) return ssl_error("generating a key exchange key");
   kx.key_ = key;
-  kx.public_ = public_of(key, group);
-  if (kx.public_.size() != public_size(group)) return ssl_error("reading the key exchange public value");
+  kx.public_ = public_of(key, *g);
+  if (kx.public_.size() != g->public_size) return ssl_error("reading the key exchange public value");
+  return kx;
+}
+
+Result<KeyExchange> KeyExchange::from_private(uint16_t group, std::span<const uint8_t> private_value,
+                                              std::span<const uint8_t> public_value) {
+  const Group* g = group_of(group);
+  if (!g) return Error{"DH group " + std::to_string(group) + " is not supported", ENOTSUP};
+  if (private_value.empty()) return Error{"no private value", EINVAL};
+  if (!(g->id == 31 && public_value.empty()) && public_value.size() != g->public_size) {
+    return Error{"a group " + std::to_string(group) + " public value is " + std::to_string(g->public_size) + " bytes", EINVAL};
+  }
+  EVP_PKEY* key = key_from(*g, public_value, private_value);
+  if (!key) return Error{"the group " + std::to_string(group) + " key pair is invalid", EINVAL};
+  KeyExchange kx;
+  kx.group_ = group;
+  kx.key_ = key;
+  kx.public_ = public_of(key, *g);
+  bool pair = kx.public_.size() == g->public_size;
+  if (pair && g->id == 31) {
+    pair = public_value.empty() || Bytes(public_value.begin(), public_value.end()) == kx.public_;
+  } else if (pair) {
+    EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
+    pair = check && EVP_PKEY_pairwise_check(check) > 0;
+    EVP_PKEY_CTX_free(check);
+  }
+  if (!pair) return Error{"the group " + std::to_string(group) + " public value does not belong to the private value", EINVAL};
   return kx;
 }
 
@@ -192,117 +499,258 @@ KeyExchange& KeyExchange::operator=(KeyExchange&& o) noexcept {
 KeyExchange::~KeyExchange() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }
 
 Result<Secret> KeyExchange::shared_secret(std::span<const uint8_t> peer_public) const {
-  const size_t size = public_size(group_);
-  if (peer_public.size() != size) {
-    return Error{"the peer's group " + std::to_string(group_) + " public value is not " + std::to_string(size) + " bytes", EBADMSG};
+  const Group* g = group_of(group_);
+  if (!g) return Error{"no key exchange", EINVAL};
+  if (peer_public.size() != g->public_size) {
+    return Error{"the peer's group " + std::to_string(group_) + " public value is not " + std::to_string(g->public_size) + " bytes",
+                 EBADMSG};
   }
-  EVP_PKEY* peer = peer_key(group_, peer_public);
+  EVP_PKEY* peer = key_from(*g, peer_public, {});
   if (!peer) return Error{"the peer's key exchange public value is invalid", EBADMSG};
   EVP_PKEY_CTX* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, static_cast<EVP_PKEY*>(key_), nullptr);
-  // g^ir: MODP padded to the prime's length (RFC 7296 2.14), ECP the x coordinate (RFC 5903),
-  // X25519 32 bytes (an all-zero result is refused by OpenSSL, RFC 8031).
-  const size_t out_size = group_ == 14 ? 256 : 32;
-  Secret out(out_size);
-  size_t len = out_size;
-  const bool ok = dctx && EVP_PKEY_derive_init(dctx) > 0 && (group_ != 14 || EVP_PKEY_CTX_set_dh_pad(dctx, 1) > 0) &&
+  // g^ir: MODP padded to the prime's length (RFC 7296 2.14), ECP the x coordinate (RFC 5903 7),
+  // X25519 32 bytes (an all-zero result is refused by OpenSSL, RFC 8031). EVP_PKEY_derive_set_peer_ex
+  // validates the peer's value (range and subgroup for MODP, on the curve for ECP).
+  Secret out(g->secret_size);
+  size_t len = g->secret_size;
+  const bool ok = dctx && EVP_PKEY_derive_init(dctx) > 0 && (!is_modp(*g) || EVP_PKEY_CTX_set_dh_pad(dctx, 1) > 0) &&
                   EVP_PKEY_derive_set_peer_ex(dctx, peer, 1) > 0 && EVP_PKEY_derive(dctx, out.mutable_bytes().data(), &len) > 0;
   EVP_PKEY_CTX_free(dctx);
   EVP_PKEY_free(peer);
-  if (!ok || len != out_size) return Error{"the key exchange with the peer's value failed (invalid public value?)", EBADMSG};
+  if (!ok || len != g->secret_size) return Error{"the key exchange with the peer's value failed (invalid public value?)", EBADMSG};
   return out;
 }
 
-IkeKeys derive_ike_keys(const Suite& suite, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni,
-                        std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r) {
-  Bytes nonces = concat({ni, nr});
-  Bytes skeyseed = prf(nonces, g_ir);
+// ---- Key derivation ----
+
+Bytes skeyseed(uint16_t prf_id, std::span<const uint8_t> ni, std::span<const uint8_t> nr, std::span<const uint8_t> g_ir) {
+  const Bytes nonces = concat({ni, nr});
+  return prf(prf_id, nonces, g_ir);
+}
+
+Bytes rekey_skeyseed(const PrfKey& old_sk_d, std::span<const uint8_t> g_ir_new, std::span<const uint8_t> ni,
+                     std::span<const uint8_t> nr) {
+  Bytes input = concat({g_ir_new, ni, nr});
+  Bytes out = prf(old_sk_d, input);
+  OPENSSL_cleanse(input.data(), input.size());
+  return out;
+}
+
+Secret ike_keymat(uint16_t prf_id, std::span<const uint8_t> seed_key, std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                  uint64_t spi_i, uint64_t spi_r, size_t length) {
   const Bytes si = be64(spi_i), sr = be64(spi_r);
-  const Bytes seed = concat({ni, nr, si, sr});
-  const size_t e = suite.key_and_salt();
-  Secret all = prf_plus(skeyseed, seed, kPrfSize + 2 * e + 2 * kPrfSize);  // SK_a* are empty for AEAD
-  OPENSSL_cleanse(skeyseed.data(), skeyseed.size());
-  auto part = [&](size_t at, size_t len) { return Secret(all.bytes().subspan(at, len)); };
+  return prf_plus(prf_id, seed_key, concat({ni, nr, si, sr}), length);
+}
+
+Secret child_keymat(const PrfKey& sk_d, std::span<const uint8_t> g_ir_new, std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                    size_t length) {
+  Bytes seed = concat({g_ir_new, ni, nr});
+  Secret out = prf_plus(sk_d.prf_id(), sk_d.bytes(), seed, length);
+  OPENSSL_cleanse(seed.data(), seed.size());
+  return out;
+}
+
+IkeKeys split_ike_keys(const Suite& suite, std::span<const uint8_t> seed_key, std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                       uint64_t spi_i, uint64_t spi_r) {
+  const size_t p = prf_size(suite.prf), a = suite.aead() ? 0 : integ_key_size(suite.integ), e = suite.key_and_salt();
+  Secret all = ike_keymat(suite.prf, seed_key, ni, nr, spi_i, spi_r, p + 2 * a + 2 * e + 2 * p);
+  size_t at = 0;
+  auto next = [&](size_t len) {
+    Secret s(all.bytes().subspan(at, len));
+    at += len;
+    return s;
+  };
   IkeKeys k;
-  k.sk_d = part(0, kPrfSize);
-  k.sk_ei = part(kPrfSize, e);
-  k.sk_er = part(kPrfSize + e, e);
-  k.sk_pi = part(kPrfSize + 2 * e, kPrfSize);
-  k.sk_pr = part(2 * kPrfSize + 2 * e, kPrfSize);
+  k.sk_d = PrfKey(next(p), suite.prf);
+  Secret ai = next(a), ar = next(a);
+  Secret ei = next(e), er = next(e);
+  k.sk_ei = SkKey(suite.encr, std::move(ei), suite.integ, std::move(ai));
+  k.sk_er = SkKey(suite.encr, std::move(er), suite.integ, std::move(ar));
+  k.sk_pi = PrfKey(next(p), suite.prf);
+  k.sk_pr = PrfKey(next(p), suite.prf);
   return k;
 }
 
-ChildKeys derive_child_keys(const Suite& suite, const Secret& sk_d, std::span<const uint8_t> ni, std::span<const uint8_t> nr) {
-  const size_t e = suite.key_and_salt();
-  Secret keymat = prf_plus(sk_d.bytes(), concat({ni, nr}), 2 * e);
-  return {Secret(keymat.bytes().subspan(0, e)), Secret(keymat.bytes().subspan(e, e))};
+IkeKeys derive_ike_keys(const Suite& suite, std::span<const uint8_t> g_ir, std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                        uint64_t spi_i, uint64_t spi_r) {
+  Bytes seed_key = skeyseed(suite.prf, ni, nr, g_ir);
+  IkeKeys k = split_ike_keys(suite, seed_key, ni, nr, spi_i, spi_r);
+  OPENSSL_cleanse(seed_key.data(), seed_key.size());
+  return k;
 }
 
-Bytes seal(const Secret& key_and_salt, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter) {
+ChildKeys derive_child_keys(const Suite& suite, const Secret& sk_d, std::span<const uint8_t> ni, std::span<const uint8_t> nr,
+                            std::span<const uint8_t> g_ir) {
+  const size_t e = suite.esp_key_size(), a = suite.esp_aead() ? 0 : integ_key_size(suite.esp_integ);
+  const PrfKey key(sk_d.clone(), suite.prf);
+  Secret keymat = child_keymat(key, g_ir, ni, nr, 2 * (e + a));
+  auto part = [&](size_t at, size_t len) { return Secret(keymat.bytes().subspan(at, len)); };
+  return {part(0, e), part(e + a, e), part(e, a), part(2 * e + a, a)};
+}
+
+// ---- The Encrypted payload ----
+
+namespace {
+
+// The SK payload's generic header after the IKE header; `body` is its length less 4.
+Bytes sk_prefix(Header& header, uint8_t inner_first, size_t body) {
+  header.first_payload = kSk;
+  header.length = static_cast<uint32_t>(kHeaderSize + 4 + body);
+  Bytes msg = serialize_header(header);
+  const size_t sk_len = 4 + body;
+  msg.insert(msg.end(), {inner_first, 0, static_cast<uint8_t>(sk_len >> 8), static_cast<uint8_t>(sk_len)});
+  return msg;
+}
+
+Bytes seal_gcm(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter) {
   // Plaintext: the payloads, then a pad-length byte of 0 (GCM needs no padding).
   Bytes plain(inner.begin(), inner.end());
   plain.push_back(0);
   const Bytes iv = be64(iv_counter);
-  const size_t sk_len = 4 + kIv + plain.size() + kIcv;
-  header.first_payload = kSk;
-  header.length = static_cast<uint32_t>(kHeaderSize + sk_len);
-  Bytes msg = serialize_header(header);
-  msg.insert(msg.end(), {inner_first, 0, static_cast<uint8_t>(sk_len >> 8), static_cast<uint8_t>(sk_len)});
+  const size_t key_size = key.size() - kSalt;
+  Bytes msg = sk_prefix(header, inner_first, kGcmIv + plain.size() + kGcmIcv);
   const size_t aad_len = msg.size();  // IKE header + SK generic header (RFC 5282 5.1)
   msg.insert(msg.end(), iv.begin(), iv.end());
-  Bytes nonce(key_and_salt.bytes().begin() + static_cast<long>(key_size(key_and_salt)), key_and_salt.bytes().end());
+  Bytes nonce(key.bytes().begin() + static_cast<long>(key_size), key.bytes().end());
   nonce.insert(nonce.end(), iv.begin(), iv.end());
   CipherCtx c;
   int len = 0;
   Bytes out(plain.size());
-  Bytes tag(kIcv);
-  EVP_EncryptInit_ex(c.ctx, gcm_for(key_and_salt), nullptr, nullptr, nullptr);
+  Bytes tag(kGcmIcv);
+  EVP_EncryptInit_ex(c.ctx, gcm_cipher(key_size), nullptr, nullptr, nullptr);
   EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
-  EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, key_and_salt.bytes().data(), nonce.data());
+  EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, key.bytes().data(), nonce.data());
   EVP_EncryptUpdate(c.ctx, nullptr, &len, msg.data(), static_cast<int>(aad_len));
   EVP_EncryptUpdate(c.ctx, out.data(), &len, plain.data(), static_cast<int>(plain.size()));
   EVP_EncryptFinal_ex(c.ctx, out.data() + len, &len);
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kIcv), tag.data());
+  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kGcmIcv), tag.data());
   msg.insert(msg.end(), out.begin(), out.end());
   msg.insert(msg.end(), tag.begin(), tag.end());
   OPENSSL_cleanse(plain.data(), plain.size());
   return msg;
 }
 
-Result<std::vector<Payload>> open(const Secret& key_and_salt, const Message& m, std::span<const uint8_t> wire) {
-  const Payload* sk = m.find(kSk);
-  if (!sk) return Error{"no Encrypted (SK) payload", EBADMSG};
-  if (sk->body.size() < kIv + kIcv + 1) return Error{"SK payload too short", EBADMSG};
-  const size_t sk_start = wire.size() - sk->body.size() - 4;  // SK is the last payload
-  const size_t aad_len = sk_start + 4;
-  Bytes nonce(key_and_salt.bytes().begin() + static_cast<long>(key_size(key_and_salt)), key_and_salt.bytes().end());
-  nonce.insert(nonce.end(), sk->body.begin(), sk->body.begin() + kIv);
-  const size_t ct_len = sk->body.size() - kIv - kIcv;
-  Bytes plain(ct_len);
-  Bytes tag(sk->body.end() - kIcv, sk->body.end());
+// RFC 7296 3.14: IV | E(payloads | padding | pad length) | ICV, the ICV (truncated HMAC)
+// over the whole message up to it.
+Bytes seal_cbc(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner) {
+  const size_t icv = integ_icv_size(key.integ());
+  const size_t pad = (kCbcBlock - (inner.size() + 1) % kCbcBlock) % kCbcBlock;
+  Bytes plain(inner.begin(), inner.end());
+  plain.insert(plain.end(), pad, 0);
+  plain.push_back(static_cast<uint8_t>(pad));
+  const Bytes iv = random_bytes(kCbcBlock);
+  Bytes msg = sk_prefix(header, inner_first, kCbcBlock + plain.size() + icv);
+  msg.insert(msg.end(), iv.begin(), iv.end());
   CipherCtx c;
   int len = 0;
-  EVP_DecryptInit_ex(c.ctx, gcm_for(key_and_salt), nullptr, nullptr, nullptr);
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
-  EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key_and_salt.bytes().data(), nonce.data());
-  EVP_DecryptUpdate(c.ctx, nullptr, &len, wire.data(), static_cast<int>(aad_len));
-  EVP_DecryptUpdate(c.ctx, plain.data(), &len, sk->body.data() + kIv, static_cast<int>(ct_len));
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kIcv), tag.data());
-  if (EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &len) <= 0) {
-    return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
-  }
+  Bytes out(plain.size());
+  EVP_EncryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), iv.data());
+  EVP_CIPHER_CTX_set_padding(c.ctx, 0);
+  EVP_EncryptUpdate(c.ctx, out.data(), &len, plain.data(), static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(c.ctx, out.data() + len, &len);
+  msg.insert(msg.end(), out.begin(), out.end());
+  const Bytes mac = integ_icv(key.integ(), key.integ_key().bytes(), msg);
+  msg.insert(msg.end(), mac.begin(), mac.end());
+  OPENSSL_cleanse(plain.data(), plain.size());
+  return msg;
+}
+
+bool valid_key(const SkKey& key) {
+  if (key.encr() == kEncrAesGcm16) return key.size() > kSalt && gcm_cipher(key.size() - kSalt);
+  if (key.encr() == kEncrAesCbc) return cbc_cipher(key.size()) && integ_key_size(key.integ()) == key.integ_key().size() && key.integ_key().size() > 0;
+  return false;
+}
+
+Result<Bytes> unpad(Bytes plain) {
+  if (plain.empty()) return Error{"SK payload without a pad length", EBADMSG};
   const uint8_t pad = plain.back();
   if (static_cast<size_t>(pad) + 1 > plain.size()) return Error{"SK payload padding longer than its content", EBADMSG};
   plain.resize(plain.size() - pad - 1);
-  return parse_payloads(sk->inner_first, plain);
+  return plain;
 }
 
-Bytes psk_auth(const Secret& psk, std::span<const uint8_t> message, std::span<const uint8_t> nonce, const Secret& sk_p,
+}  // namespace
+
+Bytes seal(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter) {
+  if (!valid_key(key)) {
+    log::error("IKE: an SK payload key of " + std::to_string(key.size()) + " bytes does not fit its algorithm; nothing sent");
+    return {};
+  }
+  return key.encr() == kEncrAesCbc ? seal_cbc(key, header, inner_first, inner) : seal_gcm(key, header, inner_first, inner, iv_counter);
+}
+
+Bytes seal(const Secret& key_and_salt, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter) {
+  return seal(SkKey(key_and_salt.clone()), header, inner_first, inner, iv_counter);
+}
+
+Result<std::vector<Payload>> open(const SkKey& key, const Message& m, std::span<const uint8_t> wire) {
+  if (!valid_key(key)) return Error{"the SK payload key does not fit its algorithm", EINVAL};
+  const Payload* sk = m.find(kSk);
+  if (!sk) return Error{"no Encrypted (SK) payload", EBADMSG};
+  if (sk->body.size() + 4 > wire.size()) return Error{"SK payload longer than the message", EBADMSG};
+  const size_t sk_start = wire.size() - sk->body.size() - 4;  // SK is the last payload
+  if (key.encr() == kEncrAesCbc) {
+    const size_t icv = integ_icv_size(key.integ());
+    if (sk->body.size() < kCbcBlock + kCbcBlock + icv || (sk->body.size() - kCbcBlock - icv) % kCbcBlock != 0) {
+      return Error{"SK payload is not IV, whole AES blocks and an ICV", EBADMSG};
+    }
+    const auto authenticated = wire.subspan(0, wire.size() - icv);
+    const Bytes expected = integ_icv(key.integ(), key.integ_key().bytes(), authenticated);
+    if (!constant_time_equal(expected, wire.subspan(wire.size() - icv))) {
+      return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
+    }
+    const size_t ct_len = sk->body.size() - kCbcBlock - icv;
+    Bytes plain(ct_len);
+    CipherCtx c;
+    int len = 0, fin = 0;
+    const bool ok = EVP_DecryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), sk->body.data()) > 0 &&
+                    EVP_CIPHER_CTX_set_padding(c.ctx, 0) > 0 &&
+                    EVP_DecryptUpdate(c.ctx, plain.data(), &len, sk->body.data() + kCbcBlock, static_cast<int>(ct_len)) > 0 &&
+                    EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &fin) > 0;
+    if (!ok) return Error{"SK payload decryption failed", EBADMSG};
+    auto unpadded = unpad(std::move(plain));
+    if (!unpadded) return unpadded.error();
+    auto payloads = parse_payloads(sk->inner_first, *unpadded);
+    OPENSSL_cleanse(unpadded->data(), unpadded->size());
+    return payloads;
+  }
+  if (sk->body.size() < kGcmIv + kGcmIcv + 1) return Error{"SK payload too short", EBADMSG};
+  const size_t aad_len = sk_start + 4;
+  const size_t key_size = key.size() - kSalt;
+  Bytes nonce(key.bytes().begin() + static_cast<long>(key_size), key.bytes().end());
+  nonce.insert(nonce.end(), sk->body.begin(), sk->body.begin() + kGcmIv);
+  const size_t ct_len = sk->body.size() - kGcmIv - kGcmIcv;
+  Bytes plain(ct_len);
+  Bytes tag(sk->body.end() - kGcmIcv, sk->body.end());
+  CipherCtx c;
+  int len = 0;
+  EVP_DecryptInit_ex(c.ctx, gcm_cipher(key_size), nullptr, nullptr, nullptr);
+  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
+  EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key.bytes().data(), nonce.data());
+  EVP_DecryptUpdate(c.ctx, nullptr, &len, wire.data(), static_cast<int>(aad_len));
+  EVP_DecryptUpdate(c.ctx, plain.data(), &len, sk->body.data() + kGcmIv, static_cast<int>(ct_len));
+  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kGcmIcv), tag.data());
+  if (EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &len) <= 0) {
+    return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
+  }
+  auto unpadded = unpad(std::move(plain));
+  if (!unpadded) return unpadded.error();
+  auto payloads = parse_payloads(sk->inner_first, *unpadded);
+  OPENSSL_cleanse(unpadded->data(), unpadded->size());
+  return payloads;
+}
+
+Result<std::vector<Payload>> open(const Secret& key_and_salt, const Message& m, std::span<const uint8_t> wire) {
+  return open(SkKey(key_and_salt.clone()), m, wire);
+}
+
+Bytes psk_auth(const Secret& psk, std::span<const uint8_t> message, std::span<const uint8_t> nonce, const PrfKey& sk_p,
                std::span<const uint8_t> id_body) {
   static constexpr std::string_view kPad = "Key Pad for IKEv2";
-  Bytes pad_key = prf(psk.bytes(), std::span(reinterpret_cast<const uint8_t*>(kPad.data()), kPad.size()));
-  const Bytes id_mac = prf(sk_p.bytes(), id_body);
+  Bytes pad_key = prf(sk_p.prf_id(), psk.bytes(), std::span(reinterpret_cast<const uint8_t*>(kPad.data()), kPad.size()));
+  const Bytes id_mac = prf(sk_p, id_body);
   const Bytes octets = concat({message, nonce, id_mac});
-  Bytes auth = prf(pad_key, octets);
+  Bytes auth = prf(sk_p.prf_id(), pad_key, octets);
   OPENSSL_cleanse(pad_key.data(), pad_key.size());
   return auth;
 }

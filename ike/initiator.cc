@@ -18,13 +18,11 @@ constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFail
 constexpr uint8_t kAuthSharedKey = 2;
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
 
-std::vector<Proposal> ike_proposal(const Suite& s) {
-  return {{1, 1, {}, {{1, 20, s.key_bits}, {2, 5, std::nullopt}, {4, s.dh_group, std::nullopt}}}};
-}
+std::vector<Proposal> ike_proposal(const Suite& s) { return {{1, 1, {}, ike_transforms(s)}}; }
 
 std::vector<Proposal> esp_proposal(uint32_t spi, const Suite& suite) {
   Bytes s{static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8), static_cast<uint8_t>(spi)};
-  return {{1, 3, s, {{1, 20, suite.key_bits}, {5, 0, std::nullopt}}}};
+  return {{1, 3, s, esp_transforms(suite)}};
 }
 
 uint64_t random_spi() {
@@ -147,7 +145,7 @@ Result<EstablishedSa> Initiator::establish() {
   }
   if (auto st = check_notifies(resp->payloads, "IKE_SA_INIT"); !st) return st.error();
   auto chosen = resp->find(kSa) ? decode_sa(resp->find(kSa)->body) : Result<std::vector<Proposal>>(Error{"no SA payload", EBADMSG});
-  if (!chosen || chosen->size() != 1 || (*chosen)[0].transforms != ike_proposal(config_.suite)[0].transforms) {
+  if (!chosen || chosen->size() != 1 || !same_transforms((*chosen)[0].transforms, ike_transforms(config_.suite))) {
     return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
   }
   const Payload* ke = resp->find(kKe);
@@ -162,6 +160,7 @@ Result<EstablishedSa> Initiator::establish() {
   auto g_ir = dh->shared_secret(std::span(ke->body).subspan(4));
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
   sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+  sa.suite = config_.suite;
 
   // NAT detection: the responder's hashes of what it saw against what we sent from and to.
   if (config_.nat_traversal) {
@@ -226,6 +225,9 @@ Result<EstablishedSa> Initiator::establish() {
   auto esp = decode_sa((*child_sa)->body);
   if (!esp || esp->size() != 1 || (*esp)[0].spi.size() != 4 || (*esp)[0].protocol != 3) {
     return Error{"IKE_AUTH: the responder's ESP proposal is malformed", EBADMSG};
+  }
+  if (!choose_proposal(*esp, 3, esp_transforms(config_.suite))) {
+    return Error{"IKE_AUTH: the responder chose an ESP proposal that was not offered (" + config_.suite.esp_name() + ")", EPROTO};
   }
   auto local_ts = decode_ts((*tsi)->body);
   auto remote_ts = decode_ts((*tsr)->body);

@@ -45,6 +45,7 @@ struct InitiatorConfig {
 
 struct EstablishedSa {
   bool initiator = true;  // our role in this IKE SA
+  Suite suite;           // the algorithms negotiated (IKE SA and CHILD_SA)
   uint64_t spi_i = 0, spi_r = 0;
   IkeKeys keys;
   uint32_t next_message_id = 2;

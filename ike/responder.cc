@@ -15,29 +15,15 @@ constexpr uint16_t kNoProposal = 14, kInvalidKe = 17, kAuthFailed = 24, kTsUnacc
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
 constexpr uint8_t kAuthSharedKey = 2;
 
-bool has(const Proposal& p, uint8_t type, uint16_t id, std::optional<uint16_t> key_length = std::nullopt) {
-  return std::any_of(p.transforms.begin(), p.transforms.end(), [&](const Transform& t) {
-    return t.type == type && t.id == id && (!key_length || t.key_length == key_length);
-  });
-}
-
 // The initiator's proposal that carries our IKE suite, reduced to it.
 std::optional<Proposal> choose_ike(const std::vector<Proposal>& offered, const Suite& s) {
-  for (const auto& p : offered) {
-    if (p.protocol == 1 && has(p, 1, 20, s.key_bits) && has(p, 2, 5) && has(p, 4, s.dh_group)) {
-      return Proposal{p.number, 1, {}, {{1, 20, s.key_bits}, {2, 5, std::nullopt}, {4, s.dh_group, std::nullopt}}};
-    }
-  }
-  return std::nullopt;
+  return choose_proposal(offered, 1, ike_transforms(s));
 }
 
 std::optional<Proposal> choose_esp(const std::vector<Proposal>& offered, const Suite& s) {
   for (const auto& p : offered) {
-    if (p.protocol == 3 && p.spi.size() == 4 && has(p, 1, 20, s.key_bits) && (has(p, 5, 0) || !has(p, 5, 1))) {
-      Proposal chosen{p.number, 3, p.spi, {{1, 20, s.key_bits}}};
-      if (has(p, 5, 0)) chosen.transforms.push_back({5, 0, std::nullopt});
-      return chosen;
-    }
+    if (p.spi.size() != 4) continue;
+    if (auto chosen = choose_proposal({p}, 3, esp_transforms(s))) return chosen;
   }
   return std::nullopt;
 }
@@ -133,6 +119,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   auto g_ir = dh->shared_secret(std::span(ke_p->body).subspan(4));
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
   sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
+  sa.suite = config_.suite;
   std::vector<Payload> reply = {{kSa, false, encode_sa({*chosen})}, {kKe, false, encode_ke(group, dh->public_value())}, {kNonce, false, nr}};
   if (init.find(kNotify)) {  // NAT detection, if the initiator does it
     sockaddr_in local = config_.local;
@@ -198,7 +185,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   std::optional<Proposal> esp = esp_offered ? choose_esp(*esp_offered, config_.suite) : std::nullopt;
   if (!esp) {
     (void)refuse(auth, kNoProposal, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + ": no ESP proposal with the configured AES-GCM-16", EPROTO};
+    return Error{"IKE_AUTH from " + to_string(peer_) + ": no ESP proposal with the configured " + config_.suite.esp_name(), EPROTO};
   }
   auto tsi = decode_ts(tsi_p->body);
   auto tsr = decode_ts(tsr_p->body);

@@ -173,6 +173,9 @@ Status validate_proposal(std::string_view proposal, ProposalKind kind) {
     return Error{std::string(what) + " proposal '" + std::string(proposal) + "': " + why, EINVAL};
   };
   if (aead + cipher + null_cipher == 0) return fail("no encryption algorithm");
+  // The IKE engine negotiates one algorithm of each kind (ike::parse_suite says the same).
+  if (aead + cipher + null_cipher > 1 || integ > 1 || prf > 1 || dh > 1) return fail("sedge negotiates one algorithm of each kind");
+  if (esn > 1) return fail("sedge negotiates one ESN setting, not both esn and noesn");
   if (kind == ProposalKind::ike) {
     if (null_cipher) return fail("NULL encryption is not allowed for IKE");
     if (esn) return fail("esn applies to ESP only");

@@ -65,6 +65,8 @@ const Case kCases[] = {
     {"ike_without_dh", "[Tunnel pop-a]\nIkeProposal=aes128gcm16-prfsha256\n", Outcome::rejected, 2, "no Diffie-Hellman group", "Tunnel pop-b"},
     {"esp_cbc_without_integrity", "[Tunnel pop-a]\nEspProposal=aes128\n", Outcome::rejected, 2, "needs an integrity algorithm", "Tunnel pop-b"},
     {"ike_null_cipher", "[Tunnel pop-a]\nIkeProposal=null-sha256-modp2048\n", Outcome::rejected, 2, "NULL encryption is not allowed for IKE", "Tunnel pop-b"},
+    {"two_ciphers", "[Tunnel pop-a]\nIkeProposal=aes128-aes256-sha256-modp2048\n", Outcome::rejected, 2, "one algorithm of each kind", "Tunnel pop-b"},
+    {"esn_and_noesn", "[Tunnel pop-a]\nEspProposal=aes128-sha256-esn-noesn\n", Outcome::rejected, 2, "one ESN setting", "Tunnel pop-b"},
     {"bad_identity", "[Tunnel pop-a]\nRemoteId=a@b@c\n", Outcome::rejected, 2, "e-mail style identity", "Tunnel pop-b"},
     {"jse_needs_email_id", "[Connector pop]\nProvider=juniper-secure-edge\nLocalId=site1.example.com\n", Outcome::rejected, 3, "e-mail style LocalId=", "Interface lan0"},
     {"bad_weight", "[SteeringProfile Cloud]\nPath=pop weight=0\n", Outcome::rejected, 2, "from 1 to 1000", "Tunnel pop-a"},

@@ -70,7 +70,7 @@ TEST(IkeCrypto, EcpAndCurve25519AgreeAndRefuseBadPoints) {
   EXPECT_FALSE(ecp->shared_secret(off_curve).ok());
   auto x = KeyExchange::generate(31);
   EXPECT_FALSE(x->shared_secret(Bytes(32, 0)).ok()) << "a low-order point (all-zero result) must be refused";
-  EXPECT_FALSE(KeyExchange::generate(21).ok());
+  EXPECT_FALSE(KeyExchange::generate(2).ok()) << "MODP-1024 is not offered";
 }
 
 // RFC 7748 section 6.1: the X25519 primitive KeyExchange uses (OpenSSL's) gives the published
@@ -92,11 +92,14 @@ TEST(IkeCrypto, OpenSslX25519MatchesRfc7748) {
 
 TEST(IkeCrypto, SuitesFromProposals) {
   EXPECT_EQ(*parse_suite("aes128gcm16-prfsha256-modp2048", "aes128gcm16-modp2048"), (Suite{128, 14}));
-  EXPECT_EQ(*parse_suite("aes256gcm16-prfsha256-curve25519", "aes256gcm16"), (Suite{256, 31}));
+  Suite s256{256, 31};
+  s256.esp_key_bits = 256;
+  EXPECT_EQ(*parse_suite("aes256gcm16-prfsha256-curve25519", "aes256gcm16"), s256);
   EXPECT_EQ(*parse_suite("aes128gcm16-prfsha256-ecp256", "aes128gcm16"), (Suite{128, 19}));
-  EXPECT_FALSE(parse_suite("aes256-sha256-modp2048", "aes256gcm16").ok());
-  EXPECT_FALSE(parse_suite("aes128gcm16-prfsha256-modp2048", "aes256gcm16").ok());
-  EXPECT_NE(parse_suite("aes128gcm16-prfsha384-modp2048", "aes128gcm16").error().message.find("prfsha384"), std::string::npos);
+  // IKE and ESP are separate now: AES-GCM-128 for IKE, AES-GCM-256 for ESP.
+  EXPECT_EQ(parse_suite("aes128gcm16-prfsha256-modp2048", "aes256gcm16")->esp_key_bits, 256);
+  EXPECT_EQ(parse_suite("aes256-sha256-modp2048", "aes256gcm16")->encr, kEncrAesCbc);
+  EXPECT_NE(parse_suite("aes128gcm16-prfmd5-modp2048", "aes128gcm16").error().message.find("prfmd5"), std::string::npos);
 }
 
 TEST(IkeCrypto, KeyDerivationSplitsForAesGcm) {
