@@ -568,4 +568,26 @@ Result<PublicArea> ek_public_from_key(EkProfile profile, EVP_PKEY* key) {
   return p;
 }
 
+Result<PublicArea> ek_public_from_raw(EkProfile profile, ByteView modulus_or_x, ByteView y) {
+  PublicArea p = ek_template(profile);
+  if (p.type == alg::kRsa) {
+    if (!y.empty()) return Error{"an RSA EK has no y coordinate", EINVAL};
+    if (modulus_or_x.size() != p.rsa_bits / 8u || modulus_or_x[0] == 0) return Error{"the EK modulus is not 2048 bits", EINVAL};
+    p.rsa_modulus.assign(modulus_or_x.begin(), modulus_or_x.end());
+  } else {
+    const size_t len = curve_bytes(p.curve);
+    if (modulus_or_x.empty() || y.empty() || modulus_or_x.size() > len || y.size() > len) {
+      return Error{"the EK point does not fit its curve", EINVAL};
+    }
+    p.ecc_x.assign(len - modulus_or_x.size(), 0);
+    p.ecc_x.insert(p.ecc_x.end(), modulus_or_x.begin(), modulus_or_x.end());
+    p.ecc_y.assign(len - y.size(), 0);
+    p.ecc_y.insert(p.ecc_y.end(), y.begin(), y.end());
+  }
+  auto key = public_key(p);  // validates the modulus or that the point is on the curve
+  if (!key) return key.error().context("the EK");
+  EVP_PKEY_free(*key);
+  return p;
+}
+
 }  // namespace sedge::onboarding

@@ -123,6 +123,10 @@ PublicArea ek_template(EkProfile profile);
 // The EK's full public area from its public key (what the device ID token's EK certificate
 // holds): the template with the key in `unique`. This is what make_credential encrypts to.
 Result<PublicArea> ek_public_from_key(EkProfile profile, EVP_PKEY* key);
+// The same from the raw key: the RSA modulus (big-endian, y empty), or the ECC point's x and y
+// coordinates (big-endian, shorter ones are left-padded to the curve's size). The key is
+// checked (an ECC point must be on the profile's curve).
+Result<PublicArea> ek_public_from_raw(EkProfile profile, ByteView modulus_or_x, ByteView y = {});
 
 // The TCG storage root key template (TCG TPM v2.0 Provisioning Guidance): RSA-2048 or ECC
 // P-256, restricted decryption, userWithAuth|noDA, AES-128-CFB.

@@ -118,6 +118,26 @@ TEST(PublicArea, ParsesTheHighRangeP384Ek) {
   EXPECT_EQ(marshal_public(*again), wire);
 }
 
+TEST(PublicArea, EkFromRawKey) {
+  const Bytes rsa = data_file("ek-rsa2048.pub");
+  auto p = parse_public(rsa);
+  ASSERT_TRUE(p.ok());
+  auto again = ek_public_from_raw(EkProfile::kRsa2048, p->rsa_modulus);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(marshal_public(*again), rsa);
+  const Bytes ecc = data_file("ek-p384.pub");
+  auto e = parse_public(ecc);
+  ASSERT_TRUE(e.ok());
+  auto raw = ek_public_from_raw(EkProfile::kEccP384, e->ecc_x, e->ecc_y);
+  ASSERT_TRUE(raw.ok()) << raw.error().message;
+  EXPECT_EQ(marshal_public(*raw), ecc);
+  Bytes off_curve = e->ecc_y;
+  off_curve.back() ^= 1;
+  EXPECT_FALSE(ek_public_from_raw(EkProfile::kEccP384, e->ecc_x, off_curve).ok());
+  EXPECT_FALSE(ek_public_from_raw(EkProfile::kEccP256, e->ecc_x, e->ecc_y).ok());  // 48-byte coordinates
+  EXPECT_FALSE(ek_public_from_raw(EkProfile::kRsa2048, Bytes(255, 1)).ok());
+}
+
 TEST(PublicArea, AkNamesMatchTheTpm) {
   EXPECT_EQ(to_hex(*object_name(*parse_public(data_file("ak-rsa.pub")))),
             "000bc134698e9fd9c18e9b58d089bbe518bd1a231064b050da680a4817d3b10a7471");
