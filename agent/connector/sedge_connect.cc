@@ -78,8 +78,18 @@ Result<sockaddr_in> source_for(const sockaddr_in& remote) {
   return local;
 }
 
+// The kernel's names for the negotiated ESP algorithms (RFC 4106 AES-GCM-16 with a 128-bit ICV;
+// AES-CBC or ENCR_NULL with HMAC-SHA2 truncated as RFC 4868 says), and ESN as the replay-esn state.
+std::string kernel_integ(uint16_t integ) {
+  switch (integ) {
+    case ike::kIntegHmacSha384_192: return "hmac(sha384)";
+    case ike::kIntegHmacSha512_256: return "hmac(sha512)";
+    default: return "hmac(sha256)";
+  }
+}
+
 netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, uint32_t reqid,
-                         const Secret& key, const ike::EstablishedSa& ike_sa, bool outbound) {
+                         const Secret& key, const ike::EstablishedSa& ike_sa, bool outbound, const Secret& integ_key = Secret()) {
   netlink::XfrmSa sa;
   if (ike_sa.behind_nat) {  // ESP in UDP (RFC 3948), on the ports IKE floated to
     netlink::XfrmEncap encap;
@@ -91,7 +101,15 @@ netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress
   sa.dst = dst;
   sa.spi = spi;
   sa.reqid = reqid;
-  sa.aead = netlink::XfrmAead{"rfc4106(gcm(aes))", key.clone(), 128};
+  const ike::Suite& suite = ike_sa.suite;
+  if (suite.esp_aead()) {
+    sa.aead = netlink::XfrmAead{"rfc4106(gcm(aes))", key.clone(), 128};
+  } else {
+    sa.crypt = netlink::XfrmCrypt{suite.esp_encr == ike::kEncrNull ? "ecb(cipher_null)" : "cbc(aes)", key.clone()};
+    sa.auth = netlink::XfrmAuth{kernel_integ(suite.esp_integ), integ_key.clone(),
+                                static_cast<uint32_t>(ike::integ_icv_size(suite.esp_integ) * 8)};
+  }
+  sa.esn = suite.esn;  // the netlink layer sends the replay-esn state with it
   return sa;
 }
 
@@ -114,8 +132,10 @@ Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, co
                      const netlink::IpAddress& them, uint32_t reqid) {
   const Secret& out_key = sa.initiator ? sa.child_keys.initiator_to_responder : sa.child_keys.responder_to_initiator;
   const Secret& in_key = sa.initiator ? sa.child_keys.responder_to_initiator : sa.child_keys.initiator_to_responder;
-  if (auto st = xfrm.update_sa(child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false)); !st) return st;
-  if (auto st = xfrm.add_sa(child_sa(me, them, sa.child_spi_out, reqid, out_key, sa, true)); !st) return st;
+  const Secret& out_integ = sa.initiator ? sa.child_keys.integ_initiator_to_responder : sa.child_keys.integ_responder_to_initiator;
+  const Secret& in_integ = sa.initiator ? sa.child_keys.integ_responder_to_initiator : sa.child_keys.integ_initiator_to_responder;
+  if (auto st = xfrm.update_sa(child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false, in_integ)); !st) return st;
+  if (auto st = xfrm.add_sa(child_sa(me, them, sa.child_spi_out, reqid, out_key, sa, true, out_integ)); !st) return st;
   const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
   for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
                         policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
