@@ -13,6 +13,7 @@
 #   - the TLS key signs a certificate request through the tpm2 provider as handle:0x81010003.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 tcti=$(lab_swtpm "$LAB_DIR/tpm" 2341)
+trap 'lab_swtpm_stop "$LAB_DIR/tpm"; lab_collect' EXIT  # also when a check fails
 export TPM2TOOLS_TCTI="$tcti" TPM2OPENSSL_TCTI="$tcti" TSS2_LOG="all+none"
 T="$SEDGE_BUILD_DIR/onboarding/sedge-tpm"
 D="$LAB_DIR"
