@@ -5,6 +5,7 @@
 # and its public key is the certificate's; the device ID token carries them and the MAC.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 tcti=$(lab_swtpm "$LAB_DIR/tpm" 2331)
+trap 'lab_swtpm_stop "$LAB_DIR/tpm"; lab_collect' EXIT  # also when a check fails
 export TPM2TOOLS_TCTI=$tcti
 T="$SEDGE_BUILD_DIR/onboarding/sedge-tpm"
 "$T" --tcti "$tcti" ekcert "$LAB_DIR/sedge-ek.der" || lab_fail "sedge could not read the EK certificate"
