@@ -118,6 +118,7 @@ class PrfKey : public Secret {
   PrfKey() = default;
   PrfKey(Secret key, uint16_t prf_id = kPrfHmacSha256) : Secret(std::move(key)), prf_(prf_id) {}  // NOLINT: implicit
   uint16_t prf_id() const { return prf_; }
+  PrfKey clone() const { return {Secret::clone(), prf_}; }  // keeps the PRF
 
  private:
   uint16_t prf_ = kPrfHmacSha256;
@@ -136,6 +137,7 @@ class SkKey : public Secret {
   uint16_t encr() const { return encr_; }
   uint16_t integ() const { return integ_; }
   const Secret& integ_key() const { return integ_key_; }
+  SkKey clone() const { return {encr_, Secret::clone(), integ_, integ_key_.clone()}; }  // keeps SK_a and the algorithms
 
  private:
   uint16_t encr_ = kEncrAesGcm16;
@@ -147,6 +149,7 @@ struct IkeKeys {
   PrfKey sk_d;
   SkKey sk_ei, sk_er;
   PrfKey sk_pi, sk_pr;
+  IkeKeys clone() const { return {sk_d.clone(), sk_ei.clone(), sk_er.clone(), sk_pi.clone(), sk_pr.clone()}; }
 };
 
 // The steps of RFC 7296 2.14, 2.17 and 2.18 (what NIST's IKEv2 KDF tests name SKEYSEED, DKM,

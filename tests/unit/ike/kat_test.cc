@@ -247,6 +247,11 @@ TEST(IkeKat, KeySplitFollowsTheSuite) {
   EXPECT_EQ(bytes_of(k.sk_pr), at(256, 48));
   EXPECT_EQ(k.sk_ei.encr(), kEncrAesCbc);
   EXPECT_EQ(k.sk_pi.prf_id(), kPrfHmacSha384);
+  // A copy keeps the algorithms and SK_a.
+  const IkeKeys copy = k.clone();
+  EXPECT_EQ(copy.sk_er.integ(), kIntegHmacSha384_192);
+  EXPECT_EQ(bytes_of(copy.sk_er.integ_key()), bytes_of(k.sk_er.integ_key()));
+  EXPECT_EQ(copy.sk_d.prf_id(), kPrfHmacSha384);
   // ESP AES-128-CBC + HMAC-SHA2-512-256: encryption then integrity key, i->r then r->i.
   const ChildKeys c = derive_child_keys(*suite, k.sk_d, ni, nr);
   const Secret km = child_keymat(k.sk_d, {}, ni, nr, 2 * (16 + 64));
