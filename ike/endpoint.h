@@ -41,7 +41,8 @@ struct EstablishedSa;
 // One CHILD_SA (an ESP pair) from this side's point of view.
 struct ChildSa {
   uint32_t spi_in = 0, spi_out = 0;
-  Secret key_in, key_out;  // AES-GCM key + salt (RFC 4106)
+  Secret key_in, key_out;      // encryption (AES-GCM: key + salt, RFC 4106)
+  Secret integ_in, integ_out;  // HMAC keys (empty with AES-GCM)
   TrafficSelector local_ts, remote_ts;
 };
 
@@ -65,8 +66,8 @@ struct ServeOptions {
   // Rekeying (RFC 7296 2.8). A lifetime is hard: this side rekeys at 90% of it less a random
   // jitter (up to `rekey_jitter` of the lifetime), and gives the tunnel up if that has not
   // succeeded when it runs out. 0: this side does not rekey (it still answers the peer's rekeys).
-  std::chrono::seconds child_lifetime{0};
-  std::chrono::seconds ike_lifetime{0};
+  std::chrono::milliseconds child_lifetime{0};
+  std::chrono::milliseconds ike_lifetime{0};
   double rekey_jitter = 0.1;
   Suite suite;             // of the rekeyed SAs (IKE and ESP)
   uint16_t pfs_group = 0;  // DH group for CHILD_SA rekeys (0: no PFS)

@@ -7,15 +7,7 @@
 namespace sedge::ike {
 namespace {
 
-constexpr size_t kPrfSize = 32;  // HMAC-SHA2-256
-
 Error malformed(const std::string& what) { return Error{"malformed CREATE_CHILD_SA: " + what, EBADMSG}; }
-
-Bytes concat(std::initializer_list<std::span<const uint8_t>> parts) {
-  Bytes out;
-  for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
-}
 
 }  // namespace
 
@@ -159,32 +151,17 @@ Result<uint16_t> parse_pfs_group(std::string_view esp) {
   return group;
 }
 
-IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const Secret& old_sk_d, std::span<const uint8_t> g_ir,
+IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const PrfKey& old_sk_d, std::span<const uint8_t> g_ir,
                                 std::span<const uint8_t> ni, std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r) {
-  Bytes input = concat({g_ir, ni, nr});
-  Bytes skeyseed = prf(old_sk_d.bytes(), input);
-  OPENSSL_cleanse(input.data(), input.size());
-  const Bytes seed = concat({ni, nr, spi_bytes64(spi_i), spi_bytes64(spi_r)});
-  const size_t e = suite.key_and_salt();
-  Secret all = prf_plus(skeyseed, seed, kPrfSize + 2 * e + 2 * kPrfSize);  // no SK_a*: AEAD
+  Bytes skeyseed = rekey_skeyseed(old_sk_d, g_ir, ni, nr);
+  IkeKeys keys = split_ike_keys(suite, skeyseed, ni, nr, spi_i, spi_r);
   OPENSSL_cleanse(skeyseed.data(), skeyseed.size());
-  auto part = [&](size_t at, size_t len) { return Secret(all.bytes().subspan(at, len)); };
-  IkeKeys k;
-  k.sk_d = part(0, kPrfSize);
-  k.sk_ei = part(kPrfSize, e);
-  k.sk_er = part(kPrfSize + e, e);
-  k.sk_pi = part(kPrfSize + 2 * e, kPrfSize);
-  k.sk_pr = part(2 * kPrfSize + 2 * e, kPrfSize);
-  return k;
+  return keys;
 }
 
 ChildKeys derive_rekeyed_child_keys(const Suite& suite, const Secret& sk_d, std::span<const uint8_t> g_ir,
                                     std::span<const uint8_t> ni, std::span<const uint8_t> nr) {
-  const size_t e = suite.key_and_salt();
-  Bytes seed = concat({g_ir, ni, nr});
-  Secret keymat = prf_plus(sk_d.bytes(), seed, 2 * e);
-  OPENSSL_cleanse(seed.data(), seed.size());
-  return {Secret(keymat.bytes().subspan(0, e)), Secret(keymat.bytes().subspan(e, e))};
+  return derive_child_keys(suite, sk_d, ni, nr, g_ir);
 }
 
 bool lowest_nonce_in(std::span<const uint8_t> a_ni, std::span<const uint8_t> a_nr, std::span<const uint8_t> b_ni,

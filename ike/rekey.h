@@ -58,12 +58,13 @@ uint64_t spi64_of(std::span<const uint8_t> eight);
 // "aes128gcm16-modp2048" -> 14, "aes128gcm16" -> 0.
 Result<uint16_t> parse_pfs_group(std::string_view esp_proposal);
 
-// Section 2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), then the SK_* of the new IKE
-// SA from prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) as for a new SA.
-IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const Secret& old_sk_d, std::span<const uint8_t> g_ir,
+// Section 2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF, then the
+// SK_* of the new IKE SA from prf+(SKEYSEED, Ni | Nr | SPIi | SPIr) as for a new SA (sized by
+// the suite; ike/crypto.h has the steps).
+IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const PrfKey& old_sk_d, std::span<const uint8_t> g_ir,
                                 std::span<const uint8_t> ni, std::span<const uint8_t> nr, uint64_t spi_i, uint64_t spi_r);
 // Section 2.17: KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr); "initiator" is the initiator of the
-// CREATE_CHILD_SA exchange. `g_ir` empty: no PFS.
+// CREATE_CHILD_SA exchange. `g_ir` empty: no PFS. (derive_child_keys, argument order of a rekey.)
 ChildKeys derive_rekeyed_child_keys(const Suite& suite, const Secret& sk_d, std::span<const uint8_t> g_ir,
                                     std::span<const uint8_t> ni, std::span<const uint8_t> nr);
 

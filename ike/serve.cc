@@ -40,11 +40,6 @@ uint64_t random_spi64() {
 
 bool supported_group(uint16_t g) { return g == 14 || g == 19 || g == 31; }
 
-bool has(const Proposal& p, uint8_t type, uint16_t id, std::optional<uint16_t> key_length = std::nullopt) {
-  return std::any_of(p.transforms.begin(), p.transforms.end(), [&](const Transform& t) {
-    return t.type == type && t.id == id && (!key_length || t.key_length == key_length);
-  });
-}
 std::vector<uint16_t> groups_of(const Proposal& p) {
   std::vector<uint16_t> out;
   for (const auto& t : p.transforms) {
@@ -57,15 +52,22 @@ bool within(const TrafficSelector& inner, const TrafficSelector& outer) {
   return std::memcmp(inner.start, outer.start, 4) >= 0 && std::memcmp(inner.end, outer.end, 4) <= 0;
 }
 
-Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group) {
-  Proposal p{1, kProtocolEsp, spi_bytes(spi), {{1, 20, suite.key_bits}}};
-  if (group) p.transforms.push_back({4, group, std::nullopt});
-  p.transforms.push_back({5, 0, std::nullopt});
-  return p;
+// The suite's ESP transforms, with a DH group for PFS (0: none).
+std::vector<Transform> esp_with(const Suite& suite, uint16_t group) {
+  std::vector<Transform> t = esp_transforms(suite);
+  if (group) t.push_back({kTransformDh, group, std::nullopt});
+  return t;
 }
-Proposal ike_proposal(uint64_t spi, const Suite& s, uint16_t group) {
-  return {1, kProtocolIke, spi_bytes64(spi), {{1, 20, s.key_bits}, {2, 5, std::nullopt}, {4, group, std::nullopt}}};
+// The suite's IKE transforms with `group` as the DH group.
+std::vector<Transform> ike_with(const Suite& suite, uint16_t group) {
+  std::vector<Transform> t = ike_transforms(suite);
+  for (auto& x : t) {
+    if (x.type == kTransformDh) x.id = group;
+  }
+  return t;
 }
+Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group) { return {1, kProtocolEsp, spi_bytes(spi), esp_with(suite, group)}; }
+Proposal ike_proposal(uint64_t spi, const Suite& s, uint16_t group) { return {1, kProtocolIke, spi_bytes64(spi), ike_with(s, group)}; }
 
 struct IkeSa {
   bool initiator = true;  // the original initiator of this IKE SA
@@ -77,8 +79,8 @@ struct IkeSa {
   Bytes answer;
   bool dying = false;      // replaced by a rekey: deleted by whoever initiated it
   bool delete_by_us = false;
-  const Secret& in() const { return initiator ? keys.sk_er : keys.sk_ei; }
-  const Secret& out() const { return initiator ? keys.sk_ei : keys.sk_er; }
+  const SkKey& in() const { return initiator ? keys.sk_er : keys.sk_ei; }
+  const SkKey& out() const { return initiator ? keys.sk_ei : keys.sk_er; }
   uint8_t role() const { return initiator ? kFlagInitiator : 0; }
   std::string name() const { return hex64(spi_i) + "_i " + hex64(spi_r) + "_r"; }
 };
@@ -134,13 +136,13 @@ class Session {
 
  private:
   // Timers
-  Clock::time_point soft(seconds lifetime) {
+  Clock::time_point soft(milliseconds lifetime) {
     if (lifetime.count() == 0) return Clock::time_point::max();
     std::uniform_real_distribution<double> u(0.0, o_.rekey_jitter);
     const double at = static_cast<double>(lifetime.count()) * (0.9 - u(rng_));
-    return Clock::now() + milliseconds(static_cast<int64_t>(at * 1000));
+    return Clock::now() + milliseconds(static_cast<int64_t>(at));
   }
-  Clock::time_point hard(seconds lifetime) {
+  Clock::time_point hard(milliseconds lifetime) {
     return lifetime.count() == 0 ? Clock::time_point::max() : Clock::now() + lifetime;
   }
   Clock::time_point retry_soon() {
@@ -375,13 +377,13 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
   if (!old || old->redundant) return refuse(kNotifyChildSaNotFound, {}, kProtocolEsp, spi_bytes(*req->rekey_spi));
   // 2.25: rekeying a pair that is being deleted.
   if (old->superseded || (req_ && req_->kind == Kind::delete_child && req_->child == old)) return refuse(kNotifyTemporaryFailure);
-  // The proposal: our AES-GCM-16 without ESN, with our PFS group (or, without one configured,
-  // no DH or a group the peer insists on that we support).
+  // The proposal: our ESP suite, with our PFS group (or, without one configured, no DH or a
+  // group the peer insists on that we support).
   std::optional<Proposal> chosen;
   uint16_t group = 0;
   bool group_mismatch = false;
   for (const auto& p : req->proposals) {
-    if (p.protocol != kProtocolEsp || p.spi.size() != 4 || !has(p, 1, 20, o_.suite.key_bits) || (has(p, 5, 1) && !has(p, 5, 0))) continue;
+    if (p.protocol != kProtocolEsp || p.spi.size() != 4) continue;
     const auto groups = groups_of(p);
     uint16_t g = 0;
     if (o_.pfs_group) {
@@ -396,14 +398,14 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
         continue;
       }
     }
+    auto c = choose_proposal({p}, kProtocolEsp, esp_with(o_.suite, g));
+    if (!c) continue;
     if (g && req->ke_group != g) {
       group_mismatch = true;
       group = g;
       continue;
     }
-    chosen = Proposal{p.number, kProtocolEsp, p.spi, {{1, 20, o_.suite.key_bits}}};
-    if (g) chosen->transforms.push_back({4, g, std::nullopt});
-    if (has(p, 5, 0)) chosen->transforms.push_back({5, 0, std::nullopt});
+    chosen = std::move(c);
     group = g;
     break;
   }
@@ -437,11 +439,13 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
   fresh.sa.spi_out = spi_of(chosen->spi);
   fresh.sa.key_in = std::move(keys.initiator_to_responder);
   fresh.sa.key_out = std::move(keys.responder_to_initiator);
+  fresh.sa.integ_in = std::move(keys.integ_initiator_to_responder);
+  fresh.sa.integ_out = std::move(keys.integ_responder_to_initiator);
   fresh.sa.local_ts = old->sa.local_ts;
   fresh.sa.remote_ts = old->sa.remote_ts;
   if (auto st = o_.children->install_inbound(fresh.sa); !st) {
     log::error("installing the inbound SA " + hex32(*spi) + ": " + st.error().message);
-    o_.children->remove(ChildSa{*spi, 0, {}, {}, {}, {}});
+    o_.children->remove(ChildSa{*spi, 0, {}, {}, {}, {}, {}, {}});
     return refuse(kNotifyTemporaryFailure);
   }
   // The initiator of the rekey deletes the old pair; our outbound SA goes in then (the peer
@@ -480,7 +484,7 @@ std::vector<Payload> Session::on_rekey_ike(IkeSa& s, const CreateChildSa& req) {
   const Proposal* chosen = nullptr;
   bool group_mismatch = false;
   for (const auto& p : req.proposals) {
-    if (p.protocol != kProtocolIke || p.spi.size() != 8 || !has(p, 1, 20, su.key_bits) || !has(p, 2, 5) || !has(p, 4, su.dh_group)) continue;
+    if (p.protocol != kProtocolIke || p.spi.size() != 8 || !choose_proposal({p}, kProtocolIke, ike_transforms(su))) continue;
     if (req.ke_group != su.dh_group) {
       group_mismatch = true;
       continue;
@@ -573,7 +577,7 @@ std::vector<Payload> Session::on_request(IkeSa& s, const Message& m, const std::
 
 void Session::on_rekey_child_response(Request& r, const std::vector<Payload>& inner) {
   Child* old = r.child;
-  auto give_back = [&] { o_.children->remove(ChildSa{r.new_spi_in, 0, {}, {}, {}, {}}); };
+  auto give_back = [&] { o_.children->remove(ChildSa{r.new_spi_in, 0, {}, {}, {}, {}, {}, {}}); };
   auto resp = decode_create_child(inner);
   if (!resp || resp->error || !old) {
     give_back();
@@ -595,8 +599,9 @@ void Session::on_rekey_child_response(Request& r, const std::vector<Payload>& in
   const Proposal& p = resp->proposals.front();
   const auto groups = groups_of(p);
   const uint16_t group = groups.empty() ? 0 : groups.front();
-  if (resp->proposals.size() != 1 || p.protocol != kProtocolEsp || p.spi.size() != 4 || !has(p, 1, 20, o_.suite.key_bits) ||
-      group != child_group_ || (group && resp->ke_group != group)) {
+  if (resp->proposals.size() != 1 || p.protocol != kProtocolEsp || p.spi.size() != 4 ||
+      !choose_proposal(resp->proposals, kProtocolEsp, esp_with(o_.suite, child_group_)) || group != child_group_ ||
+      (group && resp->ke_group != group)) {
     log::error("CHILD_SA rekey: the peer chose what was not offered; retrying");
     give_back();
     old->rekey_at = Clock::now() + seconds(10);
@@ -619,6 +624,8 @@ void Session::on_rekey_child_response(Request& r, const std::vector<Payload>& in
   fresh.sa.spi_out = spi_of(p.spi);
   fresh.sa.key_in = std::move(keys.responder_to_initiator);
   fresh.sa.key_out = std::move(keys.initiator_to_responder);
+  fresh.sa.integ_in = std::move(keys.integ_responder_to_initiator);
+  fresh.sa.integ_out = std::move(keys.integ_initiator_to_responder);
   fresh.sa.local_ts = resp->tsi.front();
   fresh.sa.remote_ts = resp->tsr.front();
   start_child_timers(fresh);
@@ -656,8 +663,8 @@ void Session::on_rekey_ike_response(Request& r, const std::vector<Payload>& inne
   IkeSa* old = r.on;
   auto resp = decode_create_child(inner);
   const Proposal* p = resp && !resp->error ? &resp->proposals.front() : nullptr;
-  if (!p || resp->proposals.size() != 1 || !resp->rekeys_ike() || !has(*p, 1, 20, o_.suite.key_bits) || !has(*p, 2, 5) ||
-      !has(*p, 4, ike_group_) || resp->ke_group != ike_group_) {
+  if (!p || resp->proposals.size() != 1 || !resp->rekeys_ike() || !same_transforms(p->transforms, ike_with(o_.suite, ike_group_)) ||
+      resp->ke_group != ike_group_) {
     const uint16_t type = resp && resp->error ? resp->error->type : 0;
     if (type == kNotifyInvalidKe && resp->error->data.size() == 2) {
       const auto g = static_cast<uint16_t>(resp->error->data[0] << 8 | resp->error->data[1]);
@@ -749,9 +756,10 @@ void Session::finish() {
   if (keep) {
     sa_.child_spi_in = keep->sa.spi_in;
     sa_.child_spi_out = keep->sa.spi_out;
-    Secret& i2r = sa_.initiator ? keep->sa.key_out : keep->sa.key_in;
-    Secret& r2i = sa_.initiator ? keep->sa.key_in : keep->sa.key_out;
-    sa_.child_keys = {i2r.clone(), r2i.clone()};
+    const ChildSa& k = keep->sa;
+    const bool i = sa_.initiator;
+    sa_.child_keys = {(i ? k.key_out : k.key_in).clone(), (i ? k.key_in : k.key_out).clone(),
+                      (i ? k.integ_out : k.integ_in).clone(), (i ? k.integ_in : k.integ_out).clone()};
     sa_.local_ts = keep->sa.local_ts;
     sa_.remote_ts = keep->sa.remote_ts;
   }
@@ -764,7 +772,7 @@ Status Session::run() {
     s.initiator = sa_.initiator;
     s.spi_i = sa_.spi_i;
     s.spi_r = sa_.spi_r;
-    s.keys = {sa_.keys.sk_d.clone(), sa_.keys.sk_ei.clone(), sa_.keys.sk_er.clone(), sa_.keys.sk_pi.clone(), sa_.keys.sk_pr.clone()};
+    s.keys = std::move(sa_.keys);  // back in finish()
     s.next_id = sa_.next_message_id;
     s.iv = sa_.iv_counter;
     ikes_.push_back(std::move(s));
@@ -773,6 +781,8 @@ Status Session::run() {
     c.sa.spi_out = sa_.child_spi_out;
     c.sa.key_in = (sa_.initiator ? sa_.child_keys.responder_to_initiator : sa_.child_keys.initiator_to_responder).clone();
     c.sa.key_out = (sa_.initiator ? sa_.child_keys.initiator_to_responder : sa_.child_keys.responder_to_initiator).clone();
+    c.sa.integ_in = (sa_.initiator ? sa_.child_keys.integ_responder_to_initiator : sa_.child_keys.integ_initiator_to_responder).clone();
+    c.sa.integ_out = (sa_.initiator ? sa_.child_keys.integ_initiator_to_responder : sa_.child_keys.integ_responder_to_initiator).clone();
     c.sa.local_ts = sa_.local_ts;
     c.sa.remote_ts = sa_.remote_ts;
     c.outbound = true;

@@ -169,10 +169,10 @@ class KernelChildren : public ike::ChildSaHandler {
     return xfrm_.alloc_spi(req);
   }
   Status install_inbound(const ike::ChildSa& c) override {
-    return xfrm_.update_sa(child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false));
+    return xfrm_.update_sa(child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false, c.integ_in));
   }
   Status install_outbound(const ike::ChildSa& c) override {
-    return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_, c.key_out, sa_, true));
+    return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_, c.key_out, sa_, true, c.integ_out));
   }
   void remove(const ike::ChildSa& c) override {
     if (c.spi_in) (void)xfrm_.delete_sa(netlink::XfrmSaId{me_, c.spi_in, netlink::XfrmProto::Esp, std::nullopt, them_});
@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   config::Sources sources = config::Sources::from_environment();
   int i = 1;
   bool respond = false;
-  int child_lifetime = -1, ike_lifetime = -1;
+  double child_lifetime = -1, ike_lifetime = -1;  // seconds
   double jitter = 0.1;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (std::strcmp(argv[i], "--config-dir") == 0 && i + 1 < argc) {
@@ -200,9 +200,9 @@ int main(int argc, char** argv) {
     } else if (std::strcmp(argv[i], "--respond") == 0) {
       respond = true;
     } else if (std::strcmp(argv[i], "--child-lifetime") == 0 && i + 1 < argc) {
-      child_lifetime = std::atoi(argv[++i]);
+      child_lifetime = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--ike-lifetime") == 0 && i + 1 < argc) {
-      ike_lifetime = std::atoi(argv[++i]);
+      ike_lifetime = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--rekey-jitter") == 0 && i + 1 < argc) {
       jitter = std::atof(argv[++i]);
     } else {
@@ -307,10 +307,13 @@ int main(int argc, char** argv) {
   options.duration = std::chrono::seconds(seconds);
   options.dpd_interval = std::chrono::seconds(t.dpd_interval_sec);
   options.dpd_timeout = std::chrono::seconds(t.dpd_timeout_sec);
-  options.child_lifetime = std::chrono::seconds(child_lifetime >= 0 ? static_cast<uint32_t>(child_lifetime) : t.child_lifetime_sec);
-  options.ike_lifetime = std::chrono::seconds(ike_lifetime >= 0 ? static_cast<uint32_t>(ike_lifetime) : t.ike_lifetime_sec);
+  auto lifetime = [](double given, uint32_t configured) {
+    return std::chrono::milliseconds(given >= 0 ? static_cast<int64_t>(given * 1000) : int64_t{configured} * 1000);
+  };
+  options.child_lifetime = lifetime(child_lifetime, t.child_lifetime_sec);
+  options.ike_lifetime = lifetime(ike_lifetime, t.ike_lifetime_sec);
   options.rekey_jitter = std::clamp(jitter, 0.0, 0.5);
-  options.suite = ic.suite;
+  options.suite = sa->suite;
   options.pfs_group = *pfs;
   KernelChildren children(*xfrm, *sa, me, them, reqid);
   options.children = &children;

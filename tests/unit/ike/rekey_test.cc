@@ -29,7 +29,7 @@ Bytes filled(size_t n, uint8_t v) { return Bytes(n, v); }
 
 TEST(IkeRekeyKeys, RekeyedIkeSaFollowsSection218) {
   const Suite suite{128, 14};
-  const Secret old_sk_d(filled(32, 0x11));
+  const PrfKey old_sk_d(Secret(filled(32, 0x11)));
   const Bytes g = filled(256, 0x22), ni = filled(32, 0x33), nr = filled(32, 0x44);
   const uint64_t spi_i = 0x0102030405060708, spi_r = 0x1112131415161718;
   const IkeKeys k = derive_rekeyed_ike_keys(suite, old_sk_d, g, ni, nr, spi_i, spi_r);
@@ -58,7 +58,7 @@ TEST(IkeRekeyKeys, BothEndsOfARekeyDeriveTheSameIkeKeys) {
   ASSERT_TRUE(a.ok() && b.ok());
   auto gab = a->shared_secret(b->public_value()), gba = b->shared_secret(a->public_value());
   ASSERT_TRUE(gab.ok() && gba.ok());
-  const Secret sk_d(filled(32, 9));
+  const PrfKey sk_d(Secret(filled(32, 9)));
   const Bytes ni = filled(32, 1), nr = filled(32, 2);
   const IkeKeys x = derive_rekeyed_ike_keys({}, sk_d, gab->bytes(), ni, nr, 5, 6);
   const IkeKeys y = derive_rekeyed_ike_keys({}, sk_d, gba->bytes(), ni, nr, 5, 6);
@@ -81,7 +81,9 @@ TEST(IkeRekeyKeys, ChildSaKeymatWithAndWithoutPfs) {
   EXPECT_EQ(bytes_of(pfs.initiator_to_responder), Bytes(keymat.begin(), keymat.begin() + 20));
   EXPECT_EQ(bytes_of(pfs.responder_to_initiator), Bytes(keymat.begin() + 20, keymat.end()));
   EXPECT_NE(bytes_of(pfs.initiator_to_responder), bytes_of(plain.initiator_to_responder));
-  EXPECT_EQ(derive_rekeyed_child_keys(Suite{256, 31}, sk_d, g, ni, nr).initiator_to_responder.size(), 36u);
+  Suite aes256;
+  aes256.esp_key_bits = 256;
+  EXPECT_EQ(derive_rekeyed_child_keys(aes256, sk_d, g, ni, nr).initiator_to_responder.size(), 36u);
 }
 
 TEST(IkeRekeyCodec, ChildSaRekeyRequestRoundTrip) {
@@ -269,7 +271,9 @@ struct Pair {
   EstablishedSa sa_a, sa_b;  // a is the original initiator
   RecordingKernel ka{0x1000}, kb{0x2000};
 
-  Pair() {
+  Suite suite;
+
+  explicit Pair(Suite su = {}) : suite(su) {
     sockaddr_in lo{};
     lo.sin_family = AF_INET;
     lo.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -283,8 +287,9 @@ struct Pair {
     for (EstablishedSa* s : {&sa_a, &sa_b}) {
       s->spi_i = 0x1111;
       s->spi_r = 0x2222;
-      s->keys = derive_ike_keys({}, g, ni, nr, s->spi_i, s->spi_r);
-      s->child_keys = derive_child_keys({}, s->keys.sk_d, ni, nr);
+      s->suite = suite;
+      s->keys = derive_ike_keys(suite, g, ni, nr, s->spi_i, s->spi_r);
+      s->child_keys = derive_child_keys(suite, s->keys.sk_d, ni, nr);
       s->local_ts.start[0] = s->local_ts.end[0] = s == &sa_a ? 10 : 20;
       s->remote_ts.start[0] = s->remote_ts.end[0] = s == &sa_a ? 20 : 10;
     }
@@ -300,7 +305,7 @@ struct Pair {
   void run(ServeOptions oa, ServeOptions ob) {
     oa.children = &ka;
     ob.children = &kb;
-    oa.suite = ob.suite = Suite{128, 14};
+    oa.suite = ob.suite = suite;
     oa.pfs_group = ob.pfs_group = 14;
     Status sb;
     std::thread t([&] { sb = serve(b, sa_b, a_addr, ob); });
@@ -365,6 +370,26 @@ TEST(IkeRekeyServe, SimultaneousRekeysEndWithOnePair) {
   EXPECT_EQ(p.sa_a.spi_r, p.sa_b.spi_r);
   EXPECT_NE(p.sa_a.spi_i, 0x1111u);
   EXPECT_EQ(bytes_of(p.sa_a.keys.sk_ei), bytes_of(p.sa_b.keys.sk_ei));
+}
+
+}  // namespace
+}  // namespace sedge::ike
+
+namespace sedge::ike {
+namespace {
+
+TEST(IkeRekeyServe, RekeysWithAesCbcAndHmacSha2) {
+  // AES-CBC + HMAC-SHA2 for IKE (SK_a keys, CBC SK payloads) and ESP (integrity keys per pair).
+  auto suite = parse_suite("aes256-sha384-modp2048", "aes128-sha256");
+  ASSERT_TRUE(suite.ok()) << suite.error().message;
+  Pair p(*suite);
+  p.run(opts(6, 3, 4), opts(6, 0, 0));
+  p.expect_one_rekeyed_pair();
+  EXPECT_NE(p.sa_a.spi_i, 0x1111u);
+  EXPECT_EQ(p.sa_a.child_keys.integ_initiator_to_responder.size(), 32u);
+  EXPECT_TRUE(constant_time_equal(p.sa_a.child_keys.integ_initiator_to_responder.bytes(),
+                                  p.sa_b.child_keys.integ_initiator_to_responder.bytes()));
+  EXPECT_TRUE(constant_time_equal(p.sa_a.keys.sk_ei.integ_key().bytes(), p.sa_b.keys.sk_ei.integ_key().bytes()));
 }
 
 }  // namespace
