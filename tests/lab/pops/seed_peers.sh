@@ -73,7 +73,8 @@ pop1_libreswan() { libreswan_conf pop1 192.0.2.2 "@$POP1_ID" 10.201.0.0/24 %any 
 site_libreswan() { libreswan_conf site 198.51.100.2 site1@example.com 10.99.99.0/24 192.0.2.2 "@$POP1_ID" 10.201.0.0/24; }
 
 # sedge at the site: its configuration of the seed's tunnel (plus the lines in $1, if any) in
-# $LAB_DIR/site-etc, and sedge-connect started as initiator ($connector, log $LAB_DIR/connect.log).
+# $LAB_DIR/site-etc, and sedge-connect started as initiator ($connector, log $LAB_DIR/connect.log),
+# with the options in $SEDGE_CONNECT_OPTS, for $SEDGE_CONNECT_SECONDS (60).
 site_sedge() {
   mkdir -p "$LAB_DIR/site-etc"
   ( umask 077; printf '%s' "$SEED_PSK" > "$LAB_DIR/site-etc/site1.psk" )
@@ -97,13 +98,15 @@ RemoteTrafficSelector=10.201.0.0/24
 RemoteNetwork=10.201.0.0/24
 EOC
   [ -z "${1:-}" ] || printf '%s\n' "$1" >> "$LAB_DIR/site-etc/sedge.conf"
-  ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/site-etc" site1-primary 60 \
+  # shellcheck disable=SC2086
+  ip netns exec site "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" ${SEDGE_CONNECT_OPTS:-} --config-dir "$LAB_DIR/site-etc" \
+    site1-primary "${SEDGE_CONNECT_SECONDS:-60}" \
     > "$LAB_DIR/connect.log" 2>&1 &
   connector=$!
 }
 
 # sedge at pop1: the POP side of the tunnel, sedge-connect started as responder
-# (log $LAB_DIR/respond.log).
+# (log $LAB_DIR/respond.log; $SEDGE_CONNECT_OPTS and $SEDGE_CONNECT_SECONDS as for the site).
 pop1_sedge() {
   mkdir -p "$LAB_DIR/pop1-etc"
   ( umask 077; printf '%s' "$SEED_PSK" > "$LAB_DIR/pop1-etc/pop.psk" )
@@ -125,7 +128,9 @@ LocalTrafficSelector=10.201.0.0/24
 RemoteTrafficSelector=10.99.99.0/24
 RemoteNetwork=10.99.99.0/24
 EOC
-  ip netns exec pop1 "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/pop1-etc" --respond site1 60 \
+  # shellcheck disable=SC2086
+  ip netns exec pop1 "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" ${SEDGE_CONNECT_OPTS:-} --config-dir "$LAB_DIR/pop1-etc" \
+    --respond site1 "${SEDGE_CONNECT_SECONDS:-60}" \
     > "$LAB_DIR/respond.log" 2>&1 &
   for _ in $(seq 50); do grep -q "listening" "$LAB_DIR/respond.log" && break; sleep 0.1; done
 }
