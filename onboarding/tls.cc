@@ -77,23 +77,34 @@ Result<int> drive(SSL* ssl, int fd, Clock::time_point deadline, const char* what
   }
 }
 
+// A key held by the TPM is only usable through the provider that holds it; OpenSSL 3.0 would
+// otherwise fetch the default provider's signer and hand it a key it cannot export ("missing
+// private key"). Preferring tpm2 ("?") still leaves everything else to the default provider.
+const char* property_query(const std::string& key_uri) {
+  return key_uri.rfind("handle:", 0) == 0 || key_uri.rfind("object:", 0) == 0 ? "?provider=tpm2" : nullptr;
+}
+
 Result<PkeyPtr> load_key(const std::string& uri) {
-  OSSL_STORE_CTX* store = OSSL_STORE_open(uri.c_str(), nullptr, nullptr, nullptr, nullptr);
+  OSSL_STORE_CTX* store =
+      OSSL_STORE_open_ex(uri.c_str(), nullptr, property_query(uri), nullptr, nullptr, nullptr, nullptr, nullptr);
   if (store == nullptr) return openssl_error("opening private key " + uri);
   PkeyPtr key;
   while (!key && OSSL_STORE_eof(store) == 0) {
     OSSL_STORE_INFO* info = OSSL_STORE_load(store);
-    if (info == nullptr) continue;
+    if (info == nullptr) {
+      if (OSSL_STORE_error(store) != 0) break;
+      continue;
+    }
     if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key.reset(OSSL_STORE_INFO_get1_PKEY(info));
     OSSL_STORE_INFO_free(info);
   }
   OSSL_STORE_close(store);
-  if (!key) return Error{"no private key in " + uri};
+  if (!key) return openssl_error("no private key in " + uri);
   return key;
 }
 
-Result<CtxPtr> new_context(const SSL_METHOD* method) {
-  CtxPtr ctx(SSL_CTX_new(method));
+Result<CtxPtr> new_context(const SSL_METHOD* method, const char* propq) {
+  CtxPtr ctx(SSL_CTX_new_ex(nullptr, propq, method));
   if (!ctx) return openssl_error("creating a TLS context");
   // TLS 1.3 only: nothing older is ever negotiated, whatever the peer offers.
   SSL_CTX_set_min_proto_version(ctx.get(), TLS1_3_VERSION);
@@ -267,7 +278,7 @@ Result<std::unique_ptr<Connection>> connect(const ClientOptions& options) {
   if (options.pin.size() != 32) return Error{"no pin for the conductor's key"};
   if (auto s = load_providers(false); !s) return s.error();
   auto deadline = Clock::now() + std::chrono::milliseconds(options.timeout_ms);
-  auto ctx = new_context(TLS_client_method());
+  auto ctx = new_context(TLS_client_method(), options.identity ? property_query(options.identity->key_uri) : nullptr);
   if (!ctx) return ctx.error();
   if (options.identity != nullptr) {
     if (auto s = use_identity(ctx->get(), *options.identity); !s) return s.error();
@@ -296,7 +307,7 @@ Result<std::unique_ptr<Connection>> connect(const ClientOptions& options) {
 
 Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options) {
   if (auto s = load_providers(false); !s) return s.error();
-  auto ctx = new_context(TLS_server_method());
+  auto ctx = new_context(TLS_server_method(), property_query(options.identity.key_uri));
   if (!ctx) return ctx.error();
   if (auto s = use_identity(ctx->get(), options.identity); !s) return s.error();
   if (!options.client_ca_file.empty()) {

@@ -110,6 +110,8 @@ void write_onboarding(Writer& w, const Onboarding& o) {
   w.key("TokenFile", o.token_file);
   w.key("Tcti", o.tcti);
   w.key("RouterId", o.router_id);
+  w.key("Interface", o.interface);
+  w.key("StateDirectory", o.state_directory);
 }
 
 template <typename T, typename F>

@@ -441,6 +441,8 @@ struct Builder {
     r.scalar("TokenFile", text_value, [&](std::string v) { b.token_file = std::move(v); });
     r.scalar("Tcti", text_value, [&](std::string v) { b.tcti = std::move(v); });
     r.scalar("RouterId", text_value, [&](std::string v) { b.router_id = std::move(v); });
+    r.scalar("Interface", text_value, [&](std::string v) { b.interface = std::move(v); });
+    r.scalar("StateDirectory", text_value, [&](std::string v) { b.state_directory = std::move(v); });
     if (r.finish()) cfg.onboarding = std::move(b);
   }
 

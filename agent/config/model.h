@@ -147,6 +147,8 @@ struct Onboarding {
   std::string token_file;
   std::string tcti = "device:/dev/tpmrm0";
   std::string router_id;
+  std::string interface;  // whose MAC the device ID token carries
+  std::string state_directory = "/var/lib/sedge/onboarding";
 };
 
 struct Config {

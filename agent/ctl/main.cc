@@ -11,6 +11,7 @@
 #include <string>
 
 #include "agent/config/config.h"
+#include "agent/ctl/onboard.h"
 #include "agent/daemon/daemon.h"
 
 namespace {
@@ -27,7 +28,8 @@ void usage() {
                "                       running one stays (exit status 1)\n"
                "  check [--config-dir DIR]...\n"
                "                       validate configuration files without the daemon and print\n"
-               "                       the effective configuration, secrets masked\n";
+               "                       the effective configuration, secrets masked\n"
+               "  onboard COMMAND      onboarding to the conductor (sedgectl onboard --help)\n";
 }
 
 struct Call {
@@ -113,6 +115,7 @@ int main(int argc, char** argv) {
     }
   }
   const std::string command = i < argc ? argv[i] : "status";
+  if (command == "onboard") return sedge::ctl::onboard_command(argc - i, argv + i);
   if (command == "check") {
     auto sources = sedge::config::Sources::from_environment();
     bool custom = false;

@@ -162,6 +162,26 @@ lab_swtpm() {
   echo "swtpm:host=127.0.0.1,port=$2"
 }
 
+# lab_tpm_resource_manager DIR TCTI: puts tpm2-abrmd (on a private D-Bus session bus) in front
+# of a TPM, as the kernel's /dev/tpmrm0 is on an appliance: it swaps transient objects in and
+# out, so a client may hold more than the TPM's three slots (OpenSSL's tpm2 provider does while
+# it signs). Sets LAB_TPM_RM_TCTI for clients and exports the bus address they need.
+lab_tpm_resource_manager() {
+  dbus-daemon --session --fork --print-address=1 --print-pid=3 > "$1/bus.addr" 3> "$1/bus.pid"
+  DBUS_SESSION_BUS_ADDRESS=$(head -1 "$1/bus.addr"); export DBUS_SESSION_BUS_ADDRESS
+  tpm2-abrmd --session --allow-root --tcti "$2" > "$1/abrmd.log" 2>&1 &
+  echo $! > "$1/abrmd.pid"
+  LAB_TPM_RM_TCTI="tabrmd:bus_type=session"
+  for _ in $(seq 50); do TPM2TOOLS_TCTI=$LAB_TPM_RM_TCTI tpm2_getcap handles-persistent > /dev/null 2>&1 && return 0; sleep 0.1; done
+  lab_fail "tpm2-abrmd did not start: $(cat "$1/abrmd.log")"
+}
+
+lab_tpm_resource_manager_stop() {
+  [ -s "$1/abrmd.pid" ] && kill "$(cat "$1/abrmd.pid")" 2>/dev/null
+  [ -s "$1/bus.pid" ] && kill "$(cat "$1/bus.pid")" 2>/dev/null
+  rm -f "$1/abrmd.pid" "$1/bus.pid"
+}
+
 lab_swtpm_stop() { [ -s "$1/swtpm.pid" ] && kill "$(cat "$1/swtpm.pid")" 2>/dev/null; rm -f "$1/swtpm.pid"; }
 
 # ---- The datapath ----

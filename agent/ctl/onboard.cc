@@ -1,0 +1,149 @@
+#include "agent/ctl/onboard.h"
+
+#include <openssl/crypto.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "agent/config/config.h"
+#include "common/files.h"
+#include "onboarding/idtoken.h"
+#include "onboarding/router.h"
+
+namespace sedge::ctl {
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void usage() {
+  std::cerr << "Usage: sedgectl onboard [--config-dir DIR]... COMMAND\n"
+               "  export-idtoken   print the device ID token (EK certificate and key, MAC, router ID)\n"
+               "                   for the operator to register with the conductor\n"
+               "  run              onboard with the token in TokenFile= (once), then hold the\n"
+               "                   management channel until interrupted\n"
+               "  status           the onboarding on record\n"
+               "  reset            forget the onboarding on record (to onboard again)\n";
+}
+
+int fail(const std::string& message) {
+  std::cerr << "sedgectl onboard: " << message << "\n";
+  return 1;
+}
+
+// The token from its file: a secret, so it goes straight into a Secret and the copy is wiped.
+Result<Secret> read_token(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text.error();
+  std::string_view v(*text);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+  Secret token(v);
+  OPENSSL_cleanse(text->data(), text->size());
+  if (token.empty()) return Error{path + " is empty"};
+  return token;
+}
+
+int export_idtoken(const config::Onboarding& o) {
+  if (o.interface.empty()) return fail(o.where.str() + ": [Onboarding] needs Interface= (whose MAC identifies the router)");
+  auto mac = onboarding::interface_mac(o.interface);
+  if (!mac) return fail(mac.error().message);
+  auto tpm = onboarding::Tpm::open(o.tcti);
+  if (!tpm) return fail(tpm.error().message);
+  auto token = onboarding::device_id_token(**tpm, o.router_id, *mac);
+  if (!token) return fail(token.error().message);
+  std::cout << *token << "\n";
+  return 0;
+}
+
+onboarding::RouterOptions router_options(const config::Onboarding& o) {
+  onboarding::RouterOptions r;
+  r.tcti = o.tcti;
+  r.state_dir = o.state_directory;
+  r.router_id = o.router_id;
+  r.conductor = o.conductor;
+  r.port = o.port;
+  r.management_port = o.management_port;
+  return r;
+}
+
+void print_state(const onboarding::OnboardState& s) {
+  std::cout << "Router: " << s.router_id << "\n"
+            << "Conductor: " << s.conductor_host << " (onboarding port " << s.port << ", management port "
+            << s.management_port << ")\n"
+            << "Conductor key pin: " << s.pin << "\n"
+            << "Certificate: " << s.certificate_file << " (key in the TPM at handle 0x" << std::hex << s.tls_key_handle
+            << std::dec << ")\n"
+            << "Auth State: completed" << std::endl;
+}
+
+int run(const config::Onboarding& o) {
+  auto options = router_options(o);
+  auto state = onboarding::load_state(o.state_directory);
+  if (!state) {
+    if (state.error().code != ENOENT) return fail(state.error().message);
+    if (o.token_file.empty()) return fail(o.where.str() + ": [Onboarding] needs TokenFile= to onboard");
+    auto token = read_token(o.token_file);
+    if (!token) return fail(token.error().message);
+    state = onboarding::onboard(options, *token);
+    if (!state) return fail(state.error().message);
+    std::cout << "onboarded" << std::endl;
+    print_state(*state);
+  }
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::signal(SIGINT, [](int) { g_stop = true; });
+  auto s = onboarding::hold_management_channel(*state, o.tcti, g_stop, [](bool up, const std::string& detail) {
+    std::cout << (up ? "management channel up: " : "management channel down: ") << detail << std::endl;
+  });
+  if (!s) return fail(s.error().message);
+  return 0;
+}
+
+}  // namespace
+
+int onboard_command(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a conductor that hangs up is an error value, not a signal
+  auto sources = config::Sources::from_environment();
+  bool custom = false;
+  std::string command;
+  for (int k = 1; k < argc; ++k) {
+    if (std::strcmp(argv[k], "--config-dir") == 0 && k + 1 < argc) {
+      if (!custom) sources.directories.clear();
+      custom = true;
+      sources.directories.emplace_back(argv[++k]);
+    } else if (command.empty() && argv[k][0] != '-') {
+      command = argv[k];
+    } else {
+      usage();
+      return 2;
+    }
+  }
+  auto loaded = config::load(sources);
+  if (!loaded) return fail(loaded.error().message);
+  for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
+  if (loaded->has_errors()) return fail("the configuration has errors");
+  if (!loaded->config.onboarding) return fail("no [Onboarding] section in the configuration");
+  const config::Onboarding& o = *loaded->config.onboarding;
+  if (command == "export-idtoken") return export_idtoken(o);
+  if (command == "run") return run(o);
+  if (command == "status") {
+    auto state = onboarding::load_state(o.state_directory);
+    if (!state) {
+      if (state.error().code != ENOENT) return fail(state.error().message);
+      std::cout << "Auth State: not onboarded\n";
+      return 3;
+    }
+    print_state(*state);
+    return 0;
+  }
+  if (command == "reset") {
+    if (auto s = onboarding::reset_state(o.state_directory); !s) return fail(s.error().message);
+    return 0;
+  }
+  usage();
+  return 2;
+}
+
+}  // namespace sedge::ctl

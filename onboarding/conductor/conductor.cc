@@ -1,0 +1,398 @@
+#include "onboarding/conductor/conductor.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "common/base64.h"
+#include "common/files.h"
+#include "common/log.h"
+#include "onboarding/credential.h"
+#include "onboarding/protocol.h"
+#include "onboarding/quote.h"
+#include "onboarding/tls.h"
+#include "onboarding/tpm_wire.h"
+
+namespace sedge::conductor {
+namespace {
+
+namespace ob = sedge::onboarding;
+namespace protocol = sedge::onboarding::protocol;
+using json = nlohmann::json;
+
+int64_t now() { return static_cast<int64_t>(::time(nullptr)); }
+
+Result<Bytes> random_bytes(size_t n) {
+  Bytes out(n);
+  if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) return Error{"the random generator failed"};
+  return out;
+}
+
+// A string field that must be present and base64.
+Result<Bytes> b64_field(const json& message, const char* field) {
+  auto it = message.find(field);
+  if (it == message.end() || !it->is_string()) return Error{std::string("missing field ") + field, EBADMSG};
+  auto bytes = base64_decode(it->get<std::string>());
+  if (!bytes) return bytes.error().context(field);
+  return bytes;
+}
+
+Result<std::string> string_field(const json& message, const char* field) {
+  auto it = message.find(field);
+  if (it == message.end() || !it->is_string()) return Error{std::string("missing field ") + field, EBADMSG};
+  return it->get<std::string>();
+}
+
+Status expect_type(const json& message, const char* type) {
+  auto t = string_field(message, "type");
+  if (!t) return t.error();
+  if (*t != type) return Error{"expected a " + std::string(type) + " message, got " + *t, EPROTO};
+  return {};
+}
+
+// The EK's public area from the registered EK certificate, for MakeCredential.
+Result<ob::PublicArea> ek_area(const std::string& idtoken_json) {
+  auto token = json::parse(idtoken_json, nullptr, false);
+  if (token.is_discarded()) return Error{"the registered device ID token is not JSON"};
+  auto der = b64_field(token, "ek_certificate");
+  if (!der) return der.error();
+  const unsigned char* p = der->data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
+  if (!cert) return Error{"the registered EK certificate is not DER"};
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
+  ob::EkProfile profile = ob::EkProfile::kRsa2048;
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC) {
+    profile = EVP_PKEY_get_bits(key) > 256 ? ob::EkProfile::kEccP384 : ob::EkProfile::kEccP256;
+  }
+  return ob::ek_public_from_key(profile, key);
+}
+
+// What a failed session did: the reason for the router (and the log), whether the registry
+// should record the router as failed (only once the token was spent).
+struct Refusal {
+  std::string reason;
+  bool record = false;
+};
+
+void refuse(ob::Channel& channel, const Refusal& r, const std::string& router_id, Registry* registry) {
+  log::warning("onboarding refused: " + r.reason, {{"ROUTER", router_id}, {"PEER", channel.connection().peer_address()}});
+  if (r.record && registry != nullptr)
+    (void)registry->set_auth_state(router_id, AuthState::failed, r.reason, now());
+  (void)channel.send(json{{"type", "error"}, {"reason", r.reason}});
+  channel.close(websocket::close_code::kPolicyViolation, "onboarding refused");
+}
+
+std::string channel_file(const ConductorOptions& o, const std::string& router_id) {
+  return o.state_dir + "/channels/" + router_id;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Conductor>> Conductor::open(const ConductorOptions& options) {
+  ::mkdir(options.state_dir.c_str(), 0700);
+  ::mkdir((options.state_dir + "/channels").c_str(), 0700);
+  auto ca = CertificateAuthority::load_or_create(options.state_dir, "sedge conductor CA");
+  if (!ca) return ca.error();
+  auto spki = load_or_create_key(options.state_dir + "/tls.key");
+  if (!spki) return spki.error();
+  const std::string tls_crt = options.state_dir + "/tls.crt";
+  if (::access(tls_crt.c_str(), F_OK) != 0) {
+    std::string cn = options.advertised_host.empty() ? "sedge-conductor" : options.advertised_host;
+    auto cert = ca->issue(*spki, cn, Usage::server, 3650);
+    if (!cert) return cert.error();
+    if (auto s = write_file_atomic(tls_crt, cert->pem + ca->certificate_pem(), 0644); !s) return s.error();
+  }
+  const std::string key_file = options.state_dir + "/token.key";
+  if (::access(key_file.c_str(), F_OK) != 0) {
+    auto key = Ed25519Key::generate();
+    if (!key) return key.error();
+    auto pem = key->private_pem();
+    if (!pem) return pem.error();
+    if (auto s = write_file_atomic(key_file, pem->view(), 0600); !s) return s.error();
+  }
+  auto text = read_file(key_file);
+  if (!text) return text.error();
+  Secret pem(*text);
+  OPENSSL_cleanse(text->data(), text->size());
+  auto key = Ed25519Key::from_private_pem(pem);
+  if (!key) return key.error().context(key_file);
+  auto registry = Registry::open(options.state_dir + "/registry.db");
+  if (!registry) return registry.error();
+  return std::unique_ptr<Conductor>(new Conductor(options, std::move(*ca), std::move(*key), sha256_hex(*spki)));
+}
+
+Result<Registry> Conductor::registry() const { return Registry::open(options_.state_dir + "/registry.db"); }
+
+Result<RouterRecord> Conductor::register_router(const std::string& router_id, const std::string& idtoken_json) {
+  auto token = json::parse(idtoken_json, nullptr, false);
+  if (token.is_discarded() || !token.is_object()) return Error{"the device ID token is not a JSON object", EBADMSG};
+  if (auto id = token.find("router_id"); id != token.end() && id->is_string() && !id->get<std::string>().empty() &&
+                                         id->get<std::string>() != router_id)
+    return Error{"the device ID token is for router " + id->get<std::string>() + ", not " + router_id, EINVAL};
+  auto cert = b64_field(token, "ek_certificate");
+  if (!cert) return cert.error().context("device ID token");
+  auto spki = b64_field(token, "ek_public_key");
+  if (!spki) return spki.error().context("device ID token");
+  auto mac = string_field(token, "mac");
+  if (!mac) return mac.error().context("device ID token");
+  if (auto s = verify_with_cas(*cert, options_.manufacturer_ca_dir); !s) return s.error();
+  auto cert_spki = certificate_spki(*cert);
+  if (!cert_spki) return cert_spki.error();
+  if (*cert_spki != *spki) return Error{"the device ID token's EK public key is not its EK certificate's", EINVAL};
+  RouterRecord r;
+  r.router_id = router_id;
+  r.ek_sha256 = sha256_hex(*spki);
+  r.mac = *mac;
+  r.idtoken = idtoken_json;
+  r.registered = now();
+  auto reg = registry();
+  if (!reg) return reg.error();
+  if (auto s = reg->register_router(r); !s) return s.error();
+  log::notice("router registered", {{"ROUTER", router_id}, {"EK_SHA256", r.ek_sha256}});
+  return r;
+}
+
+Result<std::string> Conductor::issue_token(const std::string& router_id) {
+  auto reg = registry();
+  if (!reg) return reg.error();
+  auto router = reg->router(router_id);
+  if (!router) return router.error();
+  auto jti = new_jti();
+  if (!jti) return jti.error();
+  TokenClaims c;
+  c.router_id = router_id;
+  c.ek_sha256 = router->ek_sha256;
+  c.mac = router->mac;
+  c.conductor_pin = pin_hex_;
+  c.conductor = (options_.advertised_host.empty() ? std::string("localhost") : options_.advertised_host) + ":" +
+                std::to_string(options_.port);
+  c.jti = *jti;
+  c.iat = now();
+  c.exp = c.iat + options_.token_ttl_seconds;
+  auto token = sedge::conductor::issue_token(c, token_key_);
+  if (!token) return token.error();
+  if (auto s = reg->record_token(c.jti, router_id, c.exp); !s) return s.error();
+  if (auto s = reg->set_auth_state(router_id, AuthState::token_issued, "", c.iat); !s) return s.error();
+  log::notice("onboarding token issued", {{"ROUTER", router_id}, {"TOKEN_ID", c.jti}});
+  return token;
+}
+
+Status Conductor::revoke_token(const std::string& jti) {
+  auto reg = registry();
+  if (!reg) return reg.error();
+  return reg->revoke_token(jti, now());
+}
+
+Result<std::string> Conductor::show(const std::string& router_id) {
+  auto reg = registry();
+  if (!reg) return reg.error();
+  std::vector<RouterRecord> routers;
+  if (router_id.empty()) {
+    auto all = reg->list_routers();
+    if (!all) return all.error();
+    routers = std::move(*all);
+  } else {
+    auto one = reg->router(router_id);
+    if (!one) return one.error();
+    routers.push_back(std::move(*one));
+  }
+  std::string out;
+  for (const auto& r : routers) {
+    out += "Router: " + r.router_id + "\n";
+    out += "  MAC: " + r.mac + "\n";
+    out += "  EK SHA-256: " + r.ek_sha256 + "\n";
+    out += "  Auth State: " + std::string(to_string(r.auth_state));
+    out += r.auth_reason.empty() ? "\n" : " (" + r.auth_reason + ")\n";
+    auto certs = reg->certificates(r.router_id);
+    if (certs && !certs->empty()) out += "  Certificate: serial " + certs->back().serial + "\n";
+    auto channel = read_file(channel_file(options_, r.router_id));
+    out += "  Management Channel: " + (channel ? "connected from " + *channel : std::string("down")) + "\n";
+  }
+  return out;
+}
+
+Status Conductor::onboard(onboarding::Channel& channel) {
+  auto hello = channel.receive(30000);
+  if (!hello) return hello.error();
+  if (auto s = expect_type(*hello, "hello"); !s) {
+    refuse(channel, {s.error().message}, "", nullptr);
+    return s.error();
+  }
+  auto token_text = string_field(*hello, "token");
+  if (!token_text) return refuse(channel, {token_text.error().message}, "", nullptr), token_text.error();
+  // The token: ours, unexpired, for a router we know with this EK and MAC, and unused.
+  auto claims = verify_token(*token_text, token_key_, now());
+  if (!claims) return refuse(channel, {"token refused: " + claims.error().message}, "", nullptr), claims.error();
+  const std::string& router_id = claims->router_id;
+  auto reg = registry();
+  if (!reg) return reg.error();
+  if (claims->conductor_pin != pin_hex_) {
+    Refusal r{"the token pins another conductor key"};
+    return refuse(channel, r, router_id, nullptr), Error{r.reason};
+  }
+  auto router = reg->router(router_id);
+  if (!router) return refuse(channel, {"unknown router " + router_id}, router_id, nullptr), router.error();
+  if (router->ek_sha256 != claims->ek_sha256 || router->mac != claims->mac) {
+    Refusal r{"the token does not match the registered router's EK and MAC"};
+    return refuse(channel, r, router_id, nullptr), Error{r.reason};
+  }
+  auto spent = reg->consume_token(claims->jti, now());
+  if (!spent) return refuse(channel, {spent.error().message}, router_id, nullptr), spent.error();
+  if (spent->router_id != router_id) {
+    Refusal r{"the token was recorded for another router", true};
+    return refuse(channel, r, router_id, &*reg), Error{r.reason};
+  }
+  (void)reg->set_auth_state(router_id, AuthState::attesting, "", now());
+  auto fail = [&](const std::string& reason) {
+    refuse(channel, {reason, true}, router_id, &*reg);
+    return Error{reason, EKEYREJECTED};
+  };
+  // The attestation key: one that cannot leave its TPM.
+  auto ak_bytes = b64_field(*hello, "ak_public");
+  if (!ak_bytes) return fail(ak_bytes.error().message);
+  auto ak = ob::parse_public(*ak_bytes);
+  if (!ak) return fail("the AK's public area: " + ak.error().message);
+  if (auto s = ob::check_ak_attributes(*ak); !s) return fail("the AK is not acceptable: " + s.error().message);
+  auto ak_name = ob::object_name(*ak);
+  if (!ak_name) return fail(ak_name.error().message);
+  auto tls_spki = b64_field(*hello, "tls_public");
+  if (!tls_spki) return fail(tls_spki.error().message);
+  // The challenge: a secret only the TPM holding the registered EK can recover, and only for
+  // this AK, plus a fresh nonce for the quote.
+  auto ek = ek_area(router->idtoken);
+  if (!ek) return fail(ek.error().message);
+  auto secret_bytes = random_bytes(protocol::kSecretBytes);
+  auto nonce = random_bytes(protocol::kNonceBytes);
+  if (!secret_bytes || !nonce) return fail("the random generator failed");
+  Secret secret(*secret_bytes);
+  OPENSSL_cleanse(secret_bytes->data(), secret_bytes->size());
+  auto credential = ob::make_credential(*ek, *ak_name, secret);
+  if (!credential) return fail(credential.error().message);
+  if (auto s = channel.send(json{{"type", "challenge"},
+                                 {"credential", base64_encode(credential->id_object)},
+                                 {"secret", base64_encode(credential->encrypted_secret)},
+                                 {"nonce", base64_encode(*nonce)}});
+      !s)
+    return s.error();
+  auto proof = channel.receive(30000);
+  if (!proof) return fail("no proof: " + proof.error().message);
+  if (auto s = expect_type(*proof, "proof"); !s) return fail(s.error().message);
+  auto activated = b64_field(*proof, "secret");
+  if (!activated) return fail(activated.error().message);
+  if (activated->size() != secret.size() || CRYPTO_memcmp(activated->data(), secret.bytes().data(), secret.size()) != 0)
+    return fail("the credential was not activated: the AK is not in the TPM that holds the registered EK");
+  auto attest = b64_field(*proof, "attest");
+  auto signature = b64_field(*proof, "signature");
+  if (!attest || !signature) return fail("the proof has no quote");
+  auto exporter = channel.connection().exporter(protocol::kExporterBytes);
+  if (!exporter) return fail(exporter.error().message);
+  auto expected = protocol::quote_qualifying_data(*nonce, *exporter, *tls_spki);
+  if (auto q = ob::verify_quote(*ak, *attest, *signature, expected); !q) return fail("quote refused: " + q.error().message);
+  // Proven: the router's certificate, for the TLS key the quote covers.
+  auto cert = ca_.issue(*tls_spki, router_id, Usage::client, options_.certificate_days);
+  if (!cert) return fail(cert.error().message);
+  if (auto s = reg->store_certificate(CertificateRecord{cert->serial, router_id, cert->der, cert->not_after}); !s)
+    return fail(s.error().message);
+  if (auto s = reg->set_auth_state(router_id, AuthState::completed, "", now()); !s) return s.error();
+  log::notice("router onboarded", {{"ROUTER", router_id}, {"SERIAL", cert->serial}});
+  return channel.send(json{{"type", "certificate"}, {"certificate", cert->pem}, {"ca", ca_.certificate_pem()}});
+}
+
+Status Conductor::manage(onboarding::Channel& channel, const std::atomic<bool>& stop) {
+  X509* peer = channel.connection().peer_certificate();
+  if (peer == nullptr) return Error{"no client certificate"};
+  char cn[256] = "";
+  X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
+  const std::string router_id = cn;
+  const ASN1_INTEGER* serial_asn1 = X509_get0_serialNumber(peer);
+  BIGNUM* bn = ASN1_INTEGER_to_BN(serial_asn1, nullptr);
+  char* serial_hex = BN_bn2hex(bn);
+  std::string serial(serial_hex);
+  OPENSSL_free(serial_hex);
+  BN_free(bn);
+  for (char& c : serial) c = static_cast<char>(tolower(c));
+  auto reg = registry();
+  if (!reg) return reg.error();
+  auto certs = reg->certificates(router_id);
+  bool known = certs && std::any_of(certs->begin(), certs->end(), [&](const auto& c) { return c.serial == serial; });
+  auto router = reg->router(router_id);
+  if (!known || !router || router->auth_state != AuthState::completed) {
+    Refusal r{"certificate " + serial + " is not a current certificate of an onboarded router " + router_id};
+    return refuse(channel, r, router_id, nullptr), Error{r.reason};
+  }
+  auto hello = channel.receive(30000);
+  if (!hello) return hello.error();
+  auto claimed = string_field(*hello, "router_id");
+  if (!claimed || *claimed != router_id) {
+    Refusal r{"the management hello does not name the certificate's router"};
+    return refuse(channel, r, router_id, nullptr), Error{r.reason};
+  }
+  if (auto s = channel.send(json{{"type", "welcome"}, {"router_id", router_id}}); !s) return s.error();
+  const std::string marker = channel_file(options_, router_id);
+  (void)write_file_atomic(marker, channel.connection().peer_address() + " since " + std::to_string(now()), 0644);
+  log::notice("management channel up", {{"ROUTER", router_id}, {"PEER", channel.connection().peer_address()}});
+  Status ended;
+  while (!stop.load()) {
+    auto m = channel.receive(1000);
+    if (m) continue;  // nothing is asked of the conductor yet: the channel is its presence
+    if (m.error().code == ETIMEDOUT) continue;
+    ended = m.error();
+    break;
+  }
+  ::unlink(marker.c_str());
+  log::notice("management channel down", {{"ROUTER", router_id}});
+  if (stop.load()) channel.close(websocket::close_code::kGoingAway, "conductor stopping");
+  return ended;
+}
+
+Status Conductor::serve(const std::atomic<bool>& stop) {
+  ob::tls::ServerOptions onboarding{options_.listen_address, options_.port,
+                                    {options_.state_dir + "/tls.crt", options_.state_dir + "/tls.key"}, ""};
+  ob::tls::ServerOptions management = onboarding;
+  management.port = options_.management_port;
+  management.client_ca_file = ca_.certificate_file();
+  auto s930 = ob::tls::Server::listen(onboarding);
+  if (!s930) return s930.error();
+  auto s933 = ob::tls::Server::listen(management);
+  if (!s933) return s933.error();
+  log::notice("conductor listening", {{"PORTS", std::to_string((*s930)->port()) + "," + std::to_string((*s933)->port())}});
+  std::vector<std::thread> sessions;
+  while (!stop.load()) {
+    pollfd fds[2] = {{(*s930)->fd(), POLLIN, 0}, {(*s933)->fd(), POLLIN, 0}};
+    if (::poll(fds, 2, 500) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if ((fds[i].revents & POLLIN) == 0) continue;
+      auto& server = i == 0 ? *s930 : *s933;
+      auto conn = server->accept(0);
+      if (!conn) {
+        log::warning(conn.error().message);
+        continue;
+      }
+      if (!*conn) continue;
+      sessions.emplace_back([this, i, &stop, c = std::move(*conn)]() mutable {
+        auto path = std::string(i == 0 ? protocol::kOnboardPath : protocol::kManagePath);
+        auto channel = ob::Channel::accept(std::move(c), path);
+        if (!channel) {
+          log::warning(channel.error().message);
+          return;
+        }
+        Status s = i == 0 ? onboard(**channel) : manage(**channel, stop);
+        if (!s) log::info("session ended: " + s.error().message);
+      });
+    }
+  }
+  for (auto& t : sessions) t.join();
+  return {};
+}
+
+}  // namespace sedge::conductor

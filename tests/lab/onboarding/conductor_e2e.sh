@@ -1,0 +1,160 @@
+#!/bin/sh
+# Onboarding end to end, against swtpm: the operator exports the router's device ID token,
+# registers it with the reference conductor and hands the router a token; the router proves
+# with its TPM who it is on port 930 (TLS 1.3 to the pinned conductor key, WebSocket,
+# ActivateCredential, a quote bound to the TLS session), gets a certificate for a TPM-held key
+# and holds the mutual-TLS management channel on 933 with it (OpenSSL's tpm2 provider). Then
+# the attacks: each refused with a clear reason, nothing stored.
+. "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
+B="$SEDGE_BUILD_DIR"
+CTL="$B/agent/ctl/sedgectl"
+COND="$B/onboarding/conductor/sedge-conductor"
+swtpm=$(lab_swtpm "$LAB_DIR/tpm" 2341)
+lab_tpm_resource_manager "$LAB_DIR/tpm" "$swtpm"
+tcti=$LAB_TPM_RM_TCTI
+export TPM2TOOLS_TCTI="$tcti"
+ip link add mgmt0 type veth peer name mgmt1 && ip link set mgmt0 address 02:5e:d9:00:00:01
+
+mkdir -p "$LAB_DIR/mca" "$LAB_DIR/cfg"
+cp "$LAB_DIR/tpm/localca/"*.pem "$LAB_DIR/mca/" 2>/dev/null
+rm -f "$LAB_DIR/mca/signkey.pem"
+C="--state $LAB_DIR/conductor --manufacturer-ca $LAB_DIR/mca --advertise 127.0.0.1"
+router_config() {  # router_config PORT
+  cat > "$LAB_DIR/cfg/sedge.conf" <<EOC
+[Onboarding]
+Conductor=127.0.0.1
+Port=$1
+TokenFile=$LAB_DIR/token
+Tcti=$tcti
+RouterId=router-0001
+Interface=mgmt0
+StateDirectory=$LAB_DIR/router
+EOC
+}
+router_config 930
+
+echo "== the operator: device ID token, registration, onboarding token"
+$COND $C init | tee "$LAB_DIR/init.txt"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" export-idtoken > "$LAB_DIR/idtoken.json" || lab_fail "no device ID token"
+jq -c '{router_id, mac}' "$LAB_DIR/idtoken.json"
+$COND $C register router-0001 "$LAB_DIR/idtoken.json" || lab_fail "the conductor refused the router's device ID token"
+(umask 077; $COND $C token router-0001 > "$LAB_DIR/token") || lab_fail "no onboarding token"
+cp "$LAB_DIR/token" "$LAB_DIR/token.first"
+
+echo "== a second registration of the same router is refused"
+$COND $C register router-0001 "$LAB_DIR/idtoken.json" 2> "$LAB_DIR/err.txt" && lab_fail "a router was registered twice"
+cat "$LAB_DIR/err.txt"
+
+echo "== the conductor serves 930 and 933"
+$COND $C serve > "$LAB_DIR/conductor.log" 2>&1 &
+conductor=$!
+for _ in $(seq 50); do grep -q "conductor listening" "$LAB_DIR/conductor.log" && break; sleep 0.1; done
+
+echo "== TLS 1.2 is refused on both ports"
+for port in 930 933; do
+  echo | openssl s_client -connect 127.0.0.1:$port -tls1_2 > "$LAB_DIR/tls12.txt" 2>&1 && lab_fail "TLS 1.2 accepted on $port"
+  grep -qi "alert protocol version\|unsupported protocol\|wrong version" "$LAB_DIR/tls12.txt" || { cat "$LAB_DIR/tls12.txt"; lab_fail "TLS 1.2 on $port not refused as a version"; }
+done
+echo "refused"
+
+echo "== the router onboards"
+start=$(date +%s%N)
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
+router=$!
+for _ in $(seq 300); do grep -q "management channel up" "$LAB_DIR/router.log" && break; sleep 0.1; done
+took=$(( ($(date +%s%N) - start) / 1000000 ))
+cat "$LAB_DIR/router.log"
+grep -q "management channel up" "$LAB_DIR/router.log" || { cat "$LAB_DIR/conductor.log"; lab_fail "the router did not come up on 933"; }
+echo "onboarding and management channel up in $took ms"
+$COND $C show router-0001 | tee "$LAB_DIR/show.txt"
+grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
+grep -q "Management Channel: connected" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show the management channel"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" status | grep -q "Auth State: completed" || lab_fail "the router does not record its onboarding"
+openssl verify -CAfile "$LAB_DIR/router/ca.crt" "$LAB_DIR/router/router.crt" || lab_fail "the router certificate does not verify to the conductor CA"
+# The certificate's key is the TPM's TLS key (tpm2-tools reads it independently).
+tpm2_readpublic -c 0x81010003 -f pem -o "$LAB_DIR/tlskey.pem" > /dev/null || lab_fail "no TLS key at 0x81010003"
+openssl x509 -in "$LAB_DIR/router/router.crt" -pubkey -noout | cmp - "$LAB_DIR/tlskey.pem" || lab_fail "the certificate is not for the TPM's key"
+
+echo "== the conductor restarts: the router reconnects"
+kill "$conductor"; wait "$conductor" 2>/dev/null
+for _ in $(seq 100); do grep -q "management channel down" "$LAB_DIR/router.log" && break; sleep 0.1; done
+grep -q "management channel down" "$LAB_DIR/router.log" || lab_fail "the router did not notice the conductor leaving"
+$COND $C serve >> "$LAB_DIR/conductor.log" 2>&1 &
+conductor=$!
+for _ in $(seq 200); do [ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] || lab_fail "the router did not reconnect"
+tail -2 "$LAB_DIR/router.log"
+kill "$router"; wait "$router" 2>/dev/null
+
+echo "== a second onboarding is refused while one is on record"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/again.txt" 2>&1 &
+again=$!; sleep 2; kill "$again" 2>/dev/null; wait "$again" 2>/dev/null
+grep -q "management channel up" "$LAB_DIR/again.txt" || lab_fail "the recorded onboarding was not reused"
+
+# Each attack: reset the router's record, run, and expect the reason in its output.
+attack() {  # attack NAME EXPECTED
+  "$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
+  timeout 30 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "$1: accepted"
+  grep -q "$2" "$LAB_DIR/attack.txt" || { cat "$LAB_DIR/attack.txt"; lab_fail "$1: not refused with '$2'"; }
+  printf '%-28s refused: %s\n' "$1" "$(grep -o "$2.*" "$LAB_DIR/attack.txt" | head -1)"
+}
+certs_before=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
+attack "replayed token" "token already used"
+python3 - "$LAB_DIR/token.first" > "$LAB_DIR/token" <<'EOP'
+import base64, json, sys
+payload, sig = open(sys.argv[1]).read().strip().split('.')
+claims = json.loads(base64.urlsafe_b64decode(payload + '=' * (-len(payload) % 4)))
+claims['exp'] += 3600
+print(base64.urlsafe_b64encode(json.dumps(claims, separators=(',', ':')).encode()).decode().rstrip('=') + '.' + sig)
+EOP
+attack "tampered token" "signature does not verify"
+(umask 077; $COND $C --token-ttl 1 token router-0001 > "$LAB_DIR/token"); sleep 2
+attack "expired token" "expired"
+(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+$COND $C revoke "$(python3 -c "import base64,json,sys;p=open(sys.argv[1]).read().split('.')[0];print(json.loads(base64.urlsafe_b64decode(p+'='*(-len(p)%4)))['jti'])" "$LAB_DIR/token")"
+attack "revoked token" "token revoked"
+
+echo "== a rogue conductor with another key"
+$COND --state "$LAB_DIR/rogue" --manufacturer-ca "$LAB_DIR/mca" --port 9930 --management-port 9933 serve > "$LAB_DIR/rogue.log" 2>&1 &
+rogue=$!
+sleep 0.5
+(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+router_config 9930
+attack "wrong conductor key" "is not the one the token pins"
+kill "$rogue"; router_config 930
+
+echo "== a token for another router"
+tcti2=$(lab_swtpm "$LAB_DIR/tpm2" 2351)
+cp "$LAB_DIR/tpm2/localca/issuercert.pem" "$LAB_DIR/mca/tpm2-issuer.pem"
+ip link add mgmt2 type veth peer name mgmt3 && ip link set mgmt2 address 02:5e:d9:00:00:02
+sed -e "s/router-0001/router-0002/" -e "s/mgmt0/mgmt2/" -e "s|$tcti|$tcti2|" "$LAB_DIR/cfg/sedge.conf" > "$LAB_DIR/other.conf"
+mkdir -p "$LAB_DIR/cfg2" && mv "$LAB_DIR/other.conf" "$LAB_DIR/cfg2/sedge.conf"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg2" export-idtoken > "$LAB_DIR/idtoken2.json" || lab_fail "no second device ID token"
+$COND $C register router-0002 "$LAB_DIR/idtoken2.json" || lab_fail "the second router was not registered"
+(umask 077; $COND $C token router-0002 > "$LAB_DIR/token")
+attack "token for another router" "the token is for router router-0002"
+
+echo "== a router with another TPM presents router-0001's token (wrong EK)"
+(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+sed -i "s|^Tcti=.*|Tcti=$tcti2|" "$LAB_DIR/cfg/sedge.conf"
+attack "wrong EK (another TPM)" "the credential was not activated\|activating the conductor's credential"
+sed -i "s|^Tcti=.*|Tcti=$tcti|" "$LAB_DIR/cfg/sedge.conf"
+
+echo "== an EK certificate from an unknown CA"
+mkdir -p "$LAB_DIR/otherca"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=other -keyout "$LAB_DIR/otherca/k" -out "$LAB_DIR/otherca/ca.pem" 2> /dev/null
+$COND --state "$LAB_DIR/c3" --manufacturer-ca "$LAB_DIR/otherca" register router-0001 "$LAB_DIR/idtoken.json" 2> "$LAB_DIR/err.txt" && lab_fail "an EK from an unknown CA was registered"
+grep -q "does not verify to a manufacturer CA" "$LAB_DIR/err.txt" || { cat "$LAB_DIR/err.txt"; lab_fail "unknown CA not reported clearly"; }
+cat "$LAB_DIR/err.txt"
+
+certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
+[ "$certs_before" = "$certs_after" ] || lab_fail "a refused onboarding stored a certificate ($certs_before -> $certs_after)"
+
+echo "== the TPM is gone"
+lab_tpm_resource_manager_stop "$LAB_DIR/tpm"
+lab_swtpm_stop "$LAB_DIR/tpm"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" export-idtoken 2> "$LAB_DIR/err.txt" && lab_fail "a missing TPM went unnoticed"
+grep -q "TPM" "$LAB_DIR/err.txt" || { cat "$LAB_DIR/err.txt"; lab_fail "a missing TPM is not reported clearly"; }
+cat "$LAB_DIR/err.txt"
+kill "$conductor"; lab_swtpm_stop "$LAB_DIR/tpm2"
+echo PASS
