@@ -154,7 +154,7 @@ Result<int> tcp_connect(const std::string& host, uint16_t port, Clock::time_poin
     Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
     if (fd.get() < 0) continue;
     if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
-      last = Error::sys("connecting to " + host + ":" + service);
+      last = Error::sys("connecting to " + host + ":" + service + ": " + std::strerror(errno));
       continue;
     }
     pollfd p{fd.get(), POLLOUT, 0};
@@ -166,7 +166,7 @@ Result<int> tcp_connect(const std::string& host, uint16_t port, Clock::time_poin
     socklen_t len = sizeof soerr;
     ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &soerr, &len);
     if (soerr != 0) {
-      last = Error::sys("connecting to " + host + ":" + service, soerr);
+      last = Error::sys("connecting to " + host + ":" + service + ": " + std::strerror(soerr), soerr);
       continue;
     }
     return fd.release();

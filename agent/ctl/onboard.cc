@@ -1,7 +1,9 @@
 #include "agent/ctl/onboard.h"
 
 #include <openssl/crypto.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -79,7 +81,29 @@ void print_state(const onboarding::OnboardState& s) {
             << "Auth State: completed" << std::endl;
 }
 
+// A conductor that cannot be reached (down, restarting, a session cut short) is tried again
+// with exponential backoff; a refusal or a local failure ends the attempt.
+bool transient(const Error& e) {
+  for (int code : {ECONNREFUSED, ETIMEDOUT, ECONNRESET, EHOSTUNREACH, ENETUNREACH, EPIPE})
+    if (e.code == code) return true;
+  return false;
+}
+
+Result<onboarding::OnboardState> onboard_with_retries(const onboarding::RouterOptions& options, const Secret& token) {
+  int delay = 1;
+  for (;;) {
+    auto state = onboarding::onboard(options, token);
+    if (state || !transient(state.error()) || g_stop.load()) return state;
+    std::cerr << "sedgectl onboard: " << state.error().message << "; trying again in " << delay << " s" << std::endl;
+    for (int i = 0; i < delay * 10 && !g_stop.load(); ++i) usleep(100000);
+    if (g_stop.load()) return state;
+    delay = std::min(delay * 2, 60);
+  }
+}
+
 int run(const config::Onboarding& o) {
+  std::signal(SIGTERM, [](int) { g_stop = true; });
+  std::signal(SIGINT, [](int) { g_stop = true; });
   auto options = router_options(o);
   auto state = onboarding::load_state(o.state_directory);
   if (!state) {
@@ -87,13 +111,11 @@ int run(const config::Onboarding& o) {
     if (o.token_file.empty()) return fail(o.where.str() + ": [Onboarding] needs TokenFile= to onboard");
     auto token = read_token(o.token_file);
     if (!token) return fail(token.error().message);
-    state = onboarding::onboard(options, *token);
+    state = onboard_with_retries(options, *token);
     if (!state) return fail(state.error().message);
     std::cout << "onboarded" << std::endl;
     print_state(*state);
   }
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  std::signal(SIGINT, [](int) { g_stop = true; });
   auto s = onboarding::hold_management_channel(*state, o.tcti, g_stop, [](bool up, const std::string& detail) {
     std::cout << (up ? "management channel up: " : "management channel down: ") << detail << std::endl;
   });

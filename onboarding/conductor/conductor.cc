@@ -246,12 +246,17 @@ Status Conductor::onboard(onboarding::Channel& channel) {
     Refusal r{"the token does not match the registered router's EK and MAC"};
     return refuse(channel, r, router_id, nullptr), Error{r.reason};
   }
-  auto spent = reg->consume_token(claims->jti, now());
-  if (!spent) return refuse(channel, {spent.error().message}, router_id, nullptr), spent.error();
-  if (spent->router_id != router_id) {
-    Refusal r{"the token was recorded for another router", true};
-    return refuse(channel, r, router_id, &*reg), Error{r.reason};
-  }
+  // Spent only when a certificate is issued (below, atomically), so that a session cut short
+  // (conductor restart, lost link) can be retried with the same token; a used or revoked one
+  // is refused here already.
+  auto recorded = reg->token(claims->jti);
+  if (!recorded) return recorded.error();
+  std::string unusable = !*recorded                             ? "unknown token"
+                         : (*recorded)->router_id != router_id  ? "the token was recorded for another router"
+                         : (*recorded)->used_at                 ? "token already used"
+                         : (*recorded)->revoked_at              ? "token revoked"
+                                                                : "";
+  if (!unusable.empty()) return refuse(channel, {unusable}, router_id, nullptr), Error{unusable, EACCES};
   (void)reg->set_auth_state(router_id, AuthState::attesting, "", now());
   auto fail = [&](const std::string& reason) {
     refuse(channel, {reason, true}, router_id, &*reg);
@@ -298,7 +303,9 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   if (!exporter) return fail(exporter.error().message);
   auto expected = protocol::quote_qualifying_data(*nonce, *exporter, *tls_spki);
   if (auto q = ob::verify_quote(*ak, *attest, *signature, expected); !q) return fail("quote refused: " + q.error().message);
-  // Proven: the router's certificate, for the TLS key the quote covers.
+  // Proven: the token is spent (one certificate per token, whatever races), then the router's
+  // certificate, for the TLS key the quote covers.
+  if (auto spent = reg->consume_token(claims->jti, now()); !spent) return fail(spent.error().message);
   auto cert = ca_.issue(*tls_spki, router_id, Usage::client, options_.certificate_days);
   if (!cert) return fail(cert.error().message);
   if (auto s = reg->store_certificate(CertificateRecord{cert->serial, router_id, cert->der, cert->not_after}); !s)

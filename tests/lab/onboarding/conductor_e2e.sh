@@ -45,27 +45,24 @@ echo "== a second registration of the same router is refused"
 $COND $C register router-0001 "$LAB_DIR/idtoken.json" 2> "$LAB_DIR/err.txt" && lab_fail "a router was registered twice"
 cat "$LAB_DIR/err.txt"
 
+echo "== the router starts before the conductor: it retries"
+start=$(date +%s%N)
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
+router=$!
+for _ in $(seq 50); do grep -q "trying again" "$LAB_DIR/router.log" && break; sleep 0.1; done
+grep -q "trying again" "$LAB_DIR/router.log" || lab_fail "the router did not retry an unreachable conductor"
+
 echo "== the conductor serves 930 and 933"
 $COND $C serve > "$LAB_DIR/conductor.log" 2>&1 &
 conductor=$!
 for _ in $(seq 50); do grep -q "conductor listening" "$LAB_DIR/conductor.log" && break; sleep 0.1; done
 
-echo "== TLS 1.2 is refused on both ports"
-for port in 930 933; do
-  echo | openssl s_client -connect 127.0.0.1:$port -tls1_2 > "$LAB_DIR/tls12.txt" 2>&1 && lab_fail "TLS 1.2 accepted on $port"
-  grep -qi "alert protocol version\|unsupported protocol\|wrong version" "$LAB_DIR/tls12.txt" || { cat "$LAB_DIR/tls12.txt"; lab_fail "TLS 1.2 on $port not refused as a version"; }
-done
-echo "refused"
-
 echo "== the router onboards"
-start=$(date +%s%N)
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
-router=$!
 for _ in $(seq 300); do grep -q "management channel up" "$LAB_DIR/router.log" && break; sleep 0.1; done
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 cat "$LAB_DIR/router.log"
 grep -q "management channel up" "$LAB_DIR/router.log" || { cat "$LAB_DIR/conductor.log"; lab_fail "the router did not come up on 933"; }
-echo "onboarding and management channel up in $took ms"
+echo "onboarding and management channel up $took ms after the router started (conductor started later)"
 $COND $C show router-0001 | tee "$LAB_DIR/show.txt"
 grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
 grep -q "Management Channel: connected" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show the management channel"
@@ -74,6 +71,17 @@ openssl verify -CAfile "$LAB_DIR/router/ca.crt" "$LAB_DIR/router/router.crt" || 
 # The certificate's key is the TPM's TLS key (tpm2-tools reads it independently).
 tpm2_readpublic -c 0x81010003 -f pem -o "$LAB_DIR/tlskey.pem" > /dev/null || lab_fail "no TLS key at 0x81010003"
 openssl x509 -in "$LAB_DIR/router/router.crt" -pubkey -noout | cmp - "$LAB_DIR/tlskey.pem" || lab_fail "the certificate is not for the TPM's key"
+
+echo "== TLS 1.2 is refused on both ports"
+for port in 930 933; do
+  echo | openssl s_client -connect 127.0.0.1:$port -tls1_2 > "$LAB_DIR/tls12.txt" 2>&1 && lab_fail "TLS 1.2 accepted on $port"
+  grep -qi "alert protocol version\|unsupported protocol\|wrong version" "$LAB_DIR/tls12.txt" || { cat "$LAB_DIR/tls12.txt"; lab_fail "TLS 1.2 on $port not refused as a version"; }
+done
+echo "refused"
+
+echo "== malformed WebSocket traffic on 930"
+python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/ws_attacks.py" 127.0.0.1 930 || lab_fail "malformed WebSocket traffic not answered as RFC 6455 says"
+kill -0 "$conductor" || lab_fail "the conductor died of malformed traffic"
 
 echo "== the conductor restarts: the router reconnects"
 kill "$conductor"; wait "$conductor" 2>/dev/null
