@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <ctime>
@@ -182,6 +184,47 @@ Result<OnboardState> onboard(const RouterOptions& o, const Secret& token) {
   return st;
 }
 
+Result<Secret> read_token_file(const std::string& path) {
+  auto text = read_file(path);
+  if (!text) return text.error();
+  std::string_view v(*text);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+  Secret token(v);
+  OPENSSL_cleanse(text->data(), text->size());
+  if (token.empty()) return Error{path + " is empty"};
+  return token;
+}
+
+namespace {
+
+bool transient(const Error& e) {
+  for (int code : {ECONNREFUSED, ETIMEDOUT, ECONNRESET, EHOSTUNREACH, ENETUNREACH, EPIPE})
+    if (e.code == code) return true;
+  return false;
+}
+
+void sleep_unless_stopped(std::chrono::milliseconds d, const std::atomic<bool>& stop) {
+  for (auto end = std::chrono::steady_clock::now() + d; !stop.load() && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+}  // namespace
+
+Result<OnboardState> onboard_with_retries(const RouterOptions& options, const Secret& token,
+                                          const std::atomic<bool>& stop,
+                                          const std::function<void(const Error&, int)>& on_retry) {
+  int delay = 1;
+  for (;;) {
+    auto state = onboard(options, token);
+    if (state || !transient(state.error()) || stop.load()) return state;
+    on_retry(state.error(), delay);
+    sleep_unless_stopped(std::chrono::seconds(delay), stop);
+    if (stop.load()) return state;
+    delay = std::min(delay * 2, 60);
+  }
+}
+
 Status hold_management_channel(const OnboardState& st, const std::string& tcti, const std::atomic<bool>& stop,
                                const std::function<void(bool, const std::string&)>& on_change, int ping_seconds) {
   use_tpm_for_openssl(tcti);
@@ -193,10 +236,6 @@ Status hold_management_channel(const OnboardState& st, const std::string& tcti, 
   tls::Identity identity{st.certificate_file, handle};
   const std::string where = st.conductor_host + ":" + std::to_string(st.management_port);
   auto backoff = std::chrono::seconds(1);
-  auto sleep_until_stop = [&](std::chrono::seconds d) {
-    for (auto end = std::chrono::steady_clock::now() + d; !stop.load() && std::chrono::steady_clock::now() < end;)
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  };
   while (!stop.load()) {
     auto conn = tls::connect({st.conductor_host, st.management_port, *pin, &identity, 10000});
     Result<std::unique_ptr<Channel>> channel =
@@ -233,7 +272,7 @@ Status hold_management_channel(const OnboardState& st, const std::string& tcti, 
     }
     if (stop.load()) break;
     on_change(false, ended ? std::string("closed") : ended.error().message);
-    sleep_until_stop(backoff);
+    sleep_unless_stopped(backoff, stop);
     backoff = std::min(backoff * 2, std::chrono::seconds(60));
   }
   return {};

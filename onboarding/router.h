@@ -48,6 +48,16 @@ Status reset_state(const std::string& state_dir);
 // record: reset first. Each refusal by the conductor comes back with its reason.
 Result<OnboardState> onboard(const RouterOptions& options, const Secret& token);
 
+// The token from its file: a secret, so it goes straight into a Secret and the copy is wiped.
+Result<Secret> read_token_file(const std::string& path);
+
+// onboard(), retrying with exponential backoff (1 s to 60 s) while the conductor cannot be
+// reached (down, restarting, a session cut short); a refusal or a local failure ends it, as
+// does `stop`. on_retry hears each failed attempt and the wait before the next.
+Result<OnboardState> onboard_with_retries(const RouterOptions& options, const Secret& token,
+                                          const std::atomic<bool>& stop,
+                                          const std::function<void(const Error&, int seconds)>& on_retry);
+
 // Holds the management channel on port 933 until `stop`: connects with the router certificate
 // (key in the TPM, through OpenSSL's tpm2 provider), says hello, pings every `ping_seconds`,
 // and reconnects with exponential backoff (1 s to 60 s) when the conductor goes away. Each

@@ -84,6 +84,13 @@ void print_status(const json& d) {
                   t["remote_id"].get<std::string>().c_str());
     }
   }
+  if (d.contains("onboarding") && d["onboarding"].contains("auth_state")) {
+    const auto& o = d["onboarding"];
+    std::cout << "\nonboarding: " << o.value("auth_state", "") << " (conductor " << o.value("conductor", "")
+              << "), management channel " << o.value("channel", "");
+    if (!o.value("detail", "").empty()) std::cout << ": " << o.value("detail", "");
+    std::cout << "\n";
+  }
   std::cout << "\n";
   std::printf("%-6s %-26s %-10s %s\n", "ORDER", "POLICY", "ACTION", "PROFILE (PATHS)");
   for (const auto& p : d["policies"]) {

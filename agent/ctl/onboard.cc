@@ -1,9 +1,6 @@
 #include "agent/ctl/onboard.h"
 
-#include <openssl/crypto.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstring>
@@ -11,7 +8,7 @@
 #include <string>
 
 #include "agent/config/config.h"
-#include "common/files.h"
+#include "agent/daemon/onboarding_task.h"
 #include "onboarding/idtoken.h"
 #include "onboarding/router.h"
 
@@ -35,19 +32,6 @@ int fail(const std::string& message) {
   return 1;
 }
 
-// The token from its file: a secret, so it goes straight into a Secret and the copy is wiped.
-Result<Secret> read_token(const std::string& path) {
-  auto text = read_file(path);
-  if (!text) return text.error();
-  std::string_view v(*text);
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
-  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
-  Secret token(v);
-  OPENSSL_cleanse(text->data(), text->size());
-  if (token.empty()) return Error{path + " is empty"};
-  return token;
-}
-
 int export_idtoken(const config::Onboarding& o) {
   if (o.interface.empty()) return fail(o.where.str() + ": [Onboarding] needs Interface= (whose MAC identifies the router)");
   auto mac = onboarding::interface_mac(o.interface);
@@ -60,17 +44,6 @@ int export_idtoken(const config::Onboarding& o) {
   return 0;
 }
 
-onboarding::RouterOptions router_options(const config::Onboarding& o) {
-  onboarding::RouterOptions r;
-  r.tcti = o.tcti;
-  r.state_dir = o.state_directory;
-  r.router_id = o.router_id;
-  r.conductor = o.conductor;
-  r.port = o.port;
-  r.management_port = o.management_port;
-  return r;
-}
-
 void print_state(const onboarding::OnboardState& s) {
   std::cout << "Router: " << s.router_id << "\n"
             << "Conductor: " << s.conductor_host << " (onboarding port " << s.port << ", management port "
@@ -81,37 +54,19 @@ void print_state(const onboarding::OnboardState& s) {
             << "Auth State: completed" << std::endl;
 }
 
-// A conductor that cannot be reached (down, restarting, a session cut short) is tried again
-// with exponential backoff; a refusal or a local failure ends the attempt.
-bool transient(const Error& e) {
-  for (int code : {ECONNREFUSED, ETIMEDOUT, ECONNRESET, EHOSTUNREACH, ENETUNREACH, EPIPE})
-    if (e.code == code) return true;
-  return false;
-}
-
-Result<onboarding::OnboardState> onboard_with_retries(const onboarding::RouterOptions& options, const Secret& token) {
-  int delay = 1;
-  for (;;) {
-    auto state = onboarding::onboard(options, token);
-    if (state || !transient(state.error()) || g_stop.load()) return state;
-    std::cerr << "sedgectl onboard: " << state.error().message << "; trying again in " << delay << " s" << std::endl;
-    for (int i = 0; i < delay * 10 && !g_stop.load(); ++i) usleep(100000);
-    if (g_stop.load()) return state;
-    delay = std::min(delay * 2, 60);
-  }
-}
-
 int run(const config::Onboarding& o) {
   std::signal(SIGTERM, [](int) { g_stop = true; });
   std::signal(SIGINT, [](int) { g_stop = true; });
-  auto options = router_options(o);
+  auto options = agent::router_options(o);
   auto state = onboarding::load_state(o.state_directory);
   if (!state) {
     if (state.error().code != ENOENT) return fail(state.error().message);
     if (o.token_file.empty()) return fail(o.where.str() + ": [Onboarding] needs TokenFile= to onboard");
-    auto token = read_token(o.token_file);
+    auto token = onboarding::read_token_file(o.token_file);
     if (!token) return fail(token.error().message);
-    state = onboard_with_retries(options, *token);
+    state = onboarding::onboard_with_retries(options, *token, g_stop, [](const Error& e, int seconds) {
+      std::cerr << "sedgectl onboard: " << e.message << "; trying again in " << seconds << " s" << std::endl;
+    });
     if (!state) return fail(state.error().message);
     std::cout << "onboarded" << std::endl;
     print_state(*state);

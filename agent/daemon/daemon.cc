@@ -141,8 +141,10 @@ int Daemon::run() {
   log::info("sedged " + std::string(kVersion) + " started: " + state_.status_line(),
             {{"CONFIG_FILES", std::to_string(state_.loaded.config.files.size())}});
   notify_status();
+  apply_onboarding();
   const int r = sd_event_loop(loop_.get());
   sd_notify(0, "STOPPING=1\nSTATUS=stopping");
+  onboarding_.reset();
   if (r < 0) {
     log::error(std::string("event loop failed: ") + std::strerror(-r));
     return 1;
@@ -180,6 +182,7 @@ Result<std::string> Daemon::reload() {
   state_.loaded_at_usec = now_realtime_usec();
   state_.last_reload_error.clear();
   apply_log_level(state_.loaded.config);
+  apply_onboarding();
   const std::string summary = "reloaded: " + std::to_string(changes.changes.size()) + " change" +
                               (changes.changes.size() == 1 ? "" : "s");
   log::info(summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});
@@ -198,8 +201,32 @@ int Daemon::on_sigterm(sd_event_source* source, const struct signalfd_siginfo*, 
   return sd_event_exit(sd_event_source_get_event(source), 0);
 }
 
+// Starts, restarts or stops the onboarding worker to match the configuration; an unchanged
+// [Onboarding] keeps the running worker (and its management channel) untouched.
+void Daemon::apply_onboarding() {
+  const auto& wanted = state_.loaded.config.onboarding;
+  auto same = [](const config::Onboarding& a, const config::Onboarding& b) {
+    return a.conductor == b.conductor && a.port == b.port && a.management_port == b.management_port &&
+           a.token_file == b.token_file && a.tcti == b.tcti && a.router_id == b.router_id &&
+           a.state_directory == b.state_directory;
+  };
+  if (!wanted || wanted->conductor.empty()) {
+    onboarding_.reset();
+    return;
+  }
+  if (onboarding_ && same(onboarding_->config(), *wanted)) return;
+  onboarding_.reset();
+  onboarding_ = std::make_unique<OnboardingTask>(*wanted);
+}
+
+nlohmann::json Daemon::describe() const {
+  nlohmann::json out = state_.describe();
+  if (onboarding_ && out.contains("onboarding")) out["onboarding"].update(onboarding_->describe());
+  return out;
+}
+
 int Daemon::method_describe(sd_bus_message* m, void* self, sd_bus_error*) {
-  return sd_bus_reply_method_return(m, "s", static_cast<Daemon*>(self)->state_.describe().dump().c_str());
+  return sd_bus_reply_method_return(m, "s", static_cast<Daemon*>(self)->describe().dump().c_str());
 }
 
 int Daemon::method_reload(sd_bus_message* m, void* self, sd_bus_error* err) {

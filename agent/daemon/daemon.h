@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/config/config.h"
+#include "agent/daemon/onboarding_task.h"
 #include "agent/daemon/state.h"
 #include "common/result.h"
 
@@ -80,6 +81,9 @@ class Daemon {
   BusPtr bus_;
   SlotPtr object_slot_, connector_slot_, enumerator_slot_, manager_slot_;
   AgentState state_;
+  std::unique_ptr<OnboardingTask> onboarding_;  // when [Onboarding] names a conductor
+  void apply_onboarding();
+  nlohmann::json describe() const;
 };
 
 // Parses the INI configuration, prints diagnostics to stderr and the effective configuration

@@ -158,6 +158,23 @@ cat "$LAB_DIR/err.txt"
 certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
 [ "$certs_before" = "$certs_after" ] || lab_fail "a refused onboarding stored a certificate ($certs_before -> $certs_after)"
 
+echo "== sedged onboards by itself and holds the channel"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
+(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+"$B/agent/daemon/sedged" --user-bus --config-dir "$LAB_DIR/cfg" > "$LAB_DIR/sedged.log" 2>&1 &
+sedged=$!
+for _ in $(seq 300); do
+  [ "$("$CTL" --user-bus describe 2>/dev/null | jq -r .onboarding.channel)" = up ] && break; sleep 0.1
+done
+"$CTL" --user-bus status | grep onboarding || { cat "$LAB_DIR/sedged.log"; lab_fail "sedgectl status shows no onboarding"; }
+[ "$("$CTL" --user-bus describe | jq -r .onboarding.auth_state)" = completed ] || lab_fail "sedged did not onboard"
+[ "$("$CTL" --user-bus describe | jq -r .onboarding.channel)" = up ] || lab_fail "sedged holds no management channel"
+$COND $C show router-0001 | grep -q "Management Channel: connected" || lab_fail "the conductor does not see sedged's channel"
+kill "$sedged"; wait "$sedged" 2>/dev/null
+for _ in $(seq 50); do $COND $C show router-0001 | grep -q "Management Channel: down" && break; sleep 0.1; done
+$COND $C show router-0001 | grep -q "Management Channel: down" || lab_fail "sedged's channel outlived sedged"
+echo "sedged: onboarded, channel up, and down again when stopped"
+
 echo "== the TPM is gone"
 lab_tpm_resource_manager_stop "$LAB_DIR/tpm"
 lab_swtpm_stop "$LAB_DIR/tpm"
