@@ -63,12 +63,13 @@ struct ServeOptions {
   std::chrono::seconds keepalive{20};    // NAT keepalives, when behind a NAT
   std::chrono::seconds dpd_interval{0};  // liveness check after this much silence (0: off)
   std::chrono::seconds dpd_timeout{30};  // the peer is dead after this long without an answer
-  // Rekeying (RFC 7296 2.8). A lifetime is hard: this side rekeys at 90% of it less a random
-  // jitter (up to `rekey_jitter` of the lifetime), and gives the tunnel up if that has not
+  // Rekeying (RFC 7296 2.8). A lifetime is hard: this side rekeys at 90% of it (`rekey_fraction`)
+  // less a random jitter (up to `rekey_jitter` of the lifetime), and gives the tunnel up if that has not
   // succeeded when it runs out. 0: this side does not rekey (it still answers the peer's rekeys).
   std::chrono::milliseconds child_lifetime{0};
   std::chrono::milliseconds ike_lifetime{0};
   double rekey_jitter = 0.1;
+  double rekey_fraction = 0.9;  // of the lifetime, before the jitter
   Suite suite;             // of the rekeyed SAs (IKE and ESP)
   uint16_t pfs_group = 0;  // DH group for CHILD_SA rekeys (0: no PFS)
   ChildSaHandler* children = nullptr;  // without one, CHILD_SA rekeys are refused (NO_ADDITIONAL_SAS)

@@ -139,7 +139,7 @@ class Session {
   Clock::time_point soft(milliseconds lifetime) {
     if (lifetime.count() == 0) return Clock::time_point::max();
     std::uniform_real_distribution<double> u(0.0, o_.rekey_jitter);
-    const double at = static_cast<double>(lifetime.count()) * (0.9 - u(rng_));
+    const double at = static_cast<double>(lifetime.count()) * (o_.rekey_fraction - u(rng_));
     return Clock::now() + milliseconds(static_cast<int64_t>(at));
   }
   Clock::time_point hard(milliseconds lifetime) {

@@ -6,7 +6,7 @@
 // IkeLifetimeSec=; --child-lifetime / --ike-lifetime override them, e.g. for short lab runs) and
 // answers the peer's rekeys; the kernel side of a rekey goes through the ChildSaHandler below.
 //   sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S]
-//                 [--rekey-jitter F] TUNNEL [SECONDS]
+//                 [--rekey-at F] [--rekey-jitter F] TUNNEL [SECONDS]
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   int i = 1;
   bool respond = false;
   double child_lifetime = -1, ike_lifetime = -1;  // seconds
-  double jitter = 0.1;
+  double jitter = 0.1, fraction = 0.9;
   for (; i < argc && argv[i][0] == '-'; ++i) {
     if (std::strcmp(argv[i], "--config-dir") == 0 && i + 1 < argc) {
       sources.directories = {argv[++i]};
@@ -203,6 +203,8 @@ int main(int argc, char** argv) {
       child_lifetime = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--ike-lifetime") == 0 && i + 1 < argc) {
       ike_lifetime = std::atof(argv[++i]);
+    } else if (std::strcmp(argv[i], "--rekey-at") == 0 && i + 1 < argc) {
+      fraction = std::atof(argv[++i]);
     } else if (std::strcmp(argv[i], "--rekey-jitter") == 0 && i + 1 < argc) {
       jitter = std::atof(argv[++i]);
     } else {
@@ -210,7 +212,7 @@ int main(int argc, char** argv) {
     }
   }
   if (i >= argc) {
-    std::cerr << "usage: sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S] [--rekey-jitter F] TUNNEL "
+    std::cerr << "usage: sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S] [--rekey-at F] [--rekey-jitter F] TUNNEL "
                  "[SECONDS]\n";
     return 2;
   }
@@ -313,6 +315,7 @@ int main(int argc, char** argv) {
   options.child_lifetime = lifetime(child_lifetime, t.child_lifetime_sec);
   options.ike_lifetime = lifetime(ike_lifetime, t.ike_lifetime_sec);
   options.rekey_jitter = std::clamp(jitter, 0.0, 0.5);
+  options.rekey_fraction = std::clamp(fraction, 0.5, 1.0);
   options.suite = sa->suite;
   options.pfs_group = *pfs;
   KernelChildren children(*xfrm, *sa, me, them, reqid);

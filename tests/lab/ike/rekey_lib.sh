@@ -3,13 +3,13 @@
 
 # strongSwan at pop1 or at the site with rekey times in its swanctl.conf: NAME NETNS
 # IKE_REKEY CHILD_REKEY RAND (strongSwan durations, e.g. 25s 15s 0s) and the arguments of
-# swanctl_conf after the name.
+# swanctl_conf after the name; $REKEY_CHILD_LIFE, if set, is the CHILD_SA's hard life_time.
 rekey_strongswan() {
   name=$1 netns=$2 ike=$3 child=$4 rand=$5
   shift 5
   swanctl_conf "$name" "$@"
   sed -i -e "s/^\(    proposals = .*\)$/\1\n    rekey_time = $ike\n    rand_time = $rand/" \
-    -e "s/^\(        esp_proposals = [^ }]*\)/\1\n        rekey_time = $child\n        rand_time = $rand/" "$LAB_DIR/$name/swanctl.conf"
+    -e "s/^\(        esp_proposals = [^ }]*\)/\1\n        rekey_time = $child\n        rand_time = $rand${REKEY_CHILD_LIFE:+\\n        life_time = $REKEY_CHILD_LIFE}/" "$LAB_DIR/$name/swanctl.conf"
   grep -q "rekey_time = $child" "$LAB_DIR/$name/swanctl.conf" || lab_fail "could not set strongSwan's rekey times"
   lab_strongswan "$name" "$netns"
 }
