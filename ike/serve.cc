@@ -38,7 +38,7 @@ uint64_t random_spi64() {
   return v ? v : 1;
 }
 
-bool supported_group(uint16_t g) { return g == 14 || g == 19 || g == 31; }
+bool supported_group(uint16_t g) { return KeyExchange::supported(g); }
 
 std::vector<uint16_t> groups_of(const Proposal& p) {
   std::vector<uint16_t> out;

@@ -215,6 +215,9 @@ TEST(IkeRekeyConfig, PfsGroupFromTheEspProposal) {
   EXPECT_EQ(*parse_pfs_group("aes128gcm16-modp2048"), 14);
   EXPECT_EQ(*parse_pfs_group("aes256gcm16-ecp256"), 19);
   EXPECT_EQ(*parse_pfs_group("aes256gcm16-curve25519"), 31);
+  EXPECT_EQ(*parse_pfs_group("aes256-sha512-modp3072"), 15);
+  EXPECT_EQ(*parse_pfs_group("aes256-sha384-ecp384"), 20);
+  EXPECT_EQ(*parse_pfs_group("null-sha256-ecp521-esn"), 21);
   EXPECT_EQ(*parse_pfs_group("aes128gcm16"), 0);
   EXPECT_FALSE(parse_pfs_group("aes128gcm16-modp1024").ok());
 }
