@@ -10,12 +10,12 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "ike/auth.h"
 
 namespace sedge::ike {
 namespace {
 
 constexpr uint16_t kCookie = 16390, kInvalidKe = 17, kNoProposal = 14, kAuthFailed = 24, kTsUnacceptable = 38;
-constexpr uint8_t kAuthSharedKey = 2;
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
 
 std::vector<Proposal> ike_proposal(const Suite& s) { return {{1, 1, {}, ike_transforms(s)}}; }
@@ -51,6 +51,14 @@ Result<const Payload*> require(const std::vector<Payload>& payloads, uint8_t typ
     if (p.type == type) return &p;
   }
   return Error{std::string("the response has no ") + what + " payload", EBADMSG};
+}
+
+// Tells the responder its authentication failed (RFC 7296 2.21.2): an INFORMATIONAL request with
+// AUTHENTICATION_FAILED, sent once; the IKE SA is abandoned either way.
+void tell_auth_failed(const Endpoint& endpoint, const sockaddr_in& peer, EstablishedSa& sa) {
+  const Header h{sa.spi_i, sa.spi_r, kSk, Exchange::informational, kFlagInitiator, 2, 0};
+  const Bytes inner = serialize_payloads({{kNotify, false, encode_notify({0, {}, kAuthFailed, {}})}});
+  (void)endpoint.send_to(seal(sa.keys.sk_ei, h, kNotify, inner, sa.iv_counter++), peer);
 }
 
 }  // namespace
@@ -129,6 +137,7 @@ Result<EstablishedSa> Initiator::establish() {
     init.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, 0, local)})});
     init.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, 0, remote)})});
   }
+  if (config_.tunnel.pubkey) init.push_back({kNotify, false, encode_notify({0, {}, kNotifySignatureHashAlgorithms, signature_hashes_notify_data()})});
   Bytes request = serialize(h, init);
   Result<Bytes> response = exchange(request, 0);
   if (!response) return response.error().context("IKE_SA_INIT");
@@ -187,17 +196,21 @@ Result<EstablishedSa> Initiator::establish() {
     }
   }
 
-  // IKE_AUTH with the first CHILD_SA.
-  const Bytes local_id(config_.tunnel.local_id.begin(), config_.tunnel.local_id.end());
-  const Bytes remote_id(config_.tunnel.remote_id.begin(), config_.tunnel.remote_id.end());
-  const Bytes idi = encode_typed(config_.tunnel.local_id_type, local_id);
-  const Bytes auth = psk_auth(*config_.tunnel.psk, request, nr, sa.keys.sk_pi, idi);
-  const std::vector<Payload> inner = {{kIdi, false, idi},
-                                      {kIdr, false, encode_typed(config_.tunnel.remote_id_type, remote_id)},
-                                      {kAuth, false, encode_typed(kAuthSharedKey, auth)},
-                                      {kSa, false, encode_sa(esp_proposal(config_.child_spi, config_.suite))},
-                                      {kTsi, false, encode_ts({config_.tunnel.local_ts})},
-                                      {kTsr, false, encode_ts({config_.tunnel.remote_ts})}};
+  // IKE_AUTH with the first CHILD_SA (and our certificates and CERTREQ, with certificates).
+  auto local_id = encode_id_data(config_.tunnel.local_id_type, config_.tunnel.local_id);
+  auto remote_id = encode_id_data(config_.tunnel.remote_id_type, config_.tunnel.remote_id);
+  if (!local_id || !remote_id) return (local_id ? remote_id.error() : local_id.error()).context("IKE_AUTH identities");
+  const Bytes idi = encode_typed(config_.tunnel.local_id_type, *local_id);
+  auto auth = build_auth(config_.tunnel, request, nr, sa.keys.sk_pi, idi, peer_signature_hashes(resp->payloads));
+  if (!auth) return auth.error().context("IKE_AUTH");
+  std::vector<Payload> inner = {{kIdi, false, idi}};
+  inner.insert(inner.end(), auth->certs.begin(), auth->certs.end());
+  if (config_.tunnel.pubkey) inner.push_back(certreq_payload(config_.tunnel.pubkey->trust));
+  inner.insert(inner.end(), {{kIdr, false, encode_typed(config_.tunnel.remote_id_type, *remote_id)},
+                             auth->auth,
+                             {kSa, false, encode_sa(esp_proposal(config_.child_spi, config_.suite))},
+                             {kTsi, false, encode_ts({config_.tunnel.local_ts})},
+                             {kTsr, false, encode_ts({config_.tunnel.remote_ts})}});
   const Bytes plain = serialize_payloads(inner);
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0};
   auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, sa.iv_counter++), 1);
@@ -209,14 +222,14 @@ Result<EstablishedSa> Initiator::establish() {
   auto idr = require(*ap, kIdr, "IDr");
   auto rauth = require(*ap, kAuth, "AUTH");
   if (!idr || !rauth) return (idr ? rauth.error() : idr.error()).context("IKE_AUTH");
-  if ((*idr)->body.size() < 4 || Bytes((*idr)->body.begin() + 4, (*idr)->body.end()) != remote_id) {
-    return Error{"IKE_AUTH: the responder identified as another peer than " + config_.tunnel.remote_id, EACCES};
+  if (!id_payload_is(config_.tunnel.remote_id_type, config_.tunnel.remote_id, (*idr)->body)) {
+    tell_auth_failed(endpoint_, peer_, sa);
+    return Error{"IKE_AUTH: the responder identified as " + describe_id((*idr)->body) + ", not " + config_.tunnel.remote_id, EACCES};
   }
-  const Bytes expected = psk_auth(*config_.tunnel.psk, *response, ni, sa.keys.sk_pr, (*idr)->body);
-  const auto& got = (*rauth)->body;
-  if (got.size() != 4 + expected.size() || got[0] != kAuthSharedKey ||
-      !constant_time_equal(std::span(got).subspan(4), expected)) {
-    return Error{"IKE_AUTH: the responder's AUTH does not verify (a different pre-shared key?)", EACCES};
+  if (auto st = verify_peer_auth(config_.tunnel, *ap, *response, ni, sa.keys.sk_pr, (*idr)->body); !st) {
+    log::warning("AUTHENTICATION_FAILED: the responder " + describe_id((*idr)->body) + " is refused: " + st.error().message);
+    tell_auth_failed(endpoint_, peer_, sa);
+    return Error{"IKE_AUTH: the responder's AUTH does not verify: " + st.error().message, EACCES};
   }
   auto child_sa = require(*ap, kSa, "SA");
   auto tsi = require(*ap, kTsi, "TSi");

@@ -12,13 +12,14 @@
 
 #include "common/result.h"
 #include "common/secret.h"
+#include "ike/certs.h"
 #include "ike/crypto.h"
 #include "ike/endpoint.h"
 #include "ike/message.h"
 
 namespace sedge::ike {
 
-enum IdType : uint8_t { kIdIpv4 = 1, kIdFqdn = 2, kIdRfc822 = 3, kIdKeyId = 11 };
+enum IdType : uint8_t { kIdIpv4 = 1, kIdFqdn = 2, kIdRfc822 = 3, kIdIpv6 = 5, kIdDerAsn1Dn = 9, kIdKeyId = 11 };
 
 // What both ends of a tunnel agree on, from this side's point of view: identities, the key, and
 // the traffic selectors (what this side protects, and what it accepts from the peer).
@@ -28,6 +29,8 @@ struct TunnelSpec {
   uint8_t remote_id_type = kIdFqdn;
   std::string remote_id;  // required of the peer (and sent as IDr by an initiator)
   const Secret* psk = nullptr;
+  // Set: authenticate with certificates (ike/auth.h: CERT, CERTREQ, RFC 7427 signatures) instead.
+  std::shared_ptr<const PubkeyAuth> pubkey;
   TrafficSelector local_ts, remote_ts;
 };
 
