@@ -24,6 +24,8 @@ Result<std::vector<uint8_t>> base64_decode(std::string_view text) {
   int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
   if (n < 0) return Error{"base64: cannot decode", EBADMSG};
   out.resize(static_cast<size_t>(n) - pad);
+  // Canonical only: unused bits must be zero, so that each byte string has one spelling.
+  if (base64_encode(out) != text) return Error{"base64: not the canonical encoding", EBADMSG};
   return out;
 }
 

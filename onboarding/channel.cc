@@ -38,11 +38,7 @@ Result<std::unique_ptr<Channel>> Channel::open(std::unique_ptr<tls::Connection> 
   if (!head) return head.error().context("WebSocket handshake with " + tls->peer_address());
   if (auto ok = hs->check_response(*head); !ok) return ok.error().context("WebSocket handshake with " + tls->peer_address());
   std::unique_ptr<Channel> ch(new Channel(std::move(tls), websocket::Role::client, path));
-  if (!pending.empty()) {
-    auto r = ch->decoder_.feed(pending);
-    ch->ready_ = std::move(r.messages);
-    ch->broken_ = r.error;
-  }
+  ch->take(pending);
   return ch;
 }
 
@@ -62,12 +58,15 @@ Result<std::unique_ptr<Channel>> Channel::accept(std::unique_ptr<tls::Connection
   }
   if (auto s = tls->write(as_bytes(websocket::accept_response(*req.request, websocket::kSubprotocol))); !s) return s.error();
   std::unique_ptr<Channel> ch(new Channel(std::move(tls), websocket::Role::server, path));
-  if (!pending.empty()) {
-    auto r = ch->decoder_.feed(pending);
-    ch->ready_ = std::move(r.messages);
-    ch->broken_ = r.error;
-  }
+  ch->take(pending);
   return ch;
+}
+
+void Channel::take(std::span<const uint8_t> bytes) {
+  if (bytes.empty()) return;
+  auto r = decoder_.feed(bytes);
+  for (auto& m : r.messages) ready_.push_back(std::move(m));
+  if (r.error) broken_ = r.error;
 }
 
 Status Channel::send(const nlohmann::json& message) {
@@ -133,9 +132,7 @@ Result<nlohmann::json> Channel::receive(int timeout_ms) {
       closed_ = true;
       return Error{"the peer closed the connection", ECONNRESET};
     }
-    auto r = decoder_.feed(std::span<const uint8_t>(chunk, *n));
-    for (auto& m : r.messages) ready_.push_back(std::move(m));
-    broken_ = r.error;
+    take(std::span<const uint8_t>(chunk, *n));
   }
 }
 

@@ -38,6 +38,8 @@ class Channel {
  private:
   Channel(std::unique_ptr<tls::Connection> tls, websocket::Role role, std::string path)
       : tls_(std::move(tls)), role_(role), decoder_(role), path_(std::move(path)) {}
+  // Decodes received bytes into ready_ (and broken_, once the framing is broken).
+  void take(std::span<const uint8_t> bytes);
   // Reads until an HTTP head is complete; the bytes after it stay in pending_.
   static Result<std::string> read_head(tls::Connection& tls, websocket::Bytes& pending, int timeout_ms);
 

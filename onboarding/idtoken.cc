@@ -8,20 +8,11 @@
 #include <regex>
 
 #include "common/base64.h"
+#include "common/hex.h"
 
 namespace sedge::onboarding {
 namespace {
 
-
-std::string hex(const Bytes& data) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  for (uint8_t b : data) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
 
 Result<Bytes> public_key_der(const Bytes& cert_der) {
   const unsigned char* p = cert_der.data();
@@ -62,7 +53,7 @@ Result<std::string> device_id_token(Tpm& tpm, const std::string& router_id, cons
                                 {"mac", mac},
                                 {"ek_certificate", base64_encode(*cert)},
                                 {"ek_public_key", base64_encode(*spki)},
-                                {"ek_name", hex(ek->name)}};
+                                {"ek_name", to_hex(ek->name)}};
   return token.dump(2);
 }
 

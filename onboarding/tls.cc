@@ -20,6 +20,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/hex.h"
 #include "common/openssl_error.h"
 
 namespace sedge::onboarding::tls {
@@ -221,17 +222,6 @@ Result<Bytes> spki_sha256_pem_file(const std::string& path) {
   return pin;
 }
 
-std::string hex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (uint8_t b : bytes) {
-    out += kDigits[b >> 4];
-    out += kDigits[b & 15];
-  }
-  return out;
-}
-
 Connection::~Connection() {
   // A best-effort close_notify: the peer learns the session ended on purpose.
   SSL_shutdown(ssl_);
@@ -298,8 +288,8 @@ Result<std::unique_ptr<Connection>> connect(const ClientOptions& options) {
   if (!done || *done == 0) {
     SSL_free(ssl);
     if (pin.mismatch)
-      return Error{"TLS handshake with " + where + ": the conductor's key " + hex(pin.seen) +
-                   " is not the one the token pins (" + hex(pin.pin) + ")"};
+      return Error{"TLS handshake with " + where + ": the conductor's key " + to_hex(pin.seen) +
+                   " is not the one the token pins (" + to_hex(pin.pin) + ")"};
     return (done ? Error{"TLS handshake: closed by the peer"} : done.error()).context("connecting to " + where);
   }
   return std::unique_ptr<Connection>(new Connection(owned.release(), ssl, where));

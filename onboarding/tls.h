@@ -31,7 +31,6 @@ Status load_providers(bool tpm2);
 // SHA-256 of a certificate's SubjectPublicKeyInfo (DER): what pins compare.
 Bytes spki_sha256(X509* cert);
 Result<Bytes> spki_sha256_pem_file(const std::string& path);
-std::string hex(std::span<const uint8_t> bytes);
 
 struct Identity {
   std::string certificate_file;  // PEM, leaf first (then any intermediates)

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/hex.h"
 #include "common/result.h"
 
 typedef struct evp_pkey_st EVP_PKEY;
@@ -177,7 +178,7 @@ void put_u16(Bytes& out, uint16_t v);
 void put_u32(Bytes& out, uint32_t v);
 void put_tpm2b(Bytes& out, ByteView data);
 
-std::string to_hex(ByteView data);
-Result<Bytes> from_hex(const std::string& hex);
+using sedge::from_hex;
+using sedge::to_hex;
 
 }  // namespace sedge::onboarding

@@ -7,18 +7,13 @@
 #include <cerrno>
 #include <utility>
 
+#include "common/base64.h"
+
 namespace sedge::websocket {
 namespace {
 
 constexpr std::string_view kGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 constexpr size_t kMaxHeaders = 64;
-
-std::string base64(std::span<const uint8_t> data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  return out;
-}
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -220,7 +215,7 @@ std::string accept_key(std::string_view key) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha1(), nullptr) != 1) return {};
-  return base64(std::span<const uint8_t>(digest, len));
+  return base64_encode(std::span<const uint8_t>(digest, len));
 }
 
 Result<size_t> head_length(std::span<const uint8_t> buf) {
@@ -245,7 +240,7 @@ Result<ClientHandshake> ClientHandshake::create(std::string host, std::string pa
   auto nonce = random_bytes(16);
   if (!nonce) return nonce.error();
   ClientHandshake hs;
-  hs.key_ = base64(*nonce);
+  hs.key_ = base64_encode(*nonce);
   hs.subprotocol_ = std::move(subprotocol);
   hs.request_ = "GET " + path + " HTTP/1.1\r\n" + "Host: " + host + "\r\n" +
                 "Upgrade: websocket\r\n"

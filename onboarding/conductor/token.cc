@@ -9,80 +9,26 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/base64.h"
+#include "common/hex.h"
+
 namespace sedge::conductor {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
 constexpr size_t kSignatureSize = 64;
 
-std::string hex(std::span<const uint8_t> data) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(data.size() * 2);
-  for (uint8_t b : data) {
-    out.push_back(kDigits[b >> 4]);
-    out.push_back(kDigits[b & 15]);
-  }
-  return out;
-}
-
 bool is_lower_hex(std::string_view s, size_t length) {
   return s.size() == length && std::all_of(s.begin(), s.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
 
-bool unhex(std::string_view s, Bytes& out) {
-  if (s.size() % 2 != 0) return false;
-  out.clear();
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  for (size_t i = 0; i < s.size(); i += 2) {
-    const int hi = nibble(s[i]), lo = nibble(s[i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    out.push_back(static_cast<uint8_t>(hi << 4 | lo));
-  }
-  return true;
-}
-
-std::string base64url(std::span<const uint8_t> data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
-  out.resize(static_cast<size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
-// Strict base64url without padding: only the alphabet, and the canonical encoding (so that one
-// token has exactly one spelling).
+// Strict base64url without padding (common/base64.h: canonical only, so that one token has
+// exactly one spelling).
 bool unbase64url(std::string_view in, Bytes& out) {
-  if (in.size() % 4 == 1) return false;
-  std::string std_b64;
-  std_b64.reserve(in.size() + 3);
-  for (char c : in) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')) {
-      std_b64.push_back(c);
-    } else if (c == '-') {
-      std_b64.push_back('+');
-    } else if (c == '_') {
-      std_b64.push_back('/');
-    } else {
-      return false;
-    }
-  }
-  const size_t pad = (4 - std_b64.size() % 4) % 4;
-  std_b64.append(pad, '=');
-  out.assign(std_b64.size() / 4 * 3 + 1, 0);
-  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(std_b64.data()), static_cast<int>(std_b64.size()));
-  if (n < 0 || static_cast<size_t>(n) < pad) return false;
-  out.resize(static_cast<size_t>(n) - pad);
-  return base64url(out) == in;
+  auto decoded = base64url_decode(in);
+  if (!decoded) return false;
+  out = std::move(*decoded);
+  return true;
 }
 
 Error malformed(const std::string& why) { return Error{"onboarding token malformed: " + why, kTokenMalformed}; }
@@ -226,21 +172,21 @@ Ed25519Key Ed25519Key::public_only() const {
 Result<std::string> new_jti() {
   uint8_t b[16];
   if (RAND_bytes(b, sizeof b) != 1) return Error{"the random generator failed", EIO};
-  return hex(b);
+  return to_hex(b);
 }
 
 std::string sha256_hex(std::span<const uint8_t> der) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   if (EVP_Digest(der.data(), der.size(), digest, &len, EVP_sha256(), nullptr) != 1) return {};
-  return hex(std::span<const uint8_t>(digest, len));
+  return to_hex(std::span<const uint8_t>(digest, len));
 }
 
 bool pin_matches(std::string_view conductor_pin, std::span<const uint8_t> spki_der) {
-  Bytes expected, actual;
-  if (!unhex(conductor_pin, expected) || expected.size() != 32) return false;
-  if (!unhex(sha256_hex(spki_der), actual)) return false;
-  return constant_time_equal(expected, actual);
+  auto expected = from_hex(conductor_pin);
+  auto actual = from_hex(sha256_hex(spki_der));
+  if (!expected || !actual || expected->size() != 32) return false;
+  return constant_time_equal(*expected, *actual);
 }
 
 // ---------------------------------------------------------------- claims
@@ -294,14 +240,14 @@ Result<std::string> issue_token(const TokenClaims& claims, const Ed25519Key& key
                             {"iat", claims.iat},
                             {"exp", claims.exp}};
   const std::string json = j.dump();
-  const std::string payload = base64url(std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
+  const std::string payload = base64url_encode(std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
   std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
   uint8_t sig[kSignatureSize];
   size_t sig_len = sizeof sig;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
       EVP_DigestSign(ctx.get(), sig, &sig_len, reinterpret_cast<const unsigned char*>(payload.data()), payload.size()) != 1)
     return Error{"signing the onboarding token failed", EIO};
-  std::string token = payload + "." + base64url(std::span<const uint8_t>(sig, sig_len));
+  std::string token = payload + "." + base64url_encode(std::span<const uint8_t>(sig, sig_len));
   if (token.size() > kMaxTokenLength) return Error{"onboarding token would be longer than " + std::to_string(kMaxTokenLength) + " bytes", EMSGSIZE};
   return token;
 }

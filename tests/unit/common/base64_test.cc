@@ -30,7 +30,7 @@ TEST(Base64, UrlFormHasNoPaddingAndSafeAlphabet) {
 }
 
 TEST(Base64, MalformedInputIsRefused) {
-  for (const char* bad : {"Zg=", "Z===", "Zm9v\n", "Zm 9", "Zg==Zg==", "=Zg=", "Zm9*"}) {
+  for (const char* bad : {"Zg=", "Z===", "Zm9v\n", "Zm 9", "Zg==Zg==", "=Zg=", "Zm9*", "Zh==", "Zm9="}) {
     EXPECT_FALSE(base64_decode(bad).ok()) << bad;
   }
   for (const char* bad : {"a", "ab+c", "ab/c", "ab=="}) {

@@ -1,0 +1,18 @@
+// Lower-case hexadecimal, as pins, key hashes and TPM names are written.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace sedge {
+
+std::string to_hex(std::span<const uint8_t> data);
+// Either case; an odd length or a non-hex character is an error.
+Result<std::vector<uint8_t>> from_hex(std::string_view hex);
+
+}  // namespace sedge
