@@ -157,6 +157,13 @@ Result<RouterRecord> Conductor::register_router(const std::string& router_id, co
   r.registered = now();
   auto reg = registry();
   if (!reg) return reg.error();
+  if (auto known = reg->router(router_id); known)
+    return Error{"router " + router_id + " is already registered (EK SHA-256 " + known->ek_sha256 + ")", EEXIST};
+  if (auto all = reg->list_routers(); all) {
+    for (const auto& other : *all)
+      if (other.ek_sha256 == r.ek_sha256)
+        return Error{"this EK is already registered as router " + other.router_id, EEXIST};
+  }
   if (auto s = reg->register_router(r); !s) return s.error();
   log::notice("router registered", {{"ROUTER", router_id}, {"EK_SHA256", r.ek_sha256}});
   return r;

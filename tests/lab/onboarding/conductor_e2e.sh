@@ -43,6 +43,10 @@ cp "$LAB_DIR/token" "$LAB_DIR/token.first"
 
 echo "== a second registration of the same router is refused"
 $COND $C register router-0001 "$LAB_DIR/idtoken.json" 2> "$LAB_DIR/err.txt" && lab_fail "a router was registered twice"
+grep -q "router-0001 is already registered" "$LAB_DIR/err.txt" || lab_fail "a second registration is not refused clearly"
+jq '.router_id = "router-0009"' "$LAB_DIR/idtoken.json" > "$LAB_DIR/idtoken9.json"
+$COND $C register router-0009 "$LAB_DIR/idtoken9.json" 2> "$LAB_DIR/err.txt" && lab_fail "one EK was registered as two routers"
+grep -q "this EK is already registered as router router-0001" "$LAB_DIR/err.txt" || lab_fail "a second router with the same EK is not refused clearly"
 cat "$LAB_DIR/err.txt"
 
 echo "== the router starts before the conductor: it retries"
