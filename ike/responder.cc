@@ -43,6 +43,140 @@ uint32_t be32(const Bytes& b) {
 
 }  // namespace
 
+Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refusal* refusal) {
+  *refusal = {};
+  const Payload* sa_p = init.find(kSa);
+  const Payload* ke_p = init.find(kKe);
+  const Payload* ni_p = init.find(kNonce);
+  if (!sa_p || !ke_p || !ni_p || ke_p->body.size() < 4 || ni_p->body.size() < 16) {
+    return Error{"IKE_SA_INIT lacks SA, KE or a nonce", EBADMSG};
+  }
+  auto offered = decode_sa(sa_p->body);
+  std::optional<Proposal> chosen = offered ? choose_ike(*offered, suite) : std::nullopt;
+  if (!chosen) {
+    refusal->notify = kNoProposal;
+    return Error{"IKE_SA_INIT: no proposal with the configured suite", EPROTO};
+  }
+  const uint16_t group = suite.dh_group;
+  if ((ke_p->body[0] << 8 | ke_p->body[1]) != group) {
+    *refusal = {kInvalidKe, Bytes{static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group)}};
+    return Error{"IKE_SA_INIT: KE for another group (asked for group " + std::to_string(group) + ")", EPROTO};
+  }
+  return InitOffer{std::move(*chosen), Bytes(ke_p->body.begin() + 4, ke_p->body.end()), ni_p->body, init.find(kNotify) != nullptr};
+}
+
+Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r, Bytes init_request,
+                                      const sockaddr_in& local, const sockaddr_in& peer, const std::vector<Payload>& init_payloads) {
+  auto dh = KeyExchange::generate(suite.dh_group);
+  if (!dh) return dh.error();
+  HalfOpenSa half;
+  EstablishedSa& sa = half.sa;
+  sa.initiator = false;
+  sa.spi_i = spi_i;
+  sa.spi_r = spi_r;
+  half.ni = offer.ni;
+  half.nr = random_bytes(32);
+  auto g_ir = dh->shared_secret(offer.ke);
+  if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
+  sa.keys = derive_ike_keys(suite, g_ir->bytes(), half.ni, half.nr, sa.spi_i, sa.spi_r);
+  sa.suite = suite;
+  std::vector<Payload> reply = {
+      {kSa, false, encode_sa({offer.chosen})}, {kKe, false, encode_ke(suite.dh_group, dh->public_value())}, {kNonce, false, half.nr}};
+  if (offer.nat_detection) {  // NAT detection, if the initiator does it
+    sockaddr_in ours = local;
+    ours.sin_port = htons(500);
+    reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, sa.spi_r, ours)})});
+    reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, sa.spi_r, peer)})});
+  }
+  const Header rh{sa.spi_i, sa.spi_r, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
+  half.init_response = serialize(rh, reply);
+  half.init_request = std::move(init_request);
+  // What the initiator's NAT detection says (RFC 7296 2.23): it hashed what it sent from and to.
+  for (const auto& p : init_payloads) {
+    auto n = p.type == kNotify ? decode_notify(p.body) : Result<Notify>(Error{"", 0});
+    if (n && n->type == kNatDetectionSource) half.nat |= n->data != nat_hash(sa.spi_i, 0, peer);
+  }
+  return half;
+}
+
+Result<AuthAnswer> check_ike_auth(const HalfOpenSa& half, const std::vector<Payload>& inner, const TunnelLookup& tunnel_for,
+                                  Refusal* refusal) {
+  *refusal = {};
+  const Payload* idi = find(inner, kIdi);
+  const Payload* auth_p = find(inner, kAuth);
+  const Payload* esp_p = find(inner, kSa);
+  const Payload* tsi_p = find(inner, kTsi);
+  const Payload* tsr_p = find(inner, kTsr);
+  if (!idi || !auth_p || !esp_p || !tsi_p || !tsr_p || idi->body.size() < 4 || auth_p->body.size() < 4) {
+    refusal->notify = 7;  // INVALID_SYNTAX
+    return Error{"IKE_AUTH lacks IDi, AUTH, SA, TSi or TSr", EBADMSG};
+  }
+  AuthAnswer answer;
+  answer.peer_id.assign(idi->body.begin() + 4, idi->body.end());
+  const TunnelSpec* tunnel = tunnel_for(idi->body[0], answer.peer_id);
+  const Suite& suite = half.sa.suite;
+  const IkeKeys& keys = half.sa.keys;
+  if (!tunnel || auth_p->body[0] != kAuthSharedKey ||
+      !constant_time_equal(std::span(auth_p->body).subspan(4), psk_auth(*tunnel->psk, half.init_request, half.nr, keys.sk_pi, idi->body))) {
+    refusal->notify = kAuthFailed;
+    return Error{"IKE_AUTH as '" + answer.peer_id + "': authentication failed", EACCES};
+  }
+  answer.tunnel = tunnel;
+  auto esp_offered = decode_sa(esp_p->body);
+  std::optional<Proposal> esp = esp_offered ? choose_esp(*esp_offered, suite) : std::nullopt;
+  if (!esp) {
+    refusal->notify = kNoProposal;
+    return Error{"IKE_AUTH: no ESP proposal with the configured " + suite.esp_name(), EPROTO};
+  }
+  auto tsi = decode_ts(tsi_p->body);
+  auto tsr = decode_ts(tsr_p->body);
+  const bool ts_ok = tsi && tsr && std::any_of(tsi->begin(), tsi->end(), [&](const auto& t) { return within(tunnel->remote_ts, t); }) &&
+                     std::any_of(tsr->begin(), tsr->end(), [&](const auto& t) { return within(tunnel->local_ts, t); });
+  if (!ts_ok) {
+    refusal->notify = kTsUnacceptable;
+    return Error{"IKE_AUTH: its traffic selectors do not cover ours", EPROTO};
+  }
+  answer.esp = std::move(*esp);
+  const Bytes local_id(tunnel->local_id.begin(), tunnel->local_id.end());
+  answer.idr = encode_typed(tunnel->local_id_type, local_id);
+  answer.auth = encode_typed(kAuthSharedKey, psk_auth(*tunnel->psk, half.init_response, half.ni, keys.sk_pr, answer.idr));
+  answer.child_keys = derive_child_keys(suite, keys.sk_d, half.ni, half.nr);
+  return answer;
+}
+
+Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer) {
+  EstablishedSa& sa = half.sa;
+  const TunnelSpec& tunnel = *answer.tunnel;
+  sa.child_spi_in = spi_in;
+  sa.child_spi_out = be32(answer.esp.spi);
+  sa.local_ts = tunnel.local_ts;
+  sa.remote_ts = tunnel.remote_ts;
+  sa.child_keys = std::move(answer.child_keys);
+  Proposal reply_esp = answer.esp;
+  reply_esp.spi = {static_cast<uint8_t>(spi_in >> 24), static_cast<uint8_t>(spi_in >> 16), static_cast<uint8_t>(spi_in >> 8),
+                   static_cast<uint8_t>(spi_in)};
+  const std::vector<Payload> out = {{kIdr, false, answer.idr},
+                                    {kAuth, false, answer.auth},
+                                    {kSa, false, encode_sa({reply_esp})},
+                                    {kTsi, false, encode_ts({tunnel.remote_ts})},
+                                    {kTsr, false, encode_ts({tunnel.local_ts})}};
+  const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagResponse, 1, 0};
+  Bytes wire = seal(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter++);
+  sa.behind_nat = half.nat;
+  sa.local_port = sa.remote_port = ntohs(peer.sin_port);
+  if (half.nat) sa.local_port = 4500;
+  return wire;
+}
+
+Bytes refusal_message(const Message& request, const Refusal& refusal, EstablishedSa* sa) {
+  Header h = request.header;
+  h.flags = kFlagResponse;
+  const std::vector<Payload> n = {{kNotify, false, encode_notify({0, {}, refusal.notify, refusal.data})}};
+  if (!sa) return serialize(h, n);
+  h.spi_r = sa->spi_r;
+  return seal(sa->keys.sk_er, h, kNotify, serialize_payloads(n), sa->iv_counter++);
+}
+
 Status Responder::listen() {
   if (auto st = ike_port_.open(config_.local, 500, false); !st) return st;
   return natt_port_.open(config_.local, 4500, true);
@@ -56,14 +190,10 @@ Result<Bytes> Responder::receive(int timeout_ms, sockaddr_in& from) {
 }
 
 // An error notify as the response: in the clear for IKE_SA_INIT, encrypted for IKE_AUTH.
-Status Responder::refuse(const Message& request, uint16_t notify, const Bytes& data, const EstablishedSa* sa) {
-  Header h = request.header;
-  h.flags = kFlagResponse;
-  const std::vector<Payload> n = {{kNotify, false, encode_notify({0, {}, notify, data})}};
-  log::warning(std::string("refusing ") + (sa ? "IKE_AUTH" : "IKE_SA_INIT") + " from " + to_string(peer_) + ": " + notify_name(notify));
-  if (!sa) return active_->send_to(serialize(h, n), peer_);
-  h.spi_r = sa->spi_r;
-  return active_->send_to(seal(sa->keys.sk_er, h, kNotify, serialize_payloads(n), 1), peer_);
+Status Responder::refuse(const Message& request, const Refusal& refusal, EstablishedSa* sa) {
+  if (refusal.notify == 0) return {};
+  log::warning(std::string("refusing ") + (sa ? "IKE_AUTH" : "IKE_SA_INIT") + " from " + to_string(peer_) + ": " + notify_name(refusal.notify));
+  return active_->send_to(refusal_message(request, refusal, sa), peer_);
 }
 
 Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
@@ -90,55 +220,20 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     init = std::move(*m);
     break;
   }
-  const Payload* sa_p = init.find(kSa);
-  const Payload* ke_p = init.find(kKe);
-  const Payload* ni_p = init.find(kNonce);
-  if (!sa_p || !ke_p || !ni_p || ke_p->body.size() < 4 || ni_p->body.size() < 16) {
-    return Error{"IKE_SA_INIT from " + to_string(peer_) + " lacks SA, KE or a nonce", EBADMSG};
+  Refusal refusal;
+  auto offer = read_ike_sa_init(init, config_.suite, &refusal);
+  if (!offer) {
+    (void)refuse(init, refusal, nullptr);
+    return offer.error().context("from " + to_string(peer_));
   }
-  auto offered = decode_sa(sa_p->body);
-  std::optional<Proposal> chosen = offered ? choose_ike(*offered, config_.suite) : std::nullopt;
-  if (!chosen) {
-    (void)refuse(init, kNoProposal, {}, nullptr);
-    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": no proposal with the configured suite", EPROTO};
-  }
-  const uint16_t group = config_.suite.dh_group;
-  if ((ke_p->body[0] << 8 | ke_p->body[1]) != group) {
-    (void)refuse(init, kInvalidKe, Bytes{static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group)}, nullptr);
-    return Error{"IKE_SA_INIT from " + to_string(peer_) + ": KE for another group (asked for group " + std::to_string(group) + ")",
-                 EPROTO};
-  }
-  auto dh = KeyExchange::generate(group);
-  if (!dh) return dh.error();
-  EstablishedSa sa;
-  sa.initiator = false;
-  sa.spi_i = init.header.spi_i;
-  const Bytes spi_bytes = random_bytes(8);
-  for (uint8_t b : spi_bytes) sa.spi_r = sa.spi_r << 8 | b;
-  const Bytes ni = ni_p->body, nr = random_bytes(32);
-  auto g_ir = dh->shared_secret(std::span(ke_p->body).subspan(4));
-  if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
-  sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
-  sa.suite = config_.suite;
-  std::vector<Payload> reply = {{kSa, false, encode_sa({*chosen})}, {kKe, false, encode_ke(group, dh->public_value())}, {kNonce, false, nr}};
-  if (init.find(kNotify)) {  // NAT detection, if the initiator does it
-    sockaddr_in local = config_.local;
-    local.sin_port = htons(500);
-    reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, sa.spi_r, local)})});
-    reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, sa.spi_r, peer_)})});
-  }
-  const Header rh{sa.spi_i, sa.spi_r, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
-  const Bytes init_response = serialize(rh, reply);
-  if (auto st = active_->send_to(init_response, peer_); !st) return st.error();
-  // What the initiator's NAT detection says (RFC 7296 2.23): it hashed what it sent from and to.
-  bool nat = false;
-  for (const auto& p : init.payloads) {
-    auto n = p.type == kNotify ? decode_notify(p.body) : Result<Notify>(Error{"", 0});
-    if (n && n->type == kNatDetectionSource) nat |= n->data != nat_hash(sa.spi_i, 0, peer_);
-  }
+  uint64_t spi_r = 0;
+  for (uint8_t b : random_bytes(8)) spi_r = spi_r << 8 | b;
+  auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, spi_r, std::move(init_request), config_.local, peer_, init.payloads);
+  if (!half) return half.error().context("from " + to_string(peer_));
+  EstablishedSa& sa = half->sa;
+  if (auto st = active_->send_to(half->init_response, peer_); !st) return st.error();
 
   // IKE_AUTH (a retransmitted IKE_SA_INIT gets the same response again).
-  Bytes auth_wire;
   Message auth;
   std::vector<Payload> inner;
   for (;;) {
@@ -151,7 +246,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     auto m = parse(*got);
     if (!m || m->header.spi_i != sa.spi_i) continue;
     if (m->header.exchange == Exchange::ike_sa_init) {
-      (void)active_->send_to(init_response, peer_);
+      (void)active_->send_to(half->init_response, peer_);
       continue;
     }
     if (m->header.exchange != Exchange::ike_auth || m->header.message_id != 1) continue;
@@ -160,64 +255,24 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
       log::warning("dropped an IKE_AUTH that does not decrypt: " + decrypted.error().message);
       continue;
     }
-    auth_wire = std::move(*got);
     auth = std::move(*m);
     inner = std::move(*decrypted);
     break;
   }
-  const Payload* idi = find(inner, kIdi);
-  const Payload* auth_p = find(inner, kAuth);
-  const Payload* esp_p = find(inner, kSa);
-  const Payload* tsi_p = find(inner, kTsi);
-  const Payload* tsr_p = find(inner, kTsr);
-  if (!idi || !auth_p || !esp_p || !tsi_p || !tsr_p || idi->body.size() < 4 || auth_p->body.size() < 4) {
-    (void)refuse(auth, 7 /* INVALID_SYNTAX */, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + " lacks IDi, AUTH, SA, TSi or TSr", EBADMSG};
-  }
-  const std::string peer_id(idi->body.begin() + 4, idi->body.end());
-  const Bytes expected = psk_auth(*config_.tunnel.psk, init_request, nr, sa.keys.sk_pi, idi->body);
-  if (idi->body[0] != config_.tunnel.remote_id_type || peer_id != config_.tunnel.remote_id || auth_p->body[0] != kAuthSharedKey ||
-      !constant_time_equal(std::span(auth_p->body).subspan(4), expected)) {
-    (void)refuse(auth, kAuthFailed, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + " as '" + peer_id + "': authentication failed", EACCES};
-  }
-  auto esp_offered = decode_sa(esp_p->body);
-  std::optional<Proposal> esp = esp_offered ? choose_esp(*esp_offered, config_.suite) : std::nullopt;
-  if (!esp) {
-    (void)refuse(auth, kNoProposal, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + ": no ESP proposal with the configured " + config_.suite.esp_name(), EPROTO};
-  }
-  auto tsi = decode_ts(tsi_p->body);
-  auto tsr = decode_ts(tsr_p->body);
-  const bool ts_ok = tsi && tsr && std::any_of(tsi->begin(), tsi->end(), [&](const auto& t) { return within(config_.tunnel.remote_ts, t); }) &&
-                     std::any_of(tsr->begin(), tsr->end(), [&](const auto& t) { return within(config_.tunnel.local_ts, t); });
-  if (!ts_ok) {
-    (void)refuse(auth, kTsUnacceptable, {}, &sa);
-    return Error{"IKE_AUTH from " + to_string(peer_) + ": its traffic selectors do not cover ours", EPROTO};
+  const TunnelSpec& tunnel = config_.tunnel;
+  auto answer = check_ike_auth(
+      *half, inner,
+      [&](uint8_t type, const std::string& id) { return type == tunnel.remote_id_type && id == tunnel.remote_id ? &tunnel : nullptr; },
+      &refusal);
+  if (!answer) {
+    (void)refuse(auth, refusal, &sa);
+    return answer.error().context("from " + to_string(peer_));
   }
   auto spi = config_.allocate_spi(peer_);
   if (!spi) return spi.error().context("allocating an inbound SPI");
-  sa.child_spi_in = *spi;
-  sa.child_spi_out = be32(esp->spi);
-  sa.local_ts = config_.tunnel.local_ts;
-  sa.remote_ts = config_.tunnel.remote_ts;
-  sa.child_keys = derive_child_keys(config_.suite, sa.keys.sk_d, ni, nr);
-  Proposal reply_esp = *esp;
-  reply_esp.spi = {static_cast<uint8_t>(*spi >> 24), static_cast<uint8_t>(*spi >> 16), static_cast<uint8_t>(*spi >> 8), static_cast<uint8_t>(*spi)};
-  const Bytes local_id(config_.tunnel.local_id.begin(), config_.tunnel.local_id.end());
-  const Bytes idr = encode_typed(config_.tunnel.local_id_type, local_id);
-  const Bytes our_auth = psk_auth(*config_.tunnel.psk, init_response, ni, sa.keys.sk_pr, idr);
-  const std::vector<Payload> out = {{kIdr, false, idr},
-                                    {kAuth, false, encode_typed(kAuthSharedKey, our_auth)},
-                                    {kSa, false, encode_sa({reply_esp})},
-                                    {kTsi, false, encode_ts({config_.tunnel.remote_ts})},
-                                    {kTsr, false, encode_ts({config_.tunnel.local_ts})}};
-  const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagResponse, 1, 0};
-  if (auto st = active_->send_to(seal(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter++), peer_); !st) return st.error();
-  sa.behind_nat = nat;
-  sa.local_port = sa.remote_port = ntohs(peer_.sin_port);
-  if (nat) sa.local_port = 4500;
-  return sa;
+  const Bytes response = answer_ike_auth(*half, *answer, *spi, peer_);
+  if (auto st = active_->send_to(response, peer_); !st) return st.error();
+  return std::move(half->sa);
 }
 
 }  // namespace sedge::ike
