@@ -39,19 +39,16 @@ Result<std::string> interface_mac(const std::string& interface) {
   return mac;
 }
 
-Result<std::string> device_id_token(Tpm& tpm, const std::string& router_id, const std::string& mac) {
-  auto cert = tpm.read_nv(kEkCertRsa2048Index);
-  if (!cert) return cert.error().context("reading the EK certificate");
-  auto ek = tpm.create_ek_rsa();
+Result<std::string> device_id_token(Tpm& tpm, const std::string& router_id, const std::string& mac, EkProfile profile) {
+  // checked_ek reads the profile's certificate and refuses an EK that is not its key.
+  auto ek = tpm.checked_ek(profile);
   if (!ek) return ek.error();
-  auto modulus = certificate_rsa_modulus(*cert);
-  if (!modulus) return modulus.error();
-  if (*modulus != ek->modulus) return Error{"the TPM's EK does not match the EK certificate in its NV memory", EACCES};
-  auto spki = public_key_der(*cert);
+  auto spki = public_key_der(ek->certificate);
   if (!spki) return spki.error();
   const nlohmann::json token = {{"router_id", router_id},
                                 {"mac", mac},
-                                {"ek_certificate", base64_encode(*cert)},
+                                {"ek_profile", ek_profile_name(profile)},
+                                {"ek_certificate", base64_encode(ek->certificate)},
                                 {"ek_public_key", base64_encode(*spki)},
                                 {"ek_name", to_hex(ek->name)}};
   return token.dump(2);

@@ -130,6 +130,7 @@ Result<OnboardState> onboard(const RouterOptions& o, const Secret& token) {
   if (auto ek = (*tpm)->checked_ek(o.ek_profile); !ek) return ek.error();
   AkOptions ak_options = o.ak;
   ak_options.ek_profile = o.ek_profile;
+  ak_options.ek_handle = ek_handle(o.ek_profile);
   auto ek = (*tpm)->persist_ek(o.ek_profile, ak_options.ek_handle);
   if (!ek) return ek.error();
   auto ak = (*tpm)->create_ak(ak_options);

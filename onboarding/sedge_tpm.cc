@@ -236,7 +236,7 @@ int ak_command(Tpm& tpm, const Args& a) {
   if (!profile) return fail(profile.error().message);
   o.ek_profile = *profile;
   auto ekh = parse_handle(a.get("ek-handle", "0x81010001"));
-  auto akh = parse_handle(a.get("handle", "0x81010002"));
+  auto akh = parse_handle(a.get("handle", "0x81008002"));
   if (!ekh || !akh) return fail("bad handle");
   o.ek_handle = *ekh;
   o.handle = *akh;
@@ -250,7 +250,7 @@ int ak_command(Tpm& tpm, const Args& a) {
 int activate_command(Tpm& tpm, const Args& a) {
   if (a.pos.size() != 2) return usage();
   auto ekh = parse_handle(a.get("ek-handle", "0x81010001"));
-  auto akh = parse_handle(a.get("ak-handle", "0x81010002"));
+  auto akh = parse_handle(a.get("ak-handle", "0x81008002"));
   if (!ekh || !akh) return fail("bad handle");
   auto file = read_file(a.pos[0]);
   if (!file) return fail(file.error().message);
@@ -265,7 +265,7 @@ int activate_command(Tpm& tpm, const Args& a) {
 
 int quote_command(Tpm& tpm, const Args& a) {
   if (a.pos.size() != 4) return usage();
-  auto akh = parse_handle(a.get("ak-handle", "0x81010002"));
+  auto akh = parse_handle(a.get("ak-handle", "0x81008002"));
   if (!akh) return fail(akh.error().message);
   auto nonce = from_hex(a.pos[0]);
   if (!nonce) return fail("nonce: " + nonce.error().message);
@@ -284,7 +284,7 @@ int tlskey_command(Tpm& tpm, const Args& a) {
   auto type = parse_type(a.get("type", "ecc"));
   if (!type) return fail(type.error().message);
   o.type = *type;
-  auto h = parse_handle(a.get("handle", "0x81010003"));
+  auto h = parse_handle(a.get("handle", "0x81008003"));
   if (!h) return fail(h.error().message);
   o.handle = *h;
   auto k = tpm.create_tls_key(o);

@@ -34,7 +34,7 @@ Result<Bytes> spki_sha256_pem_file(const std::string& path);
 
 struct Identity {
   std::string certificate_file;  // PEM, leaf first (then any intermediates)
-  std::string key_uri;           // PEM path, or an OSSL_STORE URI such as "handle:0x81010003"
+  std::string key_uri;           // PEM path, or an OSSL_STORE URI such as "handle:0x81008003"
 };
 
 class Connection {

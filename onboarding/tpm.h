@@ -9,7 +9,7 @@
 //     recovers the conductor's secret only if the AK lives next to the EK (activate_credential);
 //   - TPM2_Quote over a nonce and PCRs with the AK (quote);
 //   - a persisted, non-restricted signing key for the router's TLS certificate that OpenSSL's
-//     tpm2 provider uses as "handle:0x81010003" (create_tls_key).
+//     tpm2 provider uses as "handle:0x81008003" (create_tls_key).
 // The conductor's side of the same exchange is onboarding/credential.h and onboarding/quote.h.
 //
 // Persistent handles: the defaults follow the TCG registry's endorsement range (the RSA EK at
@@ -32,9 +32,17 @@
 namespace sedge::onboarding {
 
 inline constexpr uint32_t kEkCertRsa2048Index = 0x01c00002;  // TCG EK Credential Profile
-inline constexpr uint32_t kDefaultEkHandle = 0x81010001;
-inline constexpr uint32_t kDefaultAkHandle = 0x81010002;
-inline constexpr uint32_t kDefaultTlsKeyHandle = 0x81010003;
+// Persistent handles. The EKs sit where the TCG registry puts each profile (manufacturers and
+// tpm2-tools do the same: 0x81010002 is the P-256 EK's), so sedge's own keys stay out of that
+// range and cannot collide with an EK a manufacturer persisted.
+inline constexpr uint32_t kDefaultEkHandle = 0x81010001;  // RSA-2048 EK
+inline constexpr uint32_t kDefaultAkHandle = 0x81008002;
+inline constexpr uint32_t kDefaultTlsKeyHandle = 0x81008003;
+// The registry's handle for a profile's EK: 0x81010001 (RSA-2048), 0x81010002 (P-256),
+// 0x81010016 (P-384, high range).
+constexpr uint32_t ek_handle(EkProfile profile) {
+  return profile == EkProfile::kEccP256 ? 0x81010002 : profile == EkProfile::kEccP384 ? 0x81010016 : 0x81010001;
+}
 
 // An EK as the TPM made it.
 struct EkPublic {

@@ -41,6 +41,13 @@ void write_interface(Writer& w, const Interface& i) {
   w.key("Gateway", i.gateway);
 }
 
+void write_cert_auth(Writer& w, const std::optional<AuthMethod>& method, const CertificateAuth& c) {
+  if (method) w.key("AuthMethod", to_string(*method));
+  w.key("Certificate", c.certificate);
+  w.key("PrivateKeyFile", c.private_key_file);  // the path; the key itself is never written
+  w.key("CAPath", c.ca_path);
+}
+
 void write_connector(Writer& w, const Connector& c) {
   w.section("Connector", c.name);
   w.key("Provider", to_string(c.provider));
@@ -48,6 +55,7 @@ void write_connector(Writer& w, const Connector& c) {
   w.key("Mode", to_string(c.mode));
   if (c.local_id) w.key("LocalId", c.local_id->str());
   w.secret(c.psk_source, c.psk);
+  write_cert_auth(w, c.auth_method, c.cert);
   w.list("ProtectedNetwork", c.protected_networks, prefix_text);
 }
 
@@ -60,6 +68,7 @@ void write_tunnel(Writer& w, const Tunnel& t) {
   if (t.remote_id) w.key("RemoteId", t.remote_id->str());
   if (t.local_id) w.key("LocalId", t.local_id->str());
   w.secret(t.psk_source, t.psk);
+  write_cert_auth(w, t.auth_method, t.cert);
   w.list("IkeProposal", t.ike_proposals, text);
   w.list("EspProposal", t.esp_proposals, text);
   w.key("IkeLifetimeSec", t.ike_lifetime_sec);
@@ -112,6 +121,7 @@ void write_onboarding(Writer& w, const Onboarding& o) {
   w.key("RouterId", o.router_id);
   w.key("Interface", o.interface);
   w.key("StateDirectory", o.state_directory);
+  w.key("EkProfile", o.ek_profile);
 }
 
 template <typename T, typename F>

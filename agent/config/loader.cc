@@ -60,7 +60,7 @@ std::vector<fs::path> discover(const Sources& sources) {
   return files;
 }
 
-Result<Secret> read_secret_file(const fs::path& path) {
+Result<Secret> read_secret_file(const fs::path& path, size_t max_size = 4096, const char* what = "a pre-shared key") {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) return Error::sys("cannot read " + path.string() + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return Error{path.string() + " is not a regular file", EINVAL};
@@ -69,7 +69,9 @@ Result<Secret> read_secret_file(const fs::path& path) {
     std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
     return Error{path.string() + " is readable by group or others (mode " + mode + "): chmod 600 it", EPERM};
   }
-  if (st.st_size > 4096) return Error{path.string() + " is larger than 4096 bytes: not a pre-shared key", EFBIG};
+  if (static_cast<size_t>(st.st_size) > max_size) {
+    return Error{path.string() + " is larger than " + std::to_string(max_size) + " bytes: not " + what, EFBIG};
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return Error::sys("cannot read " + path.string() + ": " + std::strerror(errno));
   std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -193,6 +195,7 @@ auto enum_parser(const EnumName<E> (&names)[N]) {
   };
 }
 
+constexpr EnumName<AuthMethod> kAuthMethods[] = {{"psk", AuthMethod::psk}, {"pubkey", AuthMethod::pubkey}};
 constexpr EnumName<InterfaceRole> kRoles[] = {{"wan", InterfaceRole::wan}, {"lan", InterfaceRole::lan}};
 constexpr EnumName<Provider> kProviders[] = {{"juniper-secure-edge", Provider::juniper_secure_edge},
                                              {"zscaler", Provider::zscaler},
@@ -304,6 +307,44 @@ struct Builder {
     return std::move(*s);
   }
 
+  // AuthMethod=, and for certificates Certificate=, PrivateKeyFile= (mode 0600, read now, kept
+  // as a Secret) and CAPath=; each file is checked here so that a bad one is reported at its line.
+  void certificate_auth(ObjectReader& r, std::optional<AuthMethod>& method, CertificateAuth& c) {
+    r.scalar("AuthMethod", enum_parser(kAuthMethods), [&](AuthMethod v) { method = v; });
+    r.scalar("Certificate", [](std::string_view s) -> Result<std::string> {
+      const std::string path(s);
+      std::ifstream in(path, std::ios::binary);
+      if (!in) return Error{"cannot read " + path + ": " + std::strerror(errno), ENOENT};
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+        return Error{path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)", EINVAL};
+      }
+      return path;
+    }, [&](std::string v) { c.certificate = std::move(v); });
+    if (const Assignment* a = r.last("PrivateKeyFile")) {
+      c.private_key_file = a->value;
+      auto key = read_secret_file(a->value, 16384, "a private key");
+      if (key && (key->view().find("-----BEGIN ENCRYPTED PRIVATE KEY-----") != std::string_view::npos ||
+                  key->view().find("Proc-Type: 4,ENCRYPTED") != std::string_view::npos)) {
+        key = Error{a->value + " is an encrypted private key; give it unencrypted in a 0600 file", EINVAL};
+      } else if (key && key->view().find("PRIVATE KEY-----") == std::string_view::npos) {
+        key = Error{a->value + " holds no PEM private key (-----BEGIN PRIVATE KEY-----)", EINVAL};
+      }
+      if (key) {
+        c.private_key = std::move(*key);
+      } else {
+        r.error(*a, key.error().message);
+      }
+    }
+    r.scalar("CAPath", [](std::string_view s) -> Result<std::string> {
+      std::error_code ec;
+      if (!fs::is_directory(s, ec) && !fs::is_regular_file(s, ec)) {
+        return Error{std::string(s) + " is neither a file nor a directory of CA certificates", ENOENT};
+      }
+      return std::string(s);
+    }, [&](std::string v) { c.ca_path = std::move(v); });
+  }
+
   void interface(const RawObject& o) {
     ObjectReader r(o, diags);
     Interface i = named<Interface>(o);
@@ -326,6 +367,7 @@ struct Builder {
     r.scalar("LocalId", parse_identity, [&](Identity v) { c.local_id = std::move(v); });
     r.each("ProtectedNetwork", parse_prefix, [&](Prefix p) { c.protected_networks.push_back(p); });
     c.psk = secret(r, c.psk_source);
+    certificate_auth(r, c.auth_method, c.cert);
     if (c.provider == Provider::juniper_secure_edge && c.local_id && c.local_id->type != IdType::rfc822) {
       r.error(*r.last("LocalId"), "Juniper Secure Edge needs an e-mail style LocalId= unique per site (e.g. site1@example.com)");
     }
@@ -360,6 +402,7 @@ struct Builder {
     r.each("RemoteTrafficSelector", parse_prefix, [&](Prefix p) { t.remote_ts.push_back(p); });
     r.each("RemoteNetwork", parse_prefix, [&](Prefix p) { t.remote_networks.push_back(p); });
     t.psk = secret(r, t.psk_source);
+    certificate_auth(r, t.auth_method, t.cert);
     if (t.connector.empty()) r.error("Connector= is required");
     if (t.wan.empty()) r.error("Wan= is required (the WAN interface the tunnel leaves by)");
     if (t.remote.empty()) r.error("Remote= is required (the service location's address)");
@@ -443,6 +486,10 @@ struct Builder {
     r.scalar("RouterId", text_value, [&](std::string v) { b.router_id = std::move(v); });
     r.scalar("Interface", text_value, [&](std::string v) { b.interface = std::move(v); });
     r.scalar("StateDirectory", text_value, [&](std::string v) { b.state_directory = std::move(v); });
+    r.scalar("EkProfile", [](std::string_view s) -> Result<std::string> {
+      if (s == "rsa2048" || s == "ecc-p256" || s == "ecc-p384") return std::string(s);
+      return Error{"'" + std::string(s) + "' is not valid: expected rsa2048, ecc-p256 or ecc-p384", EINVAL};
+    }, [&](std::string v) { b.ek_profile = std::move(v); });
     if (r.finish()) cfg.onboarding = std::move(b);
   }
 
@@ -478,7 +525,14 @@ void resolve(Config& cfg, std::vector<Diagnostic>& d) {
       why = "Connector=" + t.connector + " is not defined (or was rejected)";
     } else if (wan == cfg.interfaces.end() || wan->second.role != InterfaceRole::wan) {
       why = "Wan=" + t.wan + " is not a defined interface with Role=wan";
-    } else if (t.psk.empty() && conn->second.psk.empty()) {
+    } else if (cfg.auth_method_for(t) == AuthMethod::pubkey &&
+               (cfg.certificate_for(t).empty() || cfg.private_key_for(t).empty() || cfg.ca_path_for(t).empty())) {
+      std::string missing;
+      if (cfg.certificate_for(t).empty()) missing += " Certificate=";
+      if (cfg.private_key_for(t).empty()) missing += " PrivateKeyFile=";
+      if (cfg.ca_path_for(t).empty()) missing += " CAPath=";
+      why = "AuthMethod=pubkey needs" + missing + " on the tunnel or connector " + t.connector;
+    } else if (cfg.auth_method_for(t) == AuthMethod::psk && t.psk.empty() && conn->second.psk.empty()) {
       why = "no pre-shared key: set PresharedKeyFile= or PresharedKeyCredential= on the tunnel or connector " + t.connector;
     } else if (!t.local_id && !conn->second.local_id) {
       why = "no local identity: set LocalId= on the tunnel or connector " + t.connector;

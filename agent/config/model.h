@@ -44,11 +44,12 @@ enum class TunnelRole { primary, secondary };
 enum class Routing { route_based, policy_based };
 enum class Strategy { ordered, weighted };
 enum class PolicyAction { steer, breakout, deny };
-enum class IdType { fqdn, rfc822, ipv4, ipv6, key_id };
+enum class IdType { fqdn, rfc822, ipv4, ipv6, key_id, der_asn1_dn };
+enum class AuthMethod { psk, pubkey };
 
 struct Identity {
   IdType type = IdType::fqdn;
-  std::string value;  // as written, without a "keyid:" prefix
+  std::string value;  // as written, without a "keyid:" or "dn:" prefix
   std::string str() const;
   friend bool operator==(const Identity&, const Identity&) = default;
 };
@@ -57,6 +58,15 @@ struct Identity {
 struct SecretSource {
   std::string description;  // "file /etc/sedge/site1.psk", "credential site1-psk", "inline"
   friend bool operator==(const SecretSource&, const SecretSource&) = default;
+};
+
+// Certificate authentication (AuthMethod=pubkey): our certificate (and its chain), our private
+// key (read at load from a 0600 file; the PEM text is a Secret) and the CAs we trust.
+struct CertificateAuth {
+  std::string certificate;       // Certificate=: PEM, ours first, then intermediates
+  std::string private_key_file;  // PrivateKeyFile=
+  Secret private_key;
+  std::string ca_path;  // CAPath=: a PEM file or a directory of them
 };
 
 struct Interface {
@@ -77,6 +87,8 @@ struct Connector {
   std::optional<Identity> local_id;
   SecretSource psk_source;
   Secret psk;
+  std::optional<AuthMethod> auth_method;  // AuthMethod=; default psk
+  CertificateAuth cert;
   std::vector<Prefix> protected_networks;
 };
 
@@ -91,6 +103,8 @@ struct Tunnel {
   std::optional<Identity> local_id;  // overrides the connector's
   SecretSource psk_source;           // empty description = the connector's key
   Secret psk;
+  std::optional<AuthMethod> auth_method;  // overrides the connector's
+  CertificateAuth cert;                   // each empty field: the connector's
   std::vector<std::string> ike_proposals;  // strongSwan syntax, e.g. aes128gcm16-prfsha256-modp2048
   std::vector<std::string> esp_proposals;  // e.g. aes128gcm16-modp2048 (PFS group 14)
   uint32_t ike_lifetime_sec = 86400;
@@ -149,6 +163,7 @@ struct Onboarding {
   std::string router_id;
   std::string interface;  // whose MAC the device ID token carries
   std::string state_directory = "/var/lib/sedge/onboarding";
+  std::string ek_profile = "rsa2048";  // rsa2048, ecc-p256 or ecc-p384 (TCG EK profiles)
 };
 
 struct Config {
@@ -169,6 +184,13 @@ struct Config {
   // The key a tunnel authenticates with: its own, else its connector's.
   const Secret& psk_for(const Tunnel& tunnel) const;
   Identity local_id_for(const Tunnel& tunnel) const;
+  // How a tunnel authenticates (its AuthMethod=, else its connector's, else psk), and with
+  // AuthMethod=pubkey each of Certificate=, PrivateKeyFile= and CAPath= (the tunnel's, else the
+  // connector's).
+  AuthMethod auth_method_for(const Tunnel& tunnel) const;
+  const std::string& certificate_for(const Tunnel& tunnel) const;
+  const Secret& private_key_for(const Tunnel& tunnel) const;
+  const std::string& ca_path_for(const Tunnel& tunnel) const;
 };
 
 const char* to_string(InterfaceRole);
@@ -180,5 +202,6 @@ const char* to_string(Routing);
 const char* to_string(Strategy);
 const char* to_string(PolicyAction);
 const char* to_string(IdType);
+const char* to_string(AuthMethod);
 
 }  // namespace sedge::config

@@ -38,7 +38,7 @@ int export_idtoken(const config::Onboarding& o) {
   if (!mac) return fail(mac.error().message);
   auto tpm = onboarding::Tpm::open(o.tcti);
   if (!tpm) return fail(tpm.error().message);
-  auto token = onboarding::device_id_token(**tpm, o.router_id, *mac);
+  auto token = onboarding::device_id_token(**tpm, o.router_id, *mac, agent::router_options(o).ek_profile);
   if (!token) return fail(token.error().message);
   std::cout << *token << "\n";
   return 0;

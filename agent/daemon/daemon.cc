@@ -208,7 +208,7 @@ void Daemon::apply_onboarding() {
   auto same = [](const config::Onboarding& a, const config::Onboarding& b) {
     return a.conductor == b.conductor && a.port == b.port && a.management_port == b.management_port &&
            a.token_file == b.token_file && a.tcti == b.tcti && a.router_id == b.router_id &&
-           a.state_directory == b.state_directory;
+           a.state_directory == b.state_directory && a.ek_profile == b.ek_profile;
   };
   if (!wanted || wanted->conductor.empty()) {
     onboarding_.reset();

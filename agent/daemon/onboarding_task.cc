@@ -12,6 +12,7 @@ onboarding::RouterOptions router_options(const config::Onboarding& o) {
   r.conductor = o.conductor;
   r.port = o.port;
   r.management_port = o.management_port;
+  if (auto p = onboarding::parse_ek_profile(o.ek_profile); p) r.ek_profile = *p;  // validated at load
   return r;
 }
 

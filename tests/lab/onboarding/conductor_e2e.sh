@@ -73,7 +73,7 @@ grep -q "Management Channel: connected" "$LAB_DIR/show.txt" || lab_fail "the con
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" status | grep -q "Auth State: completed" || lab_fail "the router does not record its onboarding"
 openssl verify -CAfile "$LAB_DIR/router/ca.crt" "$LAB_DIR/router/router.crt" || lab_fail "the router certificate does not verify to the conductor CA"
 # The certificate's key is the TPM's TLS key (tpm2-tools reads it independently).
-tpm2_readpublic -c 0x81010003 -f pem -o "$LAB_DIR/tlskey.pem" > /dev/null || lab_fail "no TLS key at 0x81010003"
+tpm2_readpublic -c 0x81008003 -f pem -o "$LAB_DIR/tlskey.pem" > /dev/null || lab_fail "no TLS key at 0x81008003"
 openssl x509 -in "$LAB_DIR/router/router.crt" -pubkey -noout | cmp - "$LAB_DIR/tlskey.pem" || lab_fail "the certificate is not for the TPM's key"
 
 echo "== TLS 1.2 is refused on both ports"
@@ -178,6 +178,23 @@ kill "$sedged"; wait "$sedged" 2>/dev/null
 for _ in $(seq 50); do $COND $C show router-0001 | grep -q "Management Channel: down" && break; sleep 0.1; done
 $COND $C show router-0001 | grep -q "Management Channel: down" || lab_fail "sedged's channel outlived sedged"
 echo "sedged: onboarded, channel up, and down again when stopped"
+
+echo "== the same TPM onboards again by its ECC P-384 EK (TCG template H-3)"
+sed -i -e "s/^RouterId=.*/RouterId=router-0384/" "$LAB_DIR/cfg/sedge.conf"
+printf 'EkProfile=ecc-p384\nStateDirectory=%s/router384\n' "$LAB_DIR" >> "$LAB_DIR/cfg/sedge.conf"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" export-idtoken > "$LAB_DIR/idtoken384.json" || lab_fail "no P-384 device ID token"
+[ "$(jq -r .ek_profile "$LAB_DIR/idtoken384.json")" = ecc-p384 ] || lab_fail "the token does not name the P-384 profile"
+jq -r .ek_certificate "$LAB_DIR/idtoken384.json" | base64 -d | openssl x509 -inform der -noout -text | grep -q "P-384\|secp384r1" ||
+  lab_fail "the P-384 token does not carry a P-384 EK certificate"
+$COND $C register router-0384 "$LAB_DIR/idtoken384.json" || lab_fail "the P-384 EK was not registered"
+(umask 077; $COND $C token router-0384 > "$LAB_DIR/token")
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router384.log" 2>&1 &
+r384=$!
+for _ in $(seq 200); do grep -q "management channel up" "$LAB_DIR/router384.log" && break; sleep 0.1; done
+kill "$r384"; wait "$r384" 2>/dev/null
+grep -q "management channel up" "$LAB_DIR/router384.log" || { cat "$LAB_DIR/router384.log"; lab_fail "onboarding by the P-384 EK failed"; }
+$COND $C show router-0384 | grep -q "Auth State: completed" || lab_fail "router-0384 is not completed"
+echo "onboarded by the P-384 EK"
 
 echo "== the TPM is gone"
 lab_tpm_resource_manager_stop "$LAB_DIR/tpm"

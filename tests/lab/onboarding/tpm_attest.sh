@@ -10,7 +10,7 @@
 #     the PCR digest of tpm2_pcrread's values; a wrong nonce, a tampered attestation and another
 #     AK's key are each refused;
 #   - an AK without fixedTPM (tpm2_create) is refused by check_ak_attributes;
-#   - the TLS key signs a certificate request through the tpm2 provider as handle:0x81010003.
+#   - the TLS key signs a certificate request through the tpm2 provider as handle:0x81008003.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 tcti=$(lab_swtpm "$LAB_DIR/tpm" 2341)
 trap 'lab_swtpm_stop "$LAB_DIR/tpm"; lab_collect' EXIT  # also when a check fails
@@ -63,10 +63,10 @@ nv256 "$D/cert256/ek.cert"
 
 echo "== AK (RSA, under the RSA EK)"
 "$T" --tcti "$tcti" ak --public "$D/ak.pub" | tee "$D/ak.txt" || lab_fail "creating the AK"
-grep -q "AK created at 0x81010002" "$D/ak.txt" || lab_fail "the AK was not created"
+grep -q "AK created at 0x81008002" "$D/ak.txt" || lab_fail "the AK was not created"
 ak_name=$(awk '/^AK name:/{print $3}' "$D/ak.txt")
-[ "$(tpm2_readpublic -c 0x81010002 | awk '/^name:/{print $2}')" = "$ak_name" ] || lab_fail "AK name differs from tpm2_readpublic's"
-"$T" --tcti "$tcti" ak | grep -q "AK reused at 0x81010002" || lab_fail "the persisted AK was not reused"
+[ "$(tpm2_readpublic -c 0x81008002 | awk '/^name:/{print $2}')" = "$ak_name" ] || lab_fail "AK name differs from tpm2_readpublic's"
+"$T" --tcti "$tcti" ak | grep -q "AK reused at 0x81008002" || lab_fail "the persisted AK was not reused"
 "$T" checkak "$D/ak.pub" || lab_fail "sedge's own AK refused"
 
 echo "== credential activation, RSA EK"
@@ -76,7 +76,7 @@ tpm2_nvread 0x01c00002 -o "$D/ek.der" 2> /dev/null
 "$T" --tcti "$tcti" activate "$D/cred-sedge" "$D/out1" || lab_fail "sedge refused its own credential"
 cmp "$D/secret" "$D/out1" || lab_fail "sedge->sedge: wrong secret"
 tpm2_startauthsession --policy-session -S "$D/session.ctx" && tpm2_policysecret -S "$D/session.ctx" -c e > /dev/null &&
-  tpm2_activatecredential -c 0x81010002 -C 0x81010001 -i "$D/cred-sedge" -o "$D/out2" -P "session:$D/session.ctx" > /dev/null ||
+  tpm2_activatecredential -c 0x81008002 -C 0x81010001 -i "$D/cred-sedge" -o "$D/out2" -P "session:$D/session.ctx" > /dev/null ||
   lab_fail "tpm2_activatecredential refused sedge's credential"
 flush
 cmp "$D/secret" "$D/out2" || lab_fail "sedge->tpm2-tools: wrong secret"
@@ -121,7 +121,7 @@ tpm2_pcrread sha256:0,1,7 -o "$D/pcrs.bin" > /dev/null
 [ "$(awk '/^pcr digest:/{print $3}' "$D/verify.txt")" = "$(sha256sum < "$D/pcrs.bin" | cut -d' ' -f1)" ] ||
   lab_fail "the quote's PCR digest is not that of tpm2_pcrread's values"
 tpm2_checkquote -u "$D/ak.pub" -m "$D/attest" -s "$D/sig" -q "$nonce" > /dev/null || lab_fail "tpm2_checkquote refused sedge's quote"
-tpm2_quote -c 0x81010002 -l sha256:0,1,7 -q "$nonce" -m "$D/attest-tools" -s "$D/sig-tools" -g sha256 > /dev/null || lab_fail "tpm2_quote"
+tpm2_quote -c 0x81008002 -l sha256:0,1,7 -q "$nonce" -m "$D/attest-tools" -s "$D/sig-tools" -g sha256 > /dev/null || lab_fail "tpm2_quote"
 "$T" verifyquote "$D/ak.pub" "$nonce" "$D/attest-tools" "$D/sig-tools" > /dev/null || lab_fail "sedge refused tpm2_quote's quote"
 wrong=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
 expect_fail "a quote with a wrong nonce" "not over the expected nonce" "$T" verifyquote "$D/ak.pub" "$wrong" "$D/attest" "$D/sig"
@@ -147,12 +147,12 @@ expect_fail "the EK as an AK" "not an attestation key" "$T" checkak "$D/ek.pub"
 
 echo "== TLS key"
 "$T" --tcti "$tcti" tlskey "$D/tls.der" | tee "$D/tls.txt" || lab_fail "TLS key"
-grep -q "TLS key created at 0x81010003" "$D/tls.txt" || lab_fail "the TLS key was not created"
-"$T" --tcti "$tcti" tlskey "$D/tls2.der" | grep -q "TLS key reused at 0x81010003" || lab_fail "the TLS key was not reused"
+grep -q "TLS key created at 0x81008003" "$D/tls.txt" || lab_fail "the TLS key was not created"
+"$T" --tcti "$tcti" tlskey "$D/tls2.der" | grep -q "TLS key reused at 0x81008003" || lab_fail "the TLS key was not reused"
 cmp "$D/tls.der" "$D/tls2.der" || lab_fail "the reused TLS key's public key changed"
-expect_fail "an AK over the TLS key's handle" "not replacing it" "$T" --tcti "$tcti" ak --handle 0x81010003
-openssl req -provider tpm2 -provider default -new -key handle:0x81010003 -subj /CN=router-0001 -out "$D/router.csr" ||
-  lab_fail "the tpm2 provider cannot sign with handle:0x81010003"
+expect_fail "an AK over the TLS key's handle" "not replacing it" "$T" --tcti "$tcti" ak --handle 0x81008003
+openssl req -provider tpm2 -provider default -new -key handle:0x81008003 -subj /CN=router-0001 -out "$D/router.csr" ||
+  lab_fail "the tpm2 provider cannot sign with handle:0x81008003"
 openssl req -in "$D/router.csr" -verify -noout || lab_fail "the CSR signed in the TPM does not verify"
 openssl req -in "$D/router.csr" -pubkey -noout | openssl pkey -pubin -outform der | cmp - "$D/tls.der" ||
   lab_fail "the provider's key is not the SubjectPublicKeyInfo sedge exported"
