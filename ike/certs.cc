@@ -345,4 +345,27 @@ std::string describe_id(std::span<const uint8_t> id_body) {
   return "(malformed ID of type " + std::to_string(id_body[0]) + ")";
 }
 
+Result<std::shared_ptr<PubkeyAuth>> load_pubkey_auth(const std::string& certificate_file, const Secret& private_key_pem,
+                                                     const std::string& ca_path) {
+  auto out = std::make_shared<PubkeyAuth>();
+  std::ifstream in(certificate_file, std::ios::binary);
+  if (!in) return Error{"cannot read " + certificate_file, ENOENT};
+  std::ostringstream text;
+  text << in.rdbuf();
+  auto chain = Certificate::from_pem(text.str());
+  if (!chain) return chain.error().context(certificate_file);
+  out->chain = std::move(*chain);
+  auto key = PrivateKey::from_pem(private_key_pem);
+  if (!key) return key.error().context("the private key");
+  out->key = std::move(*key);
+  if (X509_check_private_key(out->chain.front().get(), out->key.get()) != 1) {
+    ERR_clear_error();
+    return Error{"the private key is not the key of " + certificate_file + " (" + out->chain.front().subject() + ")", EINVAL};
+  }
+  auto trust = TrustStore::load(ca_path);
+  if (!trust) return trust.error();
+  out->trust = std::move(*trust);
+  return out;
+}
+
 }  // namespace sedge::ike

@@ -96,4 +96,9 @@ struct PubkeyAuth {
   bool rsa_pss = true;  // RSA keys sign with RSASSA-PSS (RFC 7427); false: PKCS#1 v1.5
 };
 
+// Our certificate (a PEM file: ours, then intermediates), private key (PEM text) and CAs (a PEM
+// file or a directory), checked to belong together: the key is the certificate's.
+Result<std::shared_ptr<PubkeyAuth>> load_pubkey_auth(const std::string& certificate_file, const Secret& private_key_pem,
+                                                     const std::string& ca_path);
+
 }  // namespace sedge::ike

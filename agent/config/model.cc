@@ -4,7 +4,11 @@
 
 namespace sedge::config {
 
-std::string Identity::str() const { return type == IdType::key_id ? "keyid:" + value : value; }
+std::string Identity::str() const {
+  if (type == IdType::key_id) return "keyid:" + value;
+  if (type == IdType::der_asn1_dn) return "dn:" + value;
+  return value;
+}
 
 std::vector<const Policy*> Config::ordered_policies() const {
   std::vector<const Policy*> out;
@@ -25,6 +29,20 @@ std::vector<const Tunnel*> Config::tunnels_of(const std::string& connector) cons
 const Secret& Config::psk_for(const Tunnel& tunnel) const {
   if (!tunnel.psk.empty()) return tunnel.psk;
   return connectors.at(tunnel.connector).psk;
+}
+
+AuthMethod Config::auth_method_for(const Tunnel& tunnel) const {
+  if (tunnel.auth_method) return *tunnel.auth_method;
+  return connectors.at(tunnel.connector).auth_method.value_or(AuthMethod::psk);
+}
+const std::string& Config::certificate_for(const Tunnel& tunnel) const {
+  return tunnel.cert.certificate.empty() ? connectors.at(tunnel.connector).cert.certificate : tunnel.cert.certificate;
+}
+const Secret& Config::private_key_for(const Tunnel& tunnel) const {
+  return tunnel.cert.private_key.empty() ? connectors.at(tunnel.connector).cert.private_key : tunnel.cert.private_key;
+}
+const std::string& Config::ca_path_for(const Tunnel& tunnel) const {
+  return tunnel.cert.ca_path.empty() ? connectors.at(tunnel.connector).cert.ca_path : tunnel.cert.ca_path;
 }
 
 Identity Config::local_id_for(const Tunnel& tunnel) const {
@@ -63,8 +81,10 @@ const char* to_string(IdType v) {
     case IdType::ipv4: return "ipv4";
     case IdType::ipv6: return "ipv6";
     case IdType::key_id: return "key-id";
+    case IdType::der_asn1_dn: return "der-asn1-dn";
   }
   return "fqdn";
 }
+const char* to_string(AuthMethod v) { return v == AuthMethod::pubkey ? "pubkey" : "psk"; }
 
 }  // namespace sedge::config

@@ -104,8 +104,15 @@ Result<uint8_t> parse_protocol(std::string_view text) {
 }
 
 Result<Identity> parse_identity(std::string_view text) {
-  if (text.empty()) return invalid(text, "an IKE identity (user@example.com, host.example.com, an address, keyid:...)");
+  if (text.empty()) return invalid(text, "an IKE identity (user@example.com, host.example.com, an address, keyid:..., dn:...)");
   if (text.rfind("keyid:", 0) == 0 && text.size() > 6) return Identity{IdType::key_id, std::string(text.substr(6))};
+  if (text.rfind("dn:", 0) == 0) {  // a distinguished name, e.g. dn:CN=pop1.example.net, O=Example
+    const std::string_view dn = text.substr(3);
+    const bool rdns_ok = !dn.empty() && dn.find('=') != std::string_view::npos && dn.front() != ',' && dn.back() != ',' &&
+                         dn.find(",,") == std::string_view::npos;
+    if (!rdns_ok) return invalid(text, "a distinguished name such as dn:CN=pop1.example.net, O=Example");
+    return Identity{IdType::der_asn1_dn, std::string(dn)};
+  }
   Prefix p;
   if (parse_address(text, p)) return Identity{p.family == AF_INET ? IdType::ipv4 : IdType::ipv6, std::string(text)};
   const bool ok_chars = std::all_of(text.begin(), text.end(), [](char c) {

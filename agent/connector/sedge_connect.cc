@@ -61,6 +61,8 @@ uint8_t id_type(config::IdType t) {
     case config::IdType::rfc822: return ike::kIdRfc822;
     case config::IdType::ipv4: return ike::kIdIpv4;
     case config::IdType::key_id: return ike::kIdKeyId;
+    case config::IdType::ipv6: return ike::kIdIpv6;
+    case config::IdType::der_asn1_dn: return ike::kIdDerAsn1Dn;
     default: return ike::kIdFqdn;
   }
 }
@@ -240,6 +242,14 @@ int main(int argc, char** argv) {
   ic.tunnel.remote_id_type = id_type(t.remote_id->type);
   ic.tunnel.remote_id = t.remote_id->value;
   ic.tunnel.psk = &cfg.psk_for(t);
+  if (cfg.auth_method_for(t) == config::AuthMethod::pubkey) {
+    auto pubkey = ike::load_pubkey_auth(cfg.certificate_for(t), cfg.private_key_for(t), cfg.ca_path_for(t));
+    if (!pubkey) return fail("tunnel " + name + ": " + pubkey.error().message);
+    log::info("tunnel " + name + ": authenticating with certificate " + (*pubkey)->chain.front().subject() + " (issuer " +
+              (*pubkey)->chain.front().issuer() + "), trusting " + std::to_string((*pubkey)->trust.size()) + " CA certificate(s) from " +
+              cfg.ca_path_for(t));
+    ic.tunnel.pubkey = std::move(*pubkey);
+  }
   ic.nat_traversal = t.nat_traversal;
   auto suite = ike::parse_suite(t.ike_proposals.front(), t.esp_proposals.front());
   if (!suite) return fail("tunnel " + name + ": " + suite.error().message);
@@ -268,6 +278,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<ike::Initiator> initiator;
   std::unique_ptr<ike::Responder> responder;
   Result<ike::EstablishedSa> sa = Error{"", 0};
+  uint32_t larval_spi = 0;  // the initiator's ALLOCSPI SA, until the CHILD_SA completes it
   if (respond) {
     ike::ResponderConfig rc;
     rc.local = ic.local;
@@ -287,6 +298,7 @@ int main(int argc, char** argv) {
       auto spi = allocate(ic.remote);
       if (!spi) return fail(spi.error().message);
       ic.child_spi = *spi;
+      larval_spi = *spi;
       initiator = std::make_unique<ike::Initiator>(ic);
       sa = initiator->establish();
       if (sa || (sa.error().code != ETIMEDOUT && sa.error().code != ECONNREFUSED)) break;
@@ -296,7 +308,11 @@ int main(int argc, char** argv) {
       wait = std::min(wait * 2, std::chrono::seconds(60));
     }
   }
-  if (!sa) return fail("tunnel " + name + ": " + sa.error().message);
+  if (!sa) {
+    // Refused or failed: nothing of the tunnel stays in the kernel, not even the larval SA.
+    if (larval_spi) (void)xfrm->delete_sa(netlink::XfrmSaId{me, larval_spi, netlink::XfrmProto::Esp, std::nullopt, them});
+    return fail("tunnel " + name + ": " + sa.error().message);
+  }
   log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});
   if (auto st = install_child(*xfrm, *sa, me, them, reqid); !st) return fail(st.error().message);
   const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
