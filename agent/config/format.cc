@@ -159,6 +159,7 @@ std::string format_effective(const Config& c) {
   Writer w;
   w.section("Agent");
   w.key("LogLevel", c.log_level);
+  w.key("KeyLogDirectory", c.key_log_directory);
   std::string out = w.str();
   for (const auto& [n, i] : c.interfaces) out += "\n" + one(i, write_interface);
   for (const auto& [n, x] : c.connectors) out += "\n" + one(x, write_connector);
@@ -172,7 +173,7 @@ std::string format_effective(const Config& c) {
 
 ConfigDiff diff(const Config& a, const Config& b) {
   ConfigDiff out;
-  if (a.log_level != b.log_level) out.changes.push_back({ConfigDiff::Change::Kind::changed, "Agent", ""});
+  if (a.log_level != b.log_level || a.key_log_directory != b.key_log_directory) out.changes.push_back({ConfigDiff::Change::Kind::changed, "Agent", ""});
   diff_section("Interface", a.interfaces, b.interfaces, write_interface, no_secret, out);
   diff_section("Connector", a.connectors, b.connectors, write_connector, [](const Connector& c) -> const Secret& { return c.psk; }, out);
   diff_section("Tunnel", a.tunnels, b.tunnels, write_tunnel, [](const Tunnel& t) -> const Secret& { return t.psk; }, out);

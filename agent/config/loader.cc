@@ -502,6 +502,7 @@ struct Builder {
       }
       return std::string(s);
     }, [&](std::string v) { cfg.log_level = std::move(v); });
+    r.scalar("KeyLogDirectory", text_value, [&](std::string v) { cfg.key_log_directory = std::move(v); });
     r.finish();
   }
 };

@@ -168,6 +168,7 @@ struct Onboarding {
 
 struct Config {
   std::string log_level = "info";
+  std::string key_log_directory;  // debugging only: IKE and ESP keys for Wireshark (empty: off)
   std::map<std::string, Interface> interfaces;
   std::map<std::string, Connector> connectors;
   std::map<std::string, Tunnel> tunnels;

@@ -21,6 +21,7 @@
 #include "agent/config/config.h"
 #include "common/log.h"
 #include "ike/initiator.h"
+#include "ike/keylog.h"
 #include "ike/responder.h"
 #include "netlink/ownership.h"
 #include "netlink/xfrm_client.h"
@@ -161,8 +162,9 @@ void remove_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const
 // policies stay: old and new pairs share the tunnel's reqid.
 class KernelChildren : public ike::ChildSaHandler {
  public:
-  KernelChildren(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, netlink::IpAddress me, netlink::IpAddress them, uint32_t reqid)
-      : xfrm_(xfrm), sa_(sa), me_(me), them_(them), reqid_(reqid) {}
+  KernelChildren(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, netlink::IpAddress me, netlink::IpAddress them, uint32_t reqid,
+                 ike::KeyLog* key_log)
+      : xfrm_(xfrm), sa_(sa), me_(me), them_(them), reqid_(reqid), key_log_(key_log) {}
   Result<uint32_t> allocate_spi() override {
     netlink::XfrmSpiRequest req;
     req.src = them_;
@@ -171,9 +173,11 @@ class KernelChildren : public ike::ChildSaHandler {
     return xfrm_.alloc_spi(req);
   }
   Status install_inbound(const ike::ChildSa& c) override {
+    if (key_log_) (void)key_log_->esp_sa(them_.to_string(), me_.to_string(), c.spi_in, sa_.suite, c.key_in, c.integ_in);
     return xfrm_.update_sa(child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false, c.integ_in));
   }
   Status install_outbound(const ike::ChildSa& c) override {
+    if (key_log_) (void)key_log_->esp_sa(me_.to_string(), them_.to_string(), c.spi_out, sa_.suite, c.key_out, c.integ_out);
     return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_, c.key_out, sa_, true, c.integ_out));
   }
   void remove(const ike::ChildSa& c) override {
@@ -186,7 +190,21 @@ class KernelChildren : public ike::ChildSaHandler {
   const ike::EstablishedSa& sa_;
   netlink::IpAddress me_, them_;
   uint32_t reqid_;
+  ike::KeyLog* key_log_;
 };
+
+// The keys of a new IKE SA and its first CHILD_SA for Wireshark, when KeyLogDirectory= asks.
+void log_keys(ike::KeyLog& log, const ike::EstablishedSa& sa, const netlink::IpAddress& me, const netlink::IpAddress& them) {
+  const ike::ChildKeys& k = sa.child_keys;
+  (void)log.ike_sa(sa.spi_i, sa.spi_r, sa.keys);
+  const bool i = sa.initiator;
+  (void)log.esp_sa(me.to_string(), them.to_string(), sa.child_spi_out, sa.suite,
+                   i ? k.initiator_to_responder : k.responder_to_initiator,
+                   i ? k.integ_initiator_to_responder : k.integ_responder_to_initiator);
+  (void)log.esp_sa(them.to_string(), me.to_string(), sa.child_spi_in, sa.suite,
+                   i ? k.responder_to_initiator : k.initiator_to_responder,
+                   i ? k.integ_responder_to_initiator : k.integ_initiator_to_responder);
+}
 
 }  // namespace
 
@@ -314,6 +332,13 @@ int main(int argc, char** argv) {
     return fail("tunnel " + name + ": " + sa.error().message);
   }
   log::info("tunnel " + name + ": IKE SA established", {{"IKE_SPI_I", std::to_string(sa->spi_i)}, {"TUNNEL", name}});
+  std::unique_ptr<ike::KeyLog> key_log;
+  if (!cfg.key_log_directory.empty()) {
+    auto opened = ike::KeyLog::open(cfg.key_log_directory);
+    if (!opened) return fail(opened.error().message);
+    key_log = std::move(*opened);
+    log_keys(*key_log, *sa, me, them);
+  }
   if (auto st = install_child(*xfrm, *sa, me, them, reqid); !st) return fail(st.error().message);
   const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
   std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s%s\n", name.c_str(),
@@ -334,7 +359,7 @@ int main(int argc, char** argv) {
   options.rekey_fraction = std::clamp(fraction, 0.5, 1.0);
   options.suite = sa->suite;
   options.pfs_group = *pfs;
-  KernelChildren children(*xfrm, *sa, me, them, reqid);
+  KernelChildren children(*xfrm, *sa, me, them, reqid, key_log.get());
   options.children = &children;
   auto st = respond ? responder->serve(*sa, options) : initiator->serve(*sa, options);
   if (!st) {

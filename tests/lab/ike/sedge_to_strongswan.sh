@@ -20,9 +20,12 @@ if [ $tshark_check = 1 ]; then
   for _ in $(seq 300); do grep -q "Capturing on" "$LAB_DIR/tshark.log" && break; sleep 0.1; done
   grep -q "Capturing on" "$LAB_DIR/tshark.log" || lab_fail "tshark did not start capturing"
 fi
-dpd=""
-if [ "${LAB_DPD:-0}" = 1 ]; then dpd=$(printf 'DpdIntervalSec=2\nDpdTimeoutSec=6'); fi
-site_sedge "$dpd"
+extra=""
+if [ "${LAB_DPD:-0}" = 1 ]; then extra=$(printf 'DpdIntervalSec=2\nDpdTimeoutSec=6'); fi
+# The plain variant also writes the keys for Wireshark (KeyLogDirectory=), which tshark must
+# then decrypt the IKE_AUTH exchange and the ESP traffic with.
+if [ $tshark_check = 1 ]; then extra=$(printf '[Agent]\nKeyLogDirectory=%s/keys' "$LAB_DIR"); mkdir -p "$LAB_DIR/keys"; fi
+site_sedge "$extra"
 wait_for_line "$LAB_DIR/connect.log" "up:" || true
 cat "$LAB_DIR/connect.log"
 grep -q "tunnel site1-primary up:" "$LAB_DIR/connect.log" || lab_fail "sedge did not bring the tunnel up"
@@ -37,6 +40,13 @@ if [ $tshark_check = 1 ]; then
   ! grep -qi "malformed\|Expert Info (Error" "$LAB_DIR/ike-verbose.txt" || lab_fail "tshark reports malformed IKE packets"
   cp "$LAB_DIR/ike.pcap" "$LAB_LOG_DIR/ike.pcap"
   grep -q "Payload: Nonce (40)" "$LAB_DIR/ike-verbose.txt" || lab_fail "tshark found no Nonce payload"
+  # tshark decrypts with the key log on the host (lab.ike_keylog_decrypt): libgcrypt's AVX code
+  # paths, which this guest cannot run, are what decrypts.
+  grep -q "!! WARNING: WRITING IKE AND ESP KEYS" "$LAB_DIR/connect.log" || lab_fail "the key log was opened without its warning"
+  cp "$LAB_DIR/keys/ikev2_decryption_table" "$LAB_DIR/keys/esp_sa" "$LAB_LOG_DIR/"  # lab keys only
+  ip netns exec pop1 tshark -q -i wan -f esp -w "$LAB_DIR/esp.pcap" > "$LAB_DIR/tshark-esp.log" 2>&1 &
+  esp_capture=$!
+  for _ in $(seq 300); do grep -q "Capturing on" "$LAB_DIR/tshark-esp.log" && break; sleep 0.1; done
 fi
 echo "\$ swanctl --list-sas   # at pop1 (strongSwan)"
 lab_swanctl pop1 --list-sas | grep -E "ESTABLISHED|INSTALLED|site1@example.com|AES_GCM" || lab_fail "strongSwan shows no SA"
@@ -45,6 +55,10 @@ echo "\$ ip -n site xfrm state   # installed by sedge"
 ip -n site xfrm state | grep -E "^src|proto esp"   # (keys not shown)
 ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 || lab_fail "no ping from the LAN host to srv1 through the tunnel"
 lab_expect_esp site "$SITE_WAN" 192.0.2.2 5
+if [ $tshark_check = 1 ]; then
+  sleep 0.5; kill -INT "$esp_capture"; wait "$esp_capture" 2>/dev/null || true
+  cp "$LAB_DIR/esp.pcap" "$LAB_LOG_DIR/esp.pcap"
+fi
 lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
 if [ "${LAB_NAT:-0}" = 1 ]; then
   grep -q "behind NAT: UDP 4500" "$LAB_DIR/connect.log" || lab_fail "sedge did not detect the NAT"
