@@ -54,11 +54,25 @@ Result<const Payload*> require(const std::vector<Payload>& payloads, uint8_t typ
 }
 
 // Tells the responder its authentication failed (RFC 7296 2.21.2): an INFORMATIONAL request with
-// AUTHENTICATION_FAILED, sent once; the IKE SA is abandoned either way.
+// AUTHENTICATION_FAILED, retransmitted every 2 s until answered (at most 4 times: a busy peer
+// drops a request it is not ready for); the IKE SA is abandoned either way.
 void tell_auth_failed(const Endpoint& endpoint, const sockaddr_in& peer, EstablishedSa& sa) {
   const Header h{sa.spi_i, sa.spi_r, kSk, Exchange::informational, kFlagInitiator, 2, 0};
   const Bytes inner = serialize_payloads({{kNotify, false, encode_notify({0, {}, kAuthFailed, {}})}});
-  (void)endpoint.send_to(seal(sa.keys.sk_ei, h, kNotify, inner, sa.iv_counter++), peer);
+  const Bytes request = seal(sa.keys.sk_ei, h, kNotify, inner, sa.iv_counter++);
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    (void)endpoint.send_to(request, peer);
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now()).count();
+      if (left <= 0) break;
+      sockaddr_in from{};
+      auto got = endpoint.receive(static_cast<int>(left), from);
+      if (!got) return;
+      auto m = got->empty() ? Result<Message>(Error{"", 0}) : parse(*got);
+      if (m && (m->header.flags & kFlagResponse) && m->header.exchange == Exchange::informational && m->header.message_id == 2) return;
+    }
+  }
 }
 
 }  // namespace

@@ -7,13 +7,13 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "ike/auth.h"
 
 namespace sedge::ike {
 namespace {
 
 constexpr uint16_t kNoProposal = 14, kInvalidKe = 17, kAuthFailed = 24, kTsUnacceptable = 38;
 constexpr uint16_t kNatDetectionSource = 16388, kNatDetectionDestination = 16389;
-constexpr uint8_t kAuthSharedKey = 2;
 
 // The initiator's proposal that carries our IKE suite, reduced to it.
 std::optional<Proposal> choose_ike(const std::vector<Proposal>& offered, const Suite& s) {
@@ -66,7 +66,8 @@ Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refu
 }
 
 Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r, Bytes init_request,
-                                      const sockaddr_in& local, const sockaddr_in& peer, const std::vector<Payload>& init_payloads) {
+                                      const sockaddr_in& local, const sockaddr_in& peer, const std::vector<Payload>& init_payloads,
+                                      const TrustStore* certreq) {
   auto dh = KeyExchange::generate(suite.dh_group);
   if (!dh) return dh.error();
   HalfOpenSa half;
@@ -87,6 +88,12 @@ Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer
     ours.sin_port = htons(500);
     reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, sa.spi_r, ours)})});
     reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, sa.spi_r, peer)})});
+  }
+  if (certreq) {
+    if (!peer_signature_hashes(init_payloads).empty()) {
+      reply.push_back({kNotify, false, encode_notify({0, {}, kNotifySignatureHashAlgorithms, signature_hashes_notify_data()})});
+    }
+    reply.push_back(certreq_payload(*certreq));
   }
   const Header rh{sa.spi_i, sa.spi_r, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
   half.init_response = serialize(rh, reply);
@@ -116,10 +123,13 @@ Result<AuthAnswer> check_ike_auth(const HalfOpenSa& half, const std::vector<Payl
   const TunnelSpec* tunnel = tunnel_for(idi->body[0], answer.peer_id);
   const Suite& suite = half.sa.suite;
   const IkeKeys& keys = half.sa.keys;
-  if (!tunnel || auth_p->body[0] != kAuthSharedKey ||
-      !constant_time_equal(std::span(auth_p->body).subspan(4), psk_auth(*tunnel->psk, half.init_request, half.nr, keys.sk_pi, idi->body))) {
+  if (!tunnel) {
     refusal->notify = kAuthFailed;
-    return Error{"IKE_AUTH as '" + answer.peer_id + "': authentication failed", EACCES};
+    return Error{"IKE_AUTH as '" + describe_id(idi->body) + "': authentication failed: no tunnel for that identity", EACCES};
+  }
+  if (auto st = verify_peer_auth(*tunnel, inner, half.init_request, half.nr, keys.sk_pi, idi->body); !st) {
+    refusal->notify = kAuthFailed;
+    return Error{"IKE_AUTH as '" + describe_id(idi->body) + "': authentication failed: " + st.error().message, EACCES};
   }
   answer.tunnel = tunnel;
   auto esp_offered = decode_sa(esp_p->body);
@@ -137,9 +147,18 @@ Result<AuthAnswer> check_ike_auth(const HalfOpenSa& half, const std::vector<Payl
     return Error{"IKE_AUTH: its traffic selectors do not cover ours", EPROTO};
   }
   answer.esp = std::move(*esp);
-  const Bytes local_id(tunnel->local_id.begin(), tunnel->local_id.end());
-  answer.idr = encode_typed(tunnel->local_id_type, local_id);
-  answer.auth = encode_typed(kAuthSharedKey, psk_auth(*tunnel->psk, half.init_response, half.ni, keys.sk_pr, answer.idr));
+  auto local_id = encode_id_data(tunnel->local_id_type, tunnel->local_id);
+  if (!local_id) return local_id.error().context("our identity");
+  answer.idr = encode_typed(tunnel->local_id_type, *local_id);
+  auto init = parse(half.init_request);
+  auto ours = build_auth(*tunnel, half.init_response, half.ni, keys.sk_pr, answer.idr,
+                         init ? peer_signature_hashes(init->payloads) : std::vector<uint16_t>{});
+  if (!ours) {
+    refusal->notify = kAuthFailed;
+    return ours.error().context("IKE_AUTH: our AUTH");
+  }
+  answer.auth = std::move(ours->auth.body);
+  answer.certs = std::move(ours->certs);
   answer.child_keys = derive_child_keys(suite, keys.sk_d, half.ni, half.nr);
   return answer;
 }
@@ -155,11 +174,12 @@ Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, con
   Proposal reply_esp = answer.esp;
   reply_esp.spi = {static_cast<uint8_t>(spi_in >> 24), static_cast<uint8_t>(spi_in >> 16), static_cast<uint8_t>(spi_in >> 8),
                    static_cast<uint8_t>(spi_in)};
-  const std::vector<Payload> out = {{kIdr, false, answer.idr},
-                                    {kAuth, false, answer.auth},
+  std::vector<Payload> out = {{kIdr, false, answer.idr}};
+  out.insert(out.end(), answer.certs.begin(), answer.certs.end());
+  out.insert(out.end(), {{kAuth, false, answer.auth},
                                     {kSa, false, encode_sa({reply_esp})},
                                     {kTsi, false, encode_ts({tunnel.remote_ts})},
-                                    {kTsr, false, encode_ts({tunnel.local_ts})}};
+                         {kTsr, false, encode_ts({tunnel.local_ts})}});
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagResponse, 1, 0};
   Bytes wire = seal(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter++);
   sa.behind_nat = half.nat;
@@ -228,7 +248,8 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   }
   uint64_t spi_r = 0;
   for (uint8_t b : random_bytes(8)) spi_r = spi_r << 8 | b;
-  auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, spi_r, std::move(init_request), config_.local, peer_, init.payloads);
+  auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, spi_r, std::move(init_request), config_.local, peer_, init.payloads,
+                                 config_.tunnel.pubkey ? &config_.tunnel.pubkey->trust : nullptr);
   if (!half) return half.error().context("from " + to_string(peer_));
   EstablishedSa& sa = half->sa;
   if (auto st = active_->send_to(half->init_response, peer_); !st) return st.error();
@@ -262,7 +283,9 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   const TunnelSpec& tunnel = config_.tunnel;
   auto answer = check_ike_auth(
       *half, inner,
-      [&](uint8_t type, const std::string& id) { return type == tunnel.remote_id_type && id == tunnel.remote_id ? &tunnel : nullptr; },
+      [&](uint8_t type, const std::string& id) {
+        return id_payload_is(tunnel.remote_id_type, tunnel.remote_id, encode_typed(type, Bytes(id.begin(), id.end()))) ? &tunnel : nullptr;
+      },
       &refusal);
   if (!answer) {
     (void)refuse(auth, refusal, &sa);

@@ -41,7 +41,9 @@ struct HalfOpenSa {
 // The costly step: our key exchange and nonce, the shared secret, the IKE SA keys, the response.
 Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r,
                                       Bytes init_request, const sockaddr_in& local, const sockaddr_in& peer,
-                                      const std::vector<Payload>& init_payloads);
+                                      const std::vector<Payload>& init_payloads, const TrustStore* certreq = nullptr);
+// (`certreq`: we authenticate with certificates; the response carries CERTREQ for these CAs and,
+// if the initiator sent one, SIGNATURE_HASH_ALGORITHMS.)
 
 // IKE_AUTH checked: the peer's identity and AUTH (a PRF over the IKE_SA_INIT request), the ESP
 // proposal and the traffic selectors; and our AUTH and the CHILD_SA keys, computed.
@@ -50,6 +52,7 @@ struct AuthAnswer {
   std::string peer_id;
   Proposal esp;
   Bytes idr, auth;  // our IDr and AUTH payload bodies
+  std::vector<Payload> certs;  // our CERT payloads (certificate authentication)
   ChildKeys child_keys;
 };
 // `tunnel_for(id type, id)`: the tunnel of an initiator identity, null if none is accepted.
