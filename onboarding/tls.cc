@@ -331,14 +331,25 @@ Server::~Server() {
   ::close(fd_);
 }
 
-Result<std::unique_ptr<Connection>> Server::accept(int timeout_ms) {
+std::optional<Server::Accepted> Server::accept_tcp(int timeout_ms) {
   pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, timeout_ms) <= 0) return std::unique_ptr<Connection>();
+  if (::poll(&p, 1, timeout_ms) <= 0) return std::nullopt;
   sockaddr_storage from{};
   socklen_t len = sizeof from;
-  Fd fd(::accept4(fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
-  if (fd.get() < 0) return std::unique_ptr<Connection>();
-  std::string peer = address_of(from);
+  int fd = ::accept4(fd_, reinterpret_cast<sockaddr*>(&from), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) return std::nullopt;
+  return Accepted{fd, address_of(from)};
+}
+
+Result<std::unique_ptr<Connection>> Server::accept(int timeout_ms) {
+  auto accepted = accept_tcp(timeout_ms);
+  if (!accepted) return std::unique_ptr<Connection>();
+  return handshake(*accepted);
+}
+
+Result<std::unique_ptr<Connection>> Server::handshake(Accepted accepted) {
+  Fd fd(accepted.fd);
+  const std::string peer = accepted.peer;
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return openssl_error("creating a TLS session");
   SSL_set_fd(ssl, fd.get());

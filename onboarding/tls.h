@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -91,6 +92,15 @@ class Server {
   // Waits up to timeout_ms for a client and completes its handshake. An empty pointer means
   // the wait ran out; a failed handshake is an error (the listener stays open).
   Result<std::unique_ptr<Connection>> accept(int timeout_ms);
+  // The same in two steps, so that a server can run handshakes off its accept loop (a slow or
+  // silent client then delays only itself): the TCP connection, then its TLS handshake, which
+  // owns and closes the socket whatever happens.
+  struct Accepted {
+    int fd;
+    std::string peer;
+  };
+  std::optional<Accepted> accept_tcp(int timeout_ms);
+  Result<std::unique_ptr<Connection>> handshake(Accepted accepted);
   uint16_t port() const { return port_; }
   int fd() const { return fd_; }
 

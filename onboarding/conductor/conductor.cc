@@ -386,16 +386,19 @@ Status Conductor::serve(const std::atomic<bool>& stop) {
     if (::poll(fds, 2, 500) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if ((fds[i].revents & POLLIN) == 0) continue;
-      auto& server = i == 0 ? *s930 : *s933;
-      auto conn = server->accept(0);
-      if (!conn) {
-        log::warning(conn.error().message);
-        continue;
-      }
-      if (!*conn) continue;
-      sessions.emplace_back([this, i, &stop, c = std::move(*conn)]() mutable {
+      ob::tls::Server* server = (i == 0 ? *s930 : *s933).get();
+      auto accepted = server->accept_tcp(0);
+      if (!accepted) continue;
+      // The TLS handshake runs in the session's thread: many routers at once are not served
+      // one handshake at a time.
+      sessions.emplace_back([this, i, &stop, server, a = *accepted]() mutable {
+        auto conn = server->handshake(a);
+        if (!conn) {
+          log::warning(conn.error().message);
+          return;
+        }
         auto path = std::string(i == 0 ? protocol::kOnboardPath : protocol::kManagePath);
-        auto channel = ob::Channel::accept(std::move(c), path);
+        auto channel = ob::Channel::accept(std::move(*conn), path);
         if (!channel) {
           log::warning(channel.error().message);
           return;
