@@ -99,7 +99,10 @@ wait_line "$work/events" listening 30 || fail "event listener did not start"
 ip -n a-l -d link show sec-g4 | grep -q 'gre remote 192.0.2.12 local 192.0.2.11 ttl 64.*ikey 0.0.0.7 okey 0.0.0.7' \
   || { ip -n a-l -d link show sec-g4; fail "GRE parameters"; }
 ip netns exec a-l ping -q -c 2 -i 0.2 -W 2 10.99.0.2 || fail "ping over GRE in transport-mode ESP"
-driver a-l sa 192.0.2.12 0xc0000015 | grep -q '"packets":2' || fail "GRE did not go through the transport-mode SA"
+# At least the two echoes: the GRE device may send its own packets (IPv6 neighbour discovery)
+# through the same SA.
+gre_packets=$(driver a-l sa 192.0.2.12 0xc0000015 | sed -n 's/.*"packets":\([0-9]*\).*/\1/p')
+[ "${gre_packets:-0}" -ge 2 ] || fail "GRE did not go through the transport-mode SA (${gre_packets:-no} packets)"
 ip -n a-l xfrm policy | grep -q 'src 192.0.2.11/32 dst 192.0.2.12/32 proto gre' || fail "transport policy not shown"
 
 ip netns exec a-l ping -q -c 5 -i 0.2 -W 2 -m 256 -I 10.1.0.1 10.2.0.1 || fail "IPv4 ping over VTI"
