@@ -171,16 +171,17 @@ Result<EstablishedSa> Initiator::establish() {
   if (!chosen || chosen->size() != 1 || !same_transforms((*chosen)[0].transforms, ike_transforms(config_.suite))) {
     return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
   }
-  const Payload* ke = resp->find(kKe);
+  const Payload* ke_p = resp->find(kKe);
+  auto ke = ke_p ? decode_ke(ke_p->body) : Result<KePayload>(Error{"no KE payload", EBADMSG});
   const Payload* nr_p = resp->find(kNonce);
-  if (!ke || !nr_p || ke->body.size() < 4 || (ke->body[0] << 8 | ke->body[1]) != config_.suite.dh_group || nr_p->body.size() < 16) {
+  if (!ke || !nr_p || ke->group != config_.suite.dh_group || nr_p->body.size() < 16) {
     return Error{"IKE_SA_INIT: the response lacks a KE for group " + std::to_string(config_.suite.dh_group) +
                      " or a nonce of at least 16 bytes",
                  EBADMSG};
   }
   sa.spi_r = resp->header.spi_r;
   const Bytes nr = nr_p->body;
-  auto g_ir = dh->shared_secret(std::span(ke->body).subspan(4));
+  auto g_ir = dh->shared_secret(ke->public_value);
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
   sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
   sa.suite = config_.suite;

@@ -244,6 +244,13 @@ Bytes encode_ke(uint16_t group, std::span<const uint8_t> public_value) {
   return b;
 }
 
+Result<KePayload> decode_ke(std::span<const uint8_t> body) {
+  if (body.size() < 5) return Error{"KE payload without a public value", EBADMSG};
+  KePayload ke{static_cast<uint16_t>(body[0] << 8 | body[1]), Bytes(body.begin() + 4, body.end())};
+  if (ke.group == 0) return Error{"KE payload for DH group 0", EBADMSG};
+  return ke;
+}
+
 Bytes encode_typed(uint8_t type, std::span<const uint8_t> data) {
   Bytes b{type, 0, 0, 0};
   b.insert(b.end(), data.begin(), data.end());

@@ -96,6 +96,12 @@ Result<std::vector<TrafficSelector>> decode_ts(std::span<const uint8_t> body);
 
 // KE: group + reserved + public value; ID and AUTH: type + 3 reserved bytes + data.
 Bytes encode_ke(uint16_t group, std::span<const uint8_t> public_value);
+struct KePayload {
+  uint16_t group = 0;
+  Bytes public_value;
+};
+// Refuses a body without a public value, or for group 0 (which names no group).
+Result<KePayload> decode_ke(std::span<const uint8_t> body);
 Bytes encode_typed(uint8_t type, std::span<const uint8_t> data);
 
 }  // namespace sedge::ike

@@ -72,11 +72,13 @@ Result<CreateChildSa> decode_create_child(const std::vector<Payload>& payloads) 
         m.nonce = p.body;
         nonce = true;
         break;
-      case kKe:
-        if (p.body.size() < 5) return malformed("KE payload without a public value");
-        m.ke_group = static_cast<uint16_t>(p.body[0] << 8 | p.body[1]);
-        m.ke_value.assign(p.body.begin() + 4, p.body.end());
+      case kKe: {
+        auto ke = decode_ke(p.body);
+        if (!ke) return malformed(ke.error().message);
+        m.ke_group = ke->group;
+        m.ke_value = std::move(ke->public_value);
         break;
+      }
       case kTsi: {
         auto ts = decode_ts(p.body);
         if (!ts) return ts.error();

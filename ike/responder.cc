@@ -48,7 +48,8 @@ Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refu
   const Payload* sa_p = init.find(kSa);
   const Payload* ke_p = init.find(kKe);
   const Payload* ni_p = init.find(kNonce);
-  if (!sa_p || !ke_p || !ni_p || ke_p->body.size() < 4 || ni_p->body.size() < 16) {
+  auto ke = ke_p ? decode_ke(ke_p->body) : Result<KePayload>(Error{"no KE payload", EBADMSG});
+  if (!sa_p || !ke || !ni_p || ni_p->body.size() < 16) {
     return Error{"IKE_SA_INIT lacks SA, KE or a nonce", EBADMSG};
   }
   auto offered = decode_sa(sa_p->body);
@@ -58,11 +59,11 @@ Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refu
     return Error{"IKE_SA_INIT: no proposal with the configured suite", EPROTO};
   }
   const uint16_t group = suite.dh_group;
-  if ((ke_p->body[0] << 8 | ke_p->body[1]) != group) {
+  if (ke->group != group) {
     *refusal = {kInvalidKe, Bytes{static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group)}};
     return Error{"IKE_SA_INIT: KE for another group (asked for group " + std::to_string(group) + ")", EPROTO};
   }
-  return InitOffer{std::move(*chosen), Bytes(ke_p->body.begin() + 4, ke_p->body.end()), ni_p->body, init.find(kNotify) != nullptr};
+  return InitOffer{std::move(*chosen), std::move(ke->public_value), ni_p->body, init.find(kNotify) != nullptr};
 }
 
 Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r, Bytes init_request,

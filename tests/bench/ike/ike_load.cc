@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
             continue;
           }
         }
-        auto g_ir = ke && nr && ke->body.size() > 4 ? a.dh->shared_secret(std::span(ke->body).subspan(4)) : Result<Secret>(Error{"no KE", 0});
+        auto kep = ke && nr ? decode_ke(ke->body) : Result<KePayload>(Error{"no KE", 0});
+        auto g_ir = kep ? a.dh->shared_secret(kep->public_value) : Result<Secret>(kep.error());
         if (!g_ir) {
           ++failed;
           inflight.erase(it);

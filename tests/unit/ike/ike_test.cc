@@ -222,5 +222,16 @@ TEST(IkeCodec, MalformedMessagesAreRefusedWithAReason) {
   EXPECT_FALSE(decode_ts(Bytes{1, 0, 0, 0, 7, 0, 0, 99}).ok());
 }
 
+TEST(IkeCodec, KePayloadRoundTripsAndRefusesGroupZeroOrNoValue) {
+  const Bytes value = {1, 2, 3};
+  auto ke = decode_ke(encode_ke(19, value));
+  ASSERT_TRUE(ke.ok());
+  EXPECT_EQ(ke->group, 19);
+  EXPECT_EQ(ke->public_value, value);
+  EXPECT_FALSE(decode_ke(encode_ke(0, value)).ok());  // found by the CREATE_CHILD_SA fuzz target
+  EXPECT_FALSE(decode_ke(encode_ke(14, {})).ok());
+  EXPECT_FALSE(decode_ke(Bytes{0, 14, 0}).ok());
+}
+
 }  // namespace
 }  // namespace sedge::ike
