@@ -73,33 +73,8 @@ cert_sedge_lines() {  # CERT
     "$LAB_DIR/pki/$1.crt" "$LAB_DIR/pki/$1.key" "$LAB_DIR/pki/ca.crt"
 }
 
-# sedge at pop1 responding with pki/CERT (pop1_sedge's configuration with certificates instead of
-# the PSK; log $LAB_DIR/respond.log).
+# sedge at pop1 responding with pki/CERT (pop1_sedge with the certificate lines; its PSK is then
+# unused; log $LAB_DIR/respond.log).
 cert_pop1_sedge() {  # CERT
-  mkdir -p "$LAB_DIR/pop1-etc"
-  cat > "$LAB_DIR/pop1-etc/sedge.conf" <<EOC
-[Interface wan]
-Role=wan
-[Connector sites]
-LocalId=$POP1_ID
-AuthMethod=pubkey
-Certificate=$LAB_DIR/pki/$1.crt
-PrivateKeyFile=$LAB_DIR/pki/$1.key
-CAPath=$LAB_DIR/pki/ca.crt
-[Tunnel site1]
-Connector=sites
-Wan=wan
-Remote=198.51.100.2
-RemoteId=site1@example.com
-IkeProposal=$SEED_IKE
-EspProposal=$SEED_ESP
-Routing=policy-based
-LocalTrafficSelector=10.201.0.0/24
-RemoteTrafficSelector=10.99.99.0/24
-RemoteNetwork=10.99.99.0/24
-EOC
-  ip netns exec pop1 "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" --config-dir "$LAB_DIR/pop1-etc" --respond site1 \
-    "${SEDGE_CONNECT_SECONDS:-60}" > "$LAB_DIR/respond.log" 2>&1 &
-  responder=$!
-  for _ in $(seq 50); do grep -q "listening" "$LAB_DIR/respond.log" && break; sleep 0.1; done
+  pop1_sedge "$(cert_sedge_lines "$1")"
 }

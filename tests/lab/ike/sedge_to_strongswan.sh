@@ -79,18 +79,5 @@ if [ "${LAB_DPD:-0}" = 1 ]; then
   [ "$(ip -n site xfrm policy | grep -c '^src 10.99.99.0/24')" -eq 0 ] || lab_fail "the dead tunnel's policies were left"
   echo "dead peer detected in $took s; SAs and policies removed"
 fi
-if [ -n "${LAB_EXPECT_SUITE:-}" ]; then
-  lab_swanctl pop1 --list-sas | grep -F "$LAB_EXPECT_SUITE" || lab_fail "strongSwan does not report $LAB_EXPECT_SUITE"
-  esp=${LAB_EXPECT_ESP:-ESP:AES_GCM_16-}
-  lab_swanctl pop1 --list-sas | grep -F "$esp" || lab_fail "strongSwan does not report $esp"
-fi
-# What sedge put in the kernel for the suite (';'-separated regular expressions of ip xfrm state).
-if [ -n "${LAB_EXPECT_XFRM:-}" ]; then
-  ip -n site xfrm state | sed -E 's/0x[0-9a-f]+/(key)/' > "$LAB_DIR/xfrm-state.txt"
-  echo "\$ ip -n site xfrm state   # algorithms and flags"
-  grep -E "^src|auth|enc|aead|flag|esn" "$LAB_DIR/xfrm-state.txt"
-  echo "$LAB_EXPECT_XFRM" | tr ';' '\n' | while read -r want; do
-    [ "$(grep -cE "$want" "$LAB_DIR/xfrm-state.txt")" -ge 2 ] || lab_fail "sedge's SAs do not show '$want' (both directions)"
-  done
-fi
+expect_suite pop1 site
 echo PASS

@@ -106,7 +106,8 @@ EOC
 }
 
 # sedge at pop1: the POP side of the tunnel, sedge-connect started as responder
-# (log $LAB_DIR/respond.log; $SEDGE_CONNECT_OPTS and $SEDGE_CONNECT_SECONDS as for the site).
+# (log $LAB_DIR/respond.log; $SEDGE_CONNECT_OPTS and $SEDGE_CONNECT_SECONDS as for the site;
+# an optional argument is appended to its [Tunnel] section, as with site_sedge).
 pop1_sedge() {
   mkdir -p "$LAB_DIR/pop1-etc"
   ( umask 077; printf '%s' "$SEED_PSK" > "$LAB_DIR/pop1-etc/pop.psk" )
@@ -128,11 +129,31 @@ LocalTrafficSelector=10.201.0.0/24
 RemoteTrafficSelector=10.99.99.0/24
 RemoteNetwork=10.99.99.0/24
 EOC
+  [ -z "${1:-}" ] || printf '%s\n' "$1" >> "$LAB_DIR/pop1-etc/sedge.conf"
   # shellcheck disable=SC2086
   ip netns exec pop1 "$SEDGE_BUILD_DIR/agent/connector/sedge-connect" ${SEDGE_CONNECT_OPTS:-} --config-dir "$LAB_DIR/pop1-etc" \
     --respond site1 "${SEDGE_CONNECT_SECONDS:-60}" \
     > "$LAB_DIR/respond.log" 2>&1 &
   for _ in $(seq 50); do grep -q "listening" "$LAB_DIR/respond.log" && break; sleep 0.1; done
+}
+
+# expect_suite STRONGSWAN_NS SEDGE_NS: with LAB_EXPECT_SUITE (and LAB_EXPECT_ESP, AES-GCM-16 by
+# default) strongSwan reports the negotiated suite; with LAB_EXPECT_XFRM (';'-separated regular
+# expressions of ip xfrm state) sedge's kernel SAs show each in both directions.
+expect_suite() {
+  if [ -n "${LAB_EXPECT_SUITE:-}" ]; then
+    lab_swanctl "$1" --list-sas | grep -F "$LAB_EXPECT_SUITE" || lab_fail "strongSwan does not report $LAB_EXPECT_SUITE"
+    esp=${LAB_EXPECT_ESP:-ESP:AES_GCM_16-}
+    lab_swanctl "$1" --list-sas | grep -F "$esp" || lab_fail "strongSwan does not report $esp"
+  fi
+  if [ -n "${LAB_EXPECT_XFRM:-}" ]; then
+    ip -n "$2" xfrm state | sed -E 's/0x[0-9a-f]+/(key)/' > "$LAB_DIR/xfrm-state.txt"
+    echo "\$ ip -n $2 xfrm state   # algorithms and flags"
+    grep -E "^src|auth|enc|aead|flag|esn" "$LAB_DIR/xfrm-state.txt"
+    echo "$LAB_EXPECT_XFRM" | tr ';' '\n' | while read -r want; do
+      [ "$(grep -cE "$want" "$LAB_DIR/xfrm-state.txt")" -ge 2 ] || lab_fail "sedge's SAs do not show '$want' (both directions)"
+    done
+  fi
 }
 
 wait_for_line() {  # FILE TEXT: up to 10 s
