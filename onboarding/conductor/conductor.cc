@@ -11,6 +11,8 @@
 #include <cerrno>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <list>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -380,8 +382,19 @@ Status Conductor::serve(const std::atomic<bool>& stop) {
   auto s933 = ob::tls::Server::listen(management);
   if (!s933) return s933.error();
   log::notice("conductor listening", {{"PORTS", std::to_string((*s930)->port()) + "," + std::to_string((*s933)->port())}});
-  std::vector<std::thread> sessions;
+  // A thread per session; finished ones are joined as the loop goes round, so a long-running
+  // conductor does not keep one per router it ever served.
+  struct Session {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
+  };
+  std::list<Session> sessions;
   while (!stop.load()) {
+    sessions.remove_if([](Session& s) {
+      if (!s.done->load()) return false;
+      s.thread.join();
+      return true;
+    });
     pollfd fds[2] = {{(*s930)->fd(), POLLIN, 0}, {(*s933)->fd(), POLLIN, 0}};
     if (::poll(fds, 2, 500) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
@@ -389,27 +402,34 @@ Status Conductor::serve(const std::atomic<bool>& stop) {
       ob::tls::Server* server = (i == 0 ? *s930 : *s933).get();
       auto accepted = server->accept_tcp(0);
       if (!accepted) continue;
-      // The TLS handshake runs in the session's thread: many routers at once are not served
-      // one handshake at a time.
-      sessions.emplace_back([this, i, &stop, server, a = *accepted]() mutable {
-        auto conn = server->handshake(a);
-        if (!conn) {
-          log::warning(conn.error().message);
-          return;
-        }
-        auto path = std::string(i == 0 ? protocol::kOnboardPath : protocol::kManagePath);
-        auto channel = ob::Channel::accept(std::move(*conn), path);
-        if (!channel) {
-          log::warning(channel.error().message);
-          return;
-        }
-        Status s = i == 0 ? onboard(**channel) : manage(**channel, stop);
-        if (!s) log::info("session ended: " + s.error().message);
+      Session& s = sessions.emplace_back();
+      s.thread = std::thread([this, i, &stop, server, a = *accepted, done = s.done]() {
+        session(*server, a, i == 0, stop);
+        *done = true;
       });
     }
   }
-  for (auto& t : sessions) t.join();
+  for (auto& s : sessions) s.thread.join();
   return {};
+}
+
+// The TLS handshake runs here, in the session's thread: many routers at once are not served one
+// handshake at a time.
+void Conductor::session(onboarding::tls::Server& server, onboarding::tls::Server::Accepted accepted, bool onboarding,
+                        const std::atomic<bool>& stop) {
+  auto conn = server.handshake(std::move(accepted));
+  if (!conn) {
+    log::warning(conn.error().message);
+    return;
+  }
+  auto path = std::string(onboarding ? protocol::kOnboardPath : protocol::kManagePath);
+  auto channel = ob::Channel::accept(std::move(*conn), path);
+  if (!channel) {
+    log::warning(channel.error().message);
+    return;
+  }
+  Status s = onboarding ? onboard(**channel) : manage(**channel, stop);
+  if (!s) log::info("session ended: " + s.error().message);
 }
 
 }  // namespace sedge::conductor

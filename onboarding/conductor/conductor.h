@@ -10,6 +10,7 @@
 
 #include "common/result.h"
 #include "onboarding/channel.h"
+#include "onboarding/tls.h"
 #include "onboarding/conductor/ca.h"
 #include "onboarding/conductor/registry.h"
 #include "onboarding/conductor/token.h"
@@ -54,6 +55,8 @@ class Conductor {
   Conductor(ConductorOptions options, CertificateAuthority ca, Ed25519Key token_key, std::string pin_hex)
       : options_(std::move(options)), ca_(std::move(ca)), token_key_(std::move(token_key)), pin_hex_(std::move(pin_hex)) {}
   Result<Registry> registry() const;
+  void session(onboarding::tls::Server& server, onboarding::tls::Server::Accepted accepted, bool onboarding,
+               const std::atomic<bool>& stop);
 
   ConductorOptions options_;
   CertificateAuthority ca_;
