@@ -6,40 +6,21 @@
 # and holds the mutual-TLS management channel on 933 with it (OpenSSL's tpm2 provider). Then
 # the attacks: each refused with a clear reason, nothing stored.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
-B="$SEDGE_BUILD_DIR"
-CTL="$B/agent/ctl/sedgectl"
-COND="$B/onboarding/conductor/sedge-conductor"
-swtpm=$(lab_swtpm "$LAB_DIR/tpm" 2341)
-lab_tpm_resource_manager "$LAB_DIR/tpm" "$swtpm"
-tcti=$LAB_TPM_RM_TCTI
-export TPM2TOOLS_TCTI="$tcti"
+. "$SEDGE_SOURCE_DIR/tests/lab/onboarding/conductor_lib.sh"
+conductor_tpm "$LAB_DIR/tpm" 2341
+tcti=$TCTI
 ip link add mgmt0 type veth peer name mgmt1 && ip link set mgmt0 address 02:5e:d9:00:00:01
-
-mkdir -p "$LAB_DIR/mca" "$LAB_DIR/cfg"
-cp "$LAB_DIR/tpm/localca/"*.pem "$LAB_DIR/mca/" 2>/dev/null
-rm -f "$LAB_DIR/mca/signkey.pem"
-C="--state $LAB_DIR/conductor --manufacturer-ca $LAB_DIR/mca --advertise 127.0.0.1"
 router_config() {  # router_config PORT
-  cat > "$LAB_DIR/cfg/sedge.conf" <<EOC
-[Onboarding]
-Conductor=127.0.0.1
-Port=$1
-TokenFile=$LAB_DIR/token
-Tcti=$tcti
-RouterId=router-0001
-Interface=mgmt0
-StateDirectory=$LAB_DIR/router
-EOC
+  ROUTER_STATE="$LAB_DIR/router" conductor_router_config "$LAB_DIR/cfg" "$1" router-0001 mgmt0
 }
 router_config 930
 
 echo "== the operator: device ID token, registration, onboarding token"
-$COND $C init | tee "$LAB_DIR/init.txt"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" export-idtoken > "$LAB_DIR/idtoken.json" || lab_fail "no device ID token"
+conductor_init
+conductor_register router-0001 "$LAB_DIR/cfg" "$LAB_DIR/idtoken.json"
 jq -c '{router_id, mac}' "$LAB_DIR/idtoken.json"
-$COND $C register router-0001 "$LAB_DIR/idtoken.json" || lab_fail "the conductor refused the router's device ID token"
-(umask 077; $COND $C token router-0001 > "$LAB_DIR/token") || lab_fail "no onboarding token"
-cp "$LAB_DIR/token" "$LAB_DIR/token.first"
+conductor_token router-0001 "$LAB_DIR/cfg/token"
+cp "$LAB_DIR/cfg/token" "$LAB_DIR/token.first"
 
 echo "== a second registration of the same router is refused"
 $COND $C register router-0001 "$LAB_DIR/idtoken.json" 2> "$LAB_DIR/err.txt" && lab_fail "a router was registered twice"
@@ -57,9 +38,7 @@ for _ in $(seq 50); do grep -q "trying again" "$LAB_DIR/router.log" && break; sl
 grep -q "trying again" "$LAB_DIR/router.log" || lab_fail "the router did not retry an unreachable conductor"
 
 echo "== the conductor serves 930 and 933"
-$COND $C serve > "$LAB_DIR/conductor.log" 2>&1 &
-conductor=$!
-for _ in $(seq 50); do grep -q "conductor listening" "$LAB_DIR/conductor.log" && break; sleep 0.1; done
+conductor_serve "$LAB_DIR/conductor.log"
 
 echo "== the router onboards"
 for _ in $(seq 300); do grep -q "management channel up" "$LAB_DIR/router.log" && break; sleep 0.1; done
@@ -85,14 +64,13 @@ echo "refused"
 
 echo "== malformed WebSocket traffic on 930"
 python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/ws_attacks.py" 127.0.0.1 930 || lab_fail "malformed WebSocket traffic not answered as RFC 6455 says"
-kill -0 "$conductor" || lab_fail "the conductor died of malformed traffic"
+kill -0 "$CONDUCTOR_PID" || lab_fail "the conductor died of malformed traffic"
 
 echo "== the conductor restarts: the router reconnects"
-kill "$conductor"; wait "$conductor" 2>/dev/null
+conductor_stop
 for _ in $(seq 100); do grep -q "management channel down" "$LAB_DIR/router.log" && break; sleep 0.1; done
 grep -q "management channel down" "$LAB_DIR/router.log" || lab_fail "the router did not notice the conductor leaving"
-$COND $C serve >> "$LAB_DIR/conductor.log" 2>&1 &
-conductor=$!
+conductor_serve "$LAB_DIR/conductor.log"
 for _ in $(seq 200); do [ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] && break; sleep 0.1; done
 [ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] || lab_fail "the router did not reconnect"
 tail -2 "$LAB_DIR/router.log"
@@ -112,7 +90,7 @@ attack() {  # attack NAME EXPECTED
 }
 certs_before=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
 attack "replayed token" "token already used"
-python3 - "$LAB_DIR/token.first" > "$LAB_DIR/token" <<'EOP'
+python3 - "$LAB_DIR/token.first" > "$LAB_DIR/cfg/token" <<'EOP'
 import base64, json, sys
 payload, sig = open(sys.argv[1]).read().strip().split('.')
 claims = json.loads(base64.urlsafe_b64decode(payload + '=' * (-len(payload) % 4)))
@@ -120,17 +98,17 @@ claims['exp'] += 3600
 print(base64.urlsafe_b64encode(json.dumps(claims, separators=(',', ':')).encode()).decode().rstrip('=') + '.' + sig)
 EOP
 attack "tampered token" "signature does not verify"
-(umask 077; $COND $C --token-ttl 1 token router-0001 > "$LAB_DIR/token"); sleep 2
+conductor_token router-0001 "$LAB_DIR/cfg/token" --token-ttl 1; sleep 2
 attack "expired token" "expired"
-(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
-$COND $C revoke "$(python3 -c "import base64,json,sys;p=open(sys.argv[1]).read().split('.')[0];print(json.loads(base64.urlsafe_b64decode(p+'='*(-len(p)%4)))['jti'])" "$LAB_DIR/token")"
+conductor_token router-0001 "$LAB_DIR/cfg/token"
+$COND $C revoke "$(python3 -c "import base64,json,sys;p=open(sys.argv[1]).read().split('.')[0];print(json.loads(base64.urlsafe_b64decode(p+'='*(-len(p)%4)))['jti'])" "$LAB_DIR/cfg/token")"
 attack "revoked token" "token revoked"
 
 echo "== a rogue conductor with another key"
 $COND --state "$LAB_DIR/rogue" --manufacturer-ca "$LAB_DIR/mca" --port 9930 --management-port 9933 serve > "$LAB_DIR/rogue.log" 2>&1 &
 rogue=$!
 sleep 0.5
-(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+conductor_token router-0001 "$LAB_DIR/cfg/token"
 router_config 9930
 attack "wrong conductor key" "is not the one the token pins"
 kill "$rogue"; router_config 930
@@ -141,13 +119,12 @@ cp "$LAB_DIR/tpm2/localca/issuercert.pem" "$LAB_DIR/mca/tpm2-issuer.pem"
 ip link add mgmt2 type veth peer name mgmt3 && ip link set mgmt2 address 02:5e:d9:00:00:02
 sed -e "s/router-0001/router-0002/" -e "s/mgmt0/mgmt2/" -e "s|$tcti|$tcti2|" "$LAB_DIR/cfg/sedge.conf" > "$LAB_DIR/other.conf"
 mkdir -p "$LAB_DIR/cfg2" && mv "$LAB_DIR/other.conf" "$LAB_DIR/cfg2/sedge.conf"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg2" export-idtoken > "$LAB_DIR/idtoken2.json" || lab_fail "no second device ID token"
-$COND $C register router-0002 "$LAB_DIR/idtoken2.json" || lab_fail "the second router was not registered"
-(umask 077; $COND $C token router-0002 > "$LAB_DIR/token")
+conductor_register router-0002 "$LAB_DIR/cfg2" "$LAB_DIR/idtoken2.json"
+conductor_token router-0002 "$LAB_DIR/cfg/token"
 attack "token for another router" "the token is for router router-0002"
 
 echo "== a router with another TPM presents router-0001's token (wrong EK)"
-(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+conductor_token router-0001 "$LAB_DIR/cfg/token"
 sed -i "s|^Tcti=.*|Tcti=$tcti2|" "$LAB_DIR/cfg/sedge.conf"
 attack "wrong EK (another TPM)" "the credential was not activated\|activating the conductor's credential"
 sed -i "s|^Tcti=.*|Tcti=$tcti|" "$LAB_DIR/cfg/sedge.conf"
@@ -164,7 +141,7 @@ certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from cer
 
 echo "== sedged onboards by itself and holds the channel"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
-(umask 077; $COND $C token router-0001 > "$LAB_DIR/token")
+conductor_token router-0001 "$LAB_DIR/cfg/token"
 "$B/agent/daemon/sedged" --user-bus --config-dir "$LAB_DIR/cfg" > "$LAB_DIR/sedged.log" 2>&1 &
 sedged=$!
 for _ in $(seq 300); do
@@ -187,7 +164,7 @@ printf 'EkProfile=ecc-p384\nStateDirectory=%s/router384\n' "$LAB_DIR" >> "$LAB_D
 jq -r .ek_certificate "$LAB_DIR/idtoken384.json" | base64 -d | openssl x509 -inform der -noout -text | grep -q "P-384\|secp384r1" ||
   lab_fail "the P-384 token does not carry a P-384 EK certificate"
 $COND $C register router-0384 "$LAB_DIR/idtoken384.json" || lab_fail "the P-384 EK was not registered"
-(umask 077; $COND $C token router-0384 > "$LAB_DIR/token")
+conductor_token router-0384 "$LAB_DIR/cfg/token"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router384.log" 2>&1 &
 r384=$!
 for _ in $(seq 200); do grep -q "management channel up" "$LAB_DIR/router384.log" && break; sleep 0.1; done
@@ -202,5 +179,5 @@ lab_swtpm_stop "$LAB_DIR/tpm"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" export-idtoken 2> "$LAB_DIR/err.txt" && lab_fail "a missing TPM went unnoticed"
 grep -q "TPM" "$LAB_DIR/err.txt" || { cat "$LAB_DIR/err.txt"; lab_fail "a missing TPM is not reported clearly"; }
 cat "$LAB_DIR/err.txt"
-kill "$conductor"; lab_swtpm_stop "$LAB_DIR/tpm2"
+conductor_stop; lab_swtpm_stop "$LAB_DIR/tpm2"
 echo PASS
