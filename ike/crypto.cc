@@ -592,24 +592,27 @@ ChildKeys derive_child_keys(const Suite& suite, const Secret& sk_d, std::span<co
 
 namespace {
 
-// The SK payload's generic header after the IKE header; `body` is its length less 4.
-Bytes sk_prefix(Header& header, uint8_t inner_first, size_t body) {
-  header.first_payload = kSk;
+// The SK (or SKF) payload's generic header after the IKE header, then `lead` (SKF: the
+// fragment number and total, RFC 7383 2.5); `body` is the payload's length less 4, lead included.
+Bytes sk_prefix(Header& header, uint8_t inner_first, size_t body, uint8_t type = kSk, std::span<const uint8_t> lead = {}) {
+  header.first_payload = type;
   header.length = static_cast<uint32_t>(kHeaderSize + 4 + body);
   Bytes msg = serialize_header(header);
   const size_t sk_len = 4 + body;
   msg.insert(msg.end(), {inner_first, 0, static_cast<uint8_t>(sk_len >> 8), static_cast<uint8_t>(sk_len)});
+  msg.insert(msg.end(), lead.begin(), lead.end());
   return msg;
 }
 
-Bytes seal_gcm(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter) {
+Bytes seal_gcm(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint64_t iv_counter,
+               uint8_t type = kSk, std::span<const uint8_t> lead = {}) {
   // Plaintext: the payloads, then a pad-length byte of 0 (GCM needs no padding).
   Bytes plain(inner.begin(), inner.end());
   plain.push_back(0);
   const Bytes iv = be64(iv_counter);
   const size_t key_size = key.size() - kSalt;
-  Bytes msg = sk_prefix(header, inner_first, kGcmIv + plain.size() + kGcmIcv);
-  const size_t aad_len = msg.size();  // IKE header + SK generic header (RFC 5282 5.1)
+  Bytes msg = sk_prefix(header, inner_first, lead.size() + kGcmIv + plain.size() + kGcmIcv, type, lead);
+  const size_t aad_len = msg.size();  // IKE header + SK generic header (RFC 5282 5.1), SKF's numbers (RFC 7383 2.5)
   msg.insert(msg.end(), iv.begin(), iv.end());
   Bytes nonce(key.bytes().begin() + static_cast<long>(key_size), key.bytes().end());
   nonce.insert(nonce.end(), iv.begin(), iv.end());
@@ -632,14 +635,15 @@ Bytes seal_gcm(const SkKey& key, Header header, uint8_t inner_first, std::span<c
 
 // RFC 7296 3.14: IV | E(payloads | padding | pad length) | ICV, the ICV (truncated HMAC)
 // over the whole message up to it.
-Bytes seal_cbc(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner) {
+Bytes seal_cbc(const SkKey& key, Header header, uint8_t inner_first, std::span<const uint8_t> inner, uint8_t type = kSk,
+               std::span<const uint8_t> lead = {}) {
   const size_t icv = integ_icv_size(key.integ());
   const size_t pad = (kCbcBlock - (inner.size() + 1) % kCbcBlock) % kCbcBlock;
   Bytes plain(inner.begin(), inner.end());
   plain.insert(plain.end(), pad, 0);
   plain.push_back(static_cast<uint8_t>(pad));
   const Bytes iv = random_bytes(kCbcBlock);
-  Bytes msg = sk_prefix(header, inner_first, kCbcBlock + plain.size() + icv);
+  Bytes msg = sk_prefix(header, inner_first, lead.size() + kCbcBlock + plain.size() + icv, type, lead);
   msg.insert(msg.end(), iv.begin(), iv.end());
   CipherCtx c;
   int len = 0;
@@ -683,15 +687,19 @@ Bytes seal(const Secret& key_and_salt, Header header, uint8_t inner_first, std::
   return seal(SkKey(key_and_salt.clone()), header, inner_first, inner, iv_counter);
 }
 
-Result<std::vector<Payload>> open(const SkKey& key, const Message& m, std::span<const uint8_t> wire) {
+namespace {
+
+// Checks and decrypts the Encrypted (or Encrypted Fragment) payload that ends `wire`: its IV
+// starts at `iv_at`, and everything before it is the AAD (AES-GCM); with AES-CBC the ICV covers
+// the whole message and is checked before anything is decrypted. The content without padding.
+Result<Bytes> open_content(const SkKey& key, std::span<const uint8_t> wire, size_t iv_at) {
   if (!valid_key(key)) return Error{"the SK payload key does not fit its algorithm", EINVAL};
-  const Payload* sk = m.find(kSk);
-  if (!sk) return Error{"no Encrypted (SK) payload", EBADMSG};
-  if (sk->body.size() + 4 > wire.size()) return Error{"SK payload longer than the message", EBADMSG};
-  const size_t sk_start = wire.size() - sk->body.size() - 4;  // SK is the last payload
+  if (iv_at > wire.size()) return Error{"SK payload longer than the message", EBADMSG};
+  const auto body = wire.subspan(iv_at);
+  Bytes plain;
   if (key.encr() == kEncrAesCbc) {
     const size_t icv = integ_icv_size(key.integ());
-    if (sk->body.size() < kCbcBlock + kCbcBlock + icv || (sk->body.size() - kCbcBlock - icv) % kCbcBlock != 0) {
+    if (body.size() < kCbcBlock + kCbcBlock + icv || (body.size() - kCbcBlock - icv) % kCbcBlock != 0) {
       return Error{"SK payload is not IV, whole AES blocks and an ICV", EBADMSG};
     }
     const auto authenticated = wire.subspan(0, wire.size() - icv);
@@ -699,45 +707,69 @@ Result<std::vector<Payload>> open(const SkKey& key, const Message& m, std::span<
     if (!constant_time_equal(expected, wire.subspan(wire.size() - icv))) {
       return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
     }
-    const size_t ct_len = sk->body.size() - kCbcBlock - icv;
-    Bytes plain(ct_len);
+    const size_t ct_len = body.size() - kCbcBlock - icv;
+    plain.resize(ct_len);
     CipherCtx c;
     int len = 0, fin = 0;
-    const bool ok = EVP_DecryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), sk->body.data()) > 0 &&
+    const bool ok = EVP_DecryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), body.data()) > 0 &&
                     EVP_CIPHER_CTX_set_padding(c.ctx, 0) > 0 &&
-                    EVP_DecryptUpdate(c.ctx, plain.data(), &len, sk->body.data() + kCbcBlock, static_cast<int>(ct_len)) > 0 &&
+                    EVP_DecryptUpdate(c.ctx, plain.data(), &len, body.data() + kCbcBlock, static_cast<int>(ct_len)) > 0 &&
                     EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &fin) > 0;
     if (!ok) return Error{"SK payload decryption failed", EBADMSG};
-    auto unpadded = unpad(std::move(plain));
-    if (!unpadded) return unpadded.error();
-    auto payloads = parse_payloads(sk->inner_first, *unpadded);
-    OPENSSL_cleanse(unpadded->data(), unpadded->size());
-    return payloads;
+    return unpad(std::move(plain));
   }
-  if (sk->body.size() < kGcmIv + kGcmIcv + 1) return Error{"SK payload too short", EBADMSG};
-  const size_t aad_len = sk_start + 4;
+  if (body.size() < kGcmIv + kGcmIcv + 1) return Error{"SK payload too short", EBADMSG};
   const size_t key_size = key.size() - kSalt;
   Bytes nonce(key.bytes().begin() + static_cast<long>(key_size), key.bytes().end());
-  nonce.insert(nonce.end(), sk->body.begin(), sk->body.begin() + kGcmIv);
-  const size_t ct_len = sk->body.size() - kGcmIv - kGcmIcv;
-  Bytes plain(ct_len);
-  Bytes tag(sk->body.end() - kGcmIcv, sk->body.end());
+  nonce.insert(nonce.end(), body.begin(), body.begin() + kGcmIv);
+  const size_t ct_len = body.size() - kGcmIv - kGcmIcv;
+  plain.resize(ct_len);
+  Bytes tag(body.end() - kGcmIcv, body.end());
   CipherCtx c;
   int len = 0;
   EVP_DecryptInit_ex(c.ctx, gcm_cipher(key_size), nullptr, nullptr, nullptr);
   EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
   EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key.bytes().data(), nonce.data());
-  EVP_DecryptUpdate(c.ctx, nullptr, &len, wire.data(), static_cast<int>(aad_len));
-  EVP_DecryptUpdate(c.ctx, plain.data(), &len, sk->body.data() + kGcmIv, static_cast<int>(ct_len));
+  EVP_DecryptUpdate(c.ctx, nullptr, &len, wire.data(), static_cast<int>(iv_at));
+  EVP_DecryptUpdate(c.ctx, plain.data(), &len, body.data() + kGcmIv, static_cast<int>(ct_len));
   EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kGcmIcv), tag.data());
   if (EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &len) <= 0) {
+    OPENSSL_cleanse(plain.data(), plain.size());
     return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
   }
-  auto unpadded = unpad(std::move(plain));
-  if (!unpadded) return unpadded.error();
-  auto payloads = parse_payloads(sk->inner_first, *unpadded);
-  OPENSSL_cleanse(unpadded->data(), unpadded->size());
+  return unpad(std::move(plain));
+}
+
+}  // namespace
+
+Result<std::vector<Payload>> open(const SkKey& key, const Message& m, std::span<const uint8_t> wire) {
+  const Payload* sk = m.find(kSk);
+  if (!sk) return Error{"no Encrypted (SK) payload", EBADMSG};
+  if (sk->body.size() > wire.size()) return Error{"SK payload longer than the message", EBADMSG};
+  auto content = open_content(key, wire, wire.size() - sk->body.size());  // SK is the last payload
+  if (!content) return content.error();
+  auto payloads = parse_payloads(sk->inner_first, *content);
+  OPENSSL_cleanse(content->data(), content->size());
   return payloads;
+}
+
+Bytes seal_fragment(const SkKey& key, Header header, uint8_t inner_first, uint16_t number, uint16_t total,
+                    std::span<const uint8_t> chunk, uint64_t iv_counter) {
+  if (!valid_key(key)) {
+    log::error("IKE: an SKF payload key of " + std::to_string(key.size()) + " bytes does not fit its algorithm; nothing sent");
+    return {};
+  }
+  const uint8_t lead[4] = {static_cast<uint8_t>(number >> 8), static_cast<uint8_t>(number), static_cast<uint8_t>(total >> 8),
+                           static_cast<uint8_t>(total)};
+  return key.encr() == kEncrAesCbc ? seal_cbc(key, header, inner_first, chunk, kSkf, lead)
+                                   : seal_gcm(key, header, inner_first, chunk, iv_counter, kSkf, lead);
+}
+
+Result<Bytes> open_fragment(const SkKey& key, const Message& m, std::span<const uint8_t> wire) {
+  const Payload* skf = m.find(kSkf);
+  if (!skf || skf->body.size() < 4) return Error{"no Encrypted Fragment (SKF) payload", EBADMSG};
+  if (skf->body.size() > wire.size()) return Error{"SKF payload longer than the message", EBADMSG};
+  return open_content(key, wire, wire.size() - skf->body.size() + 4);  // after the fragment number and total
 }
 
 Result<std::vector<Payload>> open(const Secret& key_and_salt, const Message& m, std::span<const uint8_t> wire) {

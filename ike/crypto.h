@@ -191,6 +191,13 @@ Bytes seal(const Secret& key_and_salt, Header header, uint8_t inner_first, std::
 // authenticated octets); CBC: the ICV is checked before anything is decrypted.
 Result<std::vector<Payload>> open(const SkKey& key, const Message& message, std::span<const uint8_t> wire);
 Result<std::vector<Payload>> open(const Secret& key_and_salt, const Message& message, std::span<const uint8_t> wire);
+// One Encrypted Fragment (SKF) message (RFC 7383 2.5): `chunk` of the serialised inner
+// payloads, sealed as seal() does with the fragment number and total authenticated too (in the
+// AAD with AES-GCM, under the ICV with AES-CBC); `inner_first` is 0 except in fragment 1.
+Bytes seal_fragment(const SkKey& key, Header header, uint8_t inner_first, uint16_t number, uint16_t total,
+                    std::span<const uint8_t> chunk, uint64_t iv_counter);
+// Checks and decrypts an SKF message's fragment: its content, not parsed.
+Result<Bytes> open_fragment(const SkKey& key, const Message& message, std::span<const uint8_t> wire);
 
 // AUTH for a pre-shared key: prf(prf(PSK, "Key Pad for IKEv2"), message | nonce | prf(SK_p, ID)),
 // with SK_p's PRF.

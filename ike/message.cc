@@ -25,7 +25,7 @@ void put64(Bytes& b, uint64_t v) {
 Error malformed(const std::string& what) { return Error{"malformed IKE message: " + what, EBADMSG}; }
 
 // Payload types this implementation understands; an unknown one marked critical fails.
-bool known(uint8_t type) { return (type >= kSa && type <= kEap) || type == 53 /* SKF */; }
+bool known(uint8_t type) { return (type >= kSa && type <= kEap) || type == kSkf; }
 
 }  // namespace
 
@@ -50,10 +50,10 @@ Result<std::vector<Payload>> parse_payloads(uint8_t next, std::span<const uint8_
     p.body.assign(d.begin() + static_cast<long>(at + 4), d.begin() + static_cast<long>(at + length));
     next = d[at];
     at += length;
-    const bool sk = p.type == kSk;
+    const bool sk = p.type == kSk || p.type == kSkf;
     if (sk) p.inner_first = next;
     if (known(p.type)) out.push_back(std::move(p));
-    if (sk) return out;  // the SK payload is last; its next-payload names the first inner one
+    if (sk) return out;  // the SK (or SKF) payload is last; its next-payload names the first inner one
   }
   if (at != d.size()) return malformed("trailing bytes after the last payload");
   return out;

@@ -19,7 +19,7 @@ enum class Exchange : uint8_t { ike_sa_init = 34, ike_auth = 35, create_child_sa
 // Payload types (RFC 7296 3.2).
 inline constexpr uint8_t kNoNext = 0, kSa = 33, kKe = 34, kIdi = 35, kIdr = 36, kCert = 37, kCertReq = 38,
                          kAuth = 39, kNonce = 40, kNotify = 41, kDelete = 42, kVendor = 43, kTsi = 44,
-                         kTsr = 45, kSk = 46, kCp = 47, kEap = 48;
+                         kTsr = 45, kSk = 46, kCp = 47, kEap = 48, kSkf = 53;  // SKF: RFC 7383
 
 enum HeaderFlags : uint8_t { kFlagInitiator = 0x08, kFlagVersion = 0x10, kFlagResponse = 0x20 };
 
