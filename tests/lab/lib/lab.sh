@@ -80,18 +80,20 @@ lab_topology() {
 # ---- strongSwan (charon + swanctl), one per namespace, each with a private /run ----
 
 # lab_strongswan NAME NS: starts charon in NS with $LAB_DIR/NAME/swanctl.conf (written by the
-# caller, secrets included, mode 0600) and loads it.
+# caller, secrets included, mode 0600) and loads it. LAB_CHARON_LOG, if set, replaces the log
+# levels of charon.log (strongswan.conf lines, e.g. "ike = 4" to see the derived keys).
 lab_strongswan() {
   d=$LAB_DIR/$1
   mkdir -p "$d"; rm -f "$d/charon.vici"
+  levels=${LAB_CHARON_LOG:-"ike = 2
+      cfg = 2"}
   cat > "$d/strongswan.conf" <<EOC
 charon {
   load_modular = no
   load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 openssl pem pkcs1 x509 kernel-netlink socket-default vici
   filelog { log { path = $d/charon.log
       default = 1
-      ike = 2
-      cfg = 2 } }
+      $levels } }
   plugins { vici { socket = unix://$d/charon.vici } }
 }
 EOC
