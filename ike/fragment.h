@@ -4,6 +4,8 @@
 // Used only when both sides announced IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -52,6 +54,10 @@ size_t fragment_size_for(const FragmentConfig& config,
 std::vector<Bytes> seal_message(const SkKey& key, const Header& header, uint8_t inner_first,
                                 std::span<const uint8_t> inner, uint64_t& iv_counter,
                                 size_t max_datagram);
+class Endpoint;
+// Sends every datagram of a message (a failure of one does not stop the others); the first error.
+Status send_all(const Endpoint& endpoint, const std::vector<Bytes>& datagrams,
+                const sockaddr_in& peer);
 // The content one fragment carries for this key and datagram size (0: too small).
 size_t fragment_capacity(const SkKey& key, size_t max_datagram);
 

@@ -106,10 +106,10 @@ Status Initiator::use_port(uint16_t port, bool encapsulating) {
   return endpoint_.open(config_.local, port, encapsulating);
 }
 
-Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
+Result<Bytes> Initiator::exchange(const std::vector<Bytes>& request, uint32_t message_id, const Take& take) {
   auto timeout = config_.first_timeout;
   for (int attempt = 0; attempt <= config_.retransmissions; ++attempt, timeout *= 2) {
-    if (auto st = endpoint_.send_to(request, peer_); !st) return st.error();
+    if (auto st = send_all(endpoint_, request, peer_); !st) return st.error();
     const auto until = std::chrono::steady_clock::now() + timeout;
     for (;;) {
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
@@ -125,7 +125,7 @@ Result<Bytes> Initiator::exchange(const Bytes& request, uint32_t message_id) {
         continue;
       }
       if (from.sin_addr.s_addr != peer_.sin_addr.s_addr) continue;  // not our peer
-      if ((m->header.flags & kFlagResponse) && m->header.message_id == message_id) return buf;
+      if ((m->header.flags & kFlagResponse) && m->header.message_id == message_id && (!take || take(*m, buf))) return buf;
     }
     log::info("no answer from " + to_string(peer_) + ", retransmitting", {{"IKE_MESSAGE_ID", std::to_string(message_id)}});
   }
@@ -152,8 +152,9 @@ Result<EstablishedSa> Initiator::establish() {
     init.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, 0, remote)})});
   }
   if (config_.tunnel.pubkey) init.push_back({kNotify, false, encode_notify({0, {}, kNotifySignatureHashAlgorithms, signature_hashes_notify_data()})});
+  if (config_.tunnel.fragmentation.announces()) init.push_back(fragmentation_supported_notify());
   Bytes request = serialize(h, init);
-  Result<Bytes> response = exchange(request, 0);
+  Result<Bytes> response = exchange({request}, 0);
   if (!response) return response.error().context("IKE_SA_INIT");
   auto resp = parse(*response);
   if (const Payload* n = resp->find(kNotify); n && !resp->find(kSa)) {
@@ -161,7 +162,7 @@ Result<EstablishedSa> Initiator::establish() {
     if (cookie && cookie->type == kCookie) {
       init.insert(init.begin(), {kNotify, false, encode_notify(*cookie)});
       request = serialize(h, init);
-      response = exchange(request, 0);
+      response = exchange({request}, 0);
       if (!response) return response.error().context("IKE_SA_INIT with COOKIE");
       resp = parse(*response);
     }
@@ -185,6 +186,8 @@ Result<EstablishedSa> Initiator::establish() {
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT");
   sa.keys = derive_ike_keys(config_.suite, g_ir->bytes(), ni, nr, sa.spi_i, sa.spi_r);
   sa.suite = config_.suite;
+  sa.fragmentation = config_.tunnel.fragmentation.announces() && announces_fragmentation(resp->payloads);
+  sa.fragment_size = fragment_size_for(config_.tunnel.fragmentation, resp->payloads);
 
   // NAT detection: the responder's hashes of what it saw against what we sent from and to.
   if (config_.nat_traversal) {
@@ -228,10 +231,18 @@ Result<EstablishedSa> Initiator::establish() {
                              {kTsr, false, encode_ts({config_.tunnel.remote_ts})}});
   const Bytes plain = serialize_payloads(inner);
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0};
-  auto auth_response = exchange(seal(sa.keys.sk_ei, ah, kIdi, plain, sa.iv_counter++), 1);
+  // The response, reassembled if it comes in fragments (a dropped fragment is only logged).
+  Reassembler fragments;
+  Result<std::vector<Payload>> ap = Error{"no response", EBADMSG};
+  auto take = [&](const Message& m, const Bytes& wire) {
+    ap = sa.fragmentation ? fragments.open(sa.keys.sk_er, m, wire) : open(sa.keys.sk_er, m, wire);
+    if (ap || ap.error().code == EINPROGRESS) return ap.ok();
+    if (!m.find(kSkf)) return true;
+    log::warning("IKE_AUTH: " + ap.error().message);
+    return false;
+  };
+  auto auth_response = exchange(seal_message(sa.keys.sk_ei, ah, kIdi, plain, sa.iv_counter, sa.fragment_size), 1, take);
   if (!auth_response) return auth_response.error().context("IKE_AUTH");
-  auto am = parse(*auth_response);
-  auto ap = open(sa.keys.sk_er, *am, *auth_response);
   if (!ap) return ap.error().context("IKE_AUTH");
   if (auto st = check_notifies(*ap, "IKE_AUTH"); !st) return st.error();
   auto idr = require(*ap, kIdr, "IDr");

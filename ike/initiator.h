@@ -8,13 +8,16 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "common/secret.h"
 #include "ike/certs.h"
 #include "ike/crypto.h"
 #include "ike/endpoint.h"
+#include "ike/fragment.h"
 #include "ike/message.h"
 
 namespace sedge::ike {
@@ -32,6 +35,7 @@ struct TunnelSpec {
   // Set: authenticate with certificates (ike/auth.h: CERT, CERTREQ, RFC 7427 signatures) instead.
   std::shared_ptr<const PubkeyAuth> pubkey;
   TrafficSelector local_ts, remote_ts;
+  FragmentConfig fragmentation;  // IKE fragmentation (RFC 7383): Fragmentation= and FragmentSize=
 };
 
 struct InitiatorConfig {
@@ -58,6 +62,11 @@ struct EstablishedSa {
   bool behind_nat = false;   // a NAT was detected: IKE and ESP run in UDP 4500
   uint16_t local_port = 500, remote_port = 500;
   uint64_t iv_counter = 1;   // the SK payload IV: never repeated under one key
+  // IKE fragmentation (RFC 7383): we announced it, so the peer's SKF fragments are reassembled;
+  // and the largest datagram our protected messages may take when both announced it and we
+  // send fragments (0: never fragmented).
+  bool fragmentation = false;
+  size_t fragment_size = 0;
 };
 
 class Initiator {
@@ -72,7 +81,10 @@ class Initiator {
   }
 
  private:
-  Result<Bytes> exchange(const Bytes& request, uint32_t message_id);
+  // Sends the request's datagrams (all fragments) until a response with `message_id` comes
+  // that `take` accepts (any, without one), retransmitting them all.
+  using Take = std::function<bool(const Message&, const Bytes&)>;
+  Result<Bytes> exchange(const std::vector<Bytes>& request, uint32_t message_id, const Take& take = nullptr);
   Status use_port(uint16_t port, bool encapsulating);
   InitiatorConfig config_;
   Endpoint endpoint_;

@@ -68,7 +68,7 @@ Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refu
 
 Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r, Bytes init_request,
                                       const sockaddr_in& local, const sockaddr_in& peer, const std::vector<Payload>& init_payloads,
-                                      const TrustStore* certreq) {
+                                      const TrustStore* certreq, const FragmentConfig* fragmentation) {
   auto dh = KeyExchange::generate(suite.dh_group);
   if (!dh) return dh.error();
   HalfOpenSa half;
@@ -95,6 +95,11 @@ Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer
       reply.push_back({kNotify, false, encode_notify({0, {}, kNotifySignatureHashAlgorithms, signature_hashes_notify_data()})});
     }
     reply.push_back(certreq_payload(*certreq));
+  }
+  if (fragmentation && fragmentation->announces() && announces_fragmentation(init_payloads)) {  // RFC 7383 2.3
+    reply.push_back(fragmentation_supported_notify());
+    sa.fragmentation = true;
+    sa.fragment_size = fragment_size_for(*fragmentation, init_payloads);
   }
   const Header rh{sa.spi_i, sa.spi_r, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
   half.init_response = serialize(rh, reply);
@@ -164,7 +169,7 @@ Result<AuthAnswer> check_ike_auth(const HalfOpenSa& half, const std::vector<Payl
   return answer;
 }
 
-Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer) {
+std::vector<Bytes> answer_ike_auth_datagrams(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer) {
   EstablishedSa& sa = half.sa;
   const TunnelSpec& tunnel = *answer.tunnel;
   sa.child_spi_in = spi_in;
@@ -182,11 +187,16 @@ Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, con
                                     {kTsi, false, encode_ts({tunnel.remote_ts})},
                          {kTsr, false, encode_ts({tunnel.local_ts})}});
   const Header ah{sa.spi_i, sa.spi_r, kSk, Exchange::ike_auth, kFlagResponse, 1, 0};
-  Bytes wire = seal(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter++);
+  auto wire = seal_message(sa.keys.sk_er, ah, kIdr, serialize_payloads(out), sa.iv_counter, sa.fragment_size);
   sa.behind_nat = half.nat;
   sa.local_port = sa.remote_port = ntohs(peer.sin_port);
   if (half.nat) sa.local_port = 4500;
   return wire;
+}
+
+Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer) {
+  auto wire = answer_ike_auth_datagrams(half, answer, spi_in, peer);
+  return wire.size() == 1 ? std::move(wire.front()) : Bytes{};  // without fragmentation (fragment_size 0): one
 }
 
 Bytes refusal_message(const Message& request, const Refusal& refusal, EstablishedSa* sa) {
@@ -250,7 +260,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   uint64_t spi_r = 0;
   for (uint8_t b : random_bytes(8)) spi_r = spi_r << 8 | b;
   auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, spi_r, std::move(init_request), config_.local, peer_, init.payloads,
-                                 config_.tunnel.pubkey ? &config_.tunnel.pubkey->trust : nullptr);
+                                 config_.tunnel.pubkey ? &config_.tunnel.pubkey->trust : nullptr, &config_.tunnel.fragmentation);
   if (!half) return half.error().context("from " + to_string(peer_));
   EstablishedSa& sa = half->sa;
   if (auto st = active_->send_to(half->init_response, peer_); !st) return st.error();
@@ -258,6 +268,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   // IKE_AUTH (a retransmitted IKE_SA_INIT gets the same response again).
   Message auth;
   std::vector<Payload> inner;
+  Reassembler fragments;  // the IKE_AUTH request may come in fragments (RFC 7383)
   for (;;) {
     if (left_ms() == 0) return Error{"IKE_AUTH from " + to_string(peer_) + " did not come", ETIMEDOUT};
     sockaddr_in from{};
@@ -272,9 +283,9 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
       continue;
     }
     if (m->header.exchange != Exchange::ike_auth || m->header.message_id != 1) continue;
-    auto decrypted = open(sa.keys.sk_ei, *m, *got);
+    auto decrypted = sa.fragmentation ? fragments.open(sa.keys.sk_ei, *m, *got) : open(sa.keys.sk_ei, *m, *got);
     if (!decrypted) {
-      log::warning("dropped an IKE_AUTH that does not decrypt: " + decrypted.error().message);
+      if (decrypted.error().code != EINPROGRESS) log::warning("dropped an IKE_AUTH that does not decrypt: " + decrypted.error().message);
       continue;
     }
     auth = std::move(*m);
@@ -294,8 +305,8 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
   }
   auto spi = config_.allocate_spi(peer_);
   if (!spi) return spi.error().context("allocating an inbound SPI");
-  const Bytes response = answer_ike_auth(*half, *answer, *spi, peer_);
-  if (auto st = active_->send_to(response, peer_); !st) return st.error();
+  const auto response = answer_ike_auth_datagrams(*half, *answer, *spi, peer_);
+  if (auto st = send_all(*active_, response, peer_); !st) return st.error();
   return std::move(half->sa);
 }
 

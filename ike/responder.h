@@ -41,9 +41,12 @@ struct HalfOpenSa {
 // The costly step: our key exchange and nonce, the shared secret, the IKE SA keys, the response.
 Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer, uint64_t spi_i, uint64_t spi_r,
                                       Bytes init_request, const sockaddr_in& local, const sockaddr_in& peer,
-                                      const std::vector<Payload>& init_payloads, const TrustStore* certreq = nullptr);
+                                      const std::vector<Payload>& init_payloads, const TrustStore* certreq = nullptr,
+                                      const FragmentConfig* fragmentation = nullptr);
 // (`certreq`: we authenticate with certificates; the response carries CERTREQ for these CAs and,
-// if the initiator sent one, SIGNATURE_HASH_ALGORITHMS.)
+// if the initiator sent one, SIGNATURE_HASH_ALGORITHMS. `fragmentation`: IKEV2_FRAGMENTATION_SUPPORTED
+// is answered when the initiator sent it and we announce it, which sets `sa.fragmentation` and
+// `sa.fragment_size`.)
 
 // IKE_AUTH checked: the peer's identity and AUTH (a PRF over the IKE_SA_INIT request), the ESP
 // proposal and the traffic selectors; and our AUTH and the CHILD_SA keys, computed.
@@ -59,7 +62,9 @@ struct AuthAnswer {
 using TunnelLookup = std::function<const TunnelSpec*(uint8_t id_type, const std::string& id)>;
 Result<AuthAnswer> check_ike_auth(const HalfOpenSa& half, const std::vector<Payload>& inner, const TunnelLookup& tunnel_for,
                                   Refusal* refusal);
-// The IKE_AUTH response (message 1) with our inbound ESP SPI; completes `half.sa`.
+// The IKE_AUTH response (message 1) with our inbound ESP SPI; completes `half.sa`. The datagrams
+// form: its IKE fragments when `half.sa.fragment_size` says so (RFC 7383), else one message.
+std::vector<Bytes> answer_ike_auth_datagrams(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer);
 Bytes answer_ike_auth(HalfOpenSa& half, AuthAnswer& answer, uint32_t spi_in, const sockaddr_in& peer);
 // A refusal as the response to `request`: in the clear for IKE_SA_INIT, else sealed with `sa`.
 Bytes refusal_message(const Message& request, const Refusal& refusal, EstablishedSa* sa);

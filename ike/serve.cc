@@ -12,6 +12,7 @@
 
 #include "common/log.h"
 #include "ike/endpoint.h"
+#include "ike/fragment.h"
 #include "ike/initiator.h"
 
 namespace sedge::ike {
@@ -76,7 +77,7 @@ struct IkeSa {
   uint32_t next_id = 0;  // our next request
   uint64_t iv = 1;
   std::optional<uint32_t> answered;  // the peer's last request and our response to it
-  Bytes answer;
+  std::vector<Bytes> answer;         // its datagrams (IKE fragments, RFC 7383, or one message)
   bool dying = false;      // replaced by a rekey: deleted by whoever initiated it
   bool delete_by_us = false;
   const SkKey& in() const { return initiator ? keys.sk_er : keys.sk_ei; }
@@ -118,7 +119,7 @@ struct Request {
   Kind kind = Kind::liveness;
   IkeSa* on = nullptr;
   uint32_t id = 0;
-  Bytes wire;
+  std::vector<Bytes> wire;  // its datagrams, all retransmitted (RFC 7383 2.6)
   Clock::time_point first_sent{}, next_retransmit{};
   Child* child = nullptr;  // rekey_child: the pair being rekeyed; delete_child: the pair deleted
   std::optional<KeyExchange> dh;
@@ -201,8 +202,8 @@ class Session {
     IkeSa& s = *r.on;
     r.id = s.next_id++;
     const Header h{s.spi_i, s.spi_r, kSk, exchange, s.role(), r.id, 0};
-    r.wire = seal(s.out(), h, first, inner, s.iv++);
-    (void)endpoint_.send_to(r.wire, peer_);
+    r.wire = seal_message(s.out(), h, first, inner, s.iv, sa_.fragment_size);
+    (void)send_all(endpoint_, r.wire, peer_);
     r.first_sent = Clock::now();
     r.next_retransmit = r.first_sent + seconds(2);
     log::info(std::string("request sent: ") + kind_name(r.kind), {{"IKE_SPI", s.name()}, {"IKE_MESSAGE_ID", std::to_string(r.id)}});
@@ -244,6 +245,7 @@ class Session {
   uint16_t child_group_ = 0;  // the PFS group of our next CHILD_SA rekey (INVALID_KE_PAYLOAD may change it)
   uint16_t ike_group_ = 0;
   IkeSa* deleted_ike_ = nullptr;  // a replaced IKE SA the peer deleted in the request being answered
+  Reassembler fragments_;         // the peer's fragmented messages (when we announced fragmentation)
 };
 
 void Session::install_pending_outbound() {
@@ -823,7 +825,7 @@ Status Session::run() {
                           ETIMEDOUT});
       }
       if (now >= req_->next_retransmit) {
-        (void)endpoint_.send_to(req_->wire, peer_);
+        (void)send_all(endpoint_, req_->wire, peer_);
         req_->next_retransmit = now + seconds(2);
       }
     } else {
@@ -856,9 +858,9 @@ Status Session::run() {
                              [&](const IkeSa& x) { return x.spi_i == m->header.spi_i && x.spi_r == m->header.spi_r; });
     if (s_it == ikes_.end()) continue;
     IkeSa& s = *s_it;
-    auto inner = open(s.in(), *m, *got);
+    auto inner = sa_.fragmentation ? fragments_.open(s.in(), *m, *got) : open(s.in(), *m, *got);
     if (!inner) {
-      log::warning("dropped a message that does not decrypt: " + inner.error().message);
+      if (inner.error().code != EINPROGRESS) log::warning("dropped a message that does not decrypt: " + inner.error().message);
       continue;
     }
     last_heard = Clock::now();
@@ -867,16 +869,16 @@ Status Session::run() {
       continue;
     }
     if (s.answered && *s.answered == m->header.message_id) {
-      (void)endpoint_.send_to(s.answer, peer_);  // the peer retransmitted: the same response again
+      (void)send_all(endpoint_, s.answer, peer_);  // the peer retransmitted: the same response again
       continue;
     }
     bool deleted_current = false;
     deleted_ike_ = nullptr;
     const std::vector<Payload> out = on_request(s, *m, *inner, deleted_current);
     const Header rh{s.spi_i, s.spi_r, kSk, m->header.exchange, static_cast<uint8_t>(kFlagResponse | s.role()), m->header.message_id, 0};
-    s.answer = seal(s.out(), rh, out.empty() ? kNoNext : out.front().type, serialize_payloads(out), s.iv++);
+    s.answer = seal_message(s.out(), rh, out.empty() ? kNoNext : out.front().type, serialize_payloads(out), s.iv, sa_.fragment_size);
     s.answered = m->header.message_id;
-    (void)endpoint_.send_to(s.answer, peer_);
+    (void)send_all(endpoint_, s.answer, peer_);
     if (m->header.exchange == Exchange::informational && out.empty()) {
       log::info("answered the peer's INFORMATIONAL request", {{"IKE_MESSAGE_ID", std::to_string(m->header.message_id)}});
     }

@@ -76,6 +76,8 @@ void write_tunnel(Writer& w, const Tunnel& t) {
   w.key("DpdIntervalSec", t.dpd_interval_sec);
   w.key("DpdTimeoutSec", t.dpd_timeout_sec);
   w.flag("NatTraversal", t.nat_traversal);
+  w.key("Fragmentation", to_string(t.fragmentation));
+  w.key("FragmentSize", t.fragment_size);
   w.list("Probe", t.probes, text);
   w.key("Routing", to_string(t.routing));
   w.list("LocalTrafficSelector", t.local_ts, prefix_text);

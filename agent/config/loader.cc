@@ -207,6 +207,8 @@ constexpr EnumName<TunnelMode> kModes[] = {{"active-standby", TunnelMode::active
                                            {"active-active", TunnelMode::active_active}};
 constexpr EnumName<TunnelRole> kTunnelRoles[] = {{"primary", TunnelRole::primary}, {"secondary", TunnelRole::secondary}};
 constexpr EnumName<Routing> kRoutings[] = {{"route-based", Routing::route_based}, {"policy-based", Routing::policy_based}};
+constexpr EnumName<Fragmentation> kFragmentations[] = {
+    {"yes", Fragmentation::yes}, {"accept", Fragmentation::accept}, {"force", Fragmentation::force}, {"no", Fragmentation::no}};
 constexpr EnumName<Strategy> kStrategies[] = {{"ordered", Strategy::ordered}, {"weighted", Strategy::weighted}};
 constexpr EnumName<PolicyAction> kActions[] = {
     {"steer", PolicyAction::steer}, {"breakout", PolicyAction::breakout}, {"deny", PolicyAction::deny}};
@@ -396,6 +398,8 @@ struct Builder {
     r.scalar("DpdIntervalSec", uint_in(0, 3600), [&](uint32_t v) { t.dpd_interval_sec = v; });
     r.scalar("DpdTimeoutSec", uint_in(1, 3600), [&](uint32_t v) { t.dpd_timeout_sec = v; });
     r.scalar("NatTraversal", parse_bool, [&](bool v) { t.nat_traversal = v; });
+    r.scalar("Fragmentation", enum_parser(kFragmentations), [&](Fragmentation v) { t.fragmentation = v; });
+    r.scalar("FragmentSize", uint_in(576, 65535), [&](uint32_t v) { t.fragment_size = v; });
     r.each("Probe", text_value, [&](std::string v) { t.probes.push_back(std::move(v)); });
     r.scalar("Routing", enum_parser(kRoutings), [&](Routing v) { t.routing = v; });
     r.each("LocalTrafficSelector", parse_prefix, [&](Prefix p) { t.local_ts.push_back(p); });

@@ -65,6 +65,15 @@ const char* to_string(ConnectorType v) { return v == ConnectorType::ipsec ? "ips
 const char* to_string(TunnelMode v) { return v == TunnelMode::active_standby ? "active-standby" : "active-active"; }
 const char* to_string(TunnelRole v) { return v == TunnelRole::primary ? "primary" : "secondary"; }
 const char* to_string(Routing v) { return v == Routing::route_based ? "route-based" : "policy-based"; }
+const char* to_string(Fragmentation v) {
+  switch (v) {
+    case Fragmentation::yes: return "yes";
+    case Fragmentation::accept: return "accept";
+    case Fragmentation::force: return "force";
+    case Fragmentation::no: return "no";
+  }
+  return "yes";
+}
 const char* to_string(Strategy v) { return v == Strategy::ordered ? "ordered" : "weighted"; }
 const char* to_string(PolicyAction v) {
   switch (v) {

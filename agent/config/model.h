@@ -42,6 +42,7 @@ enum class ConnectorType { ipsec, gre };
 enum class TunnelMode { active_standby, active_active };
 enum class TunnelRole { primary, secondary };
 enum class Routing { route_based, policy_based };
+enum class Fragmentation { yes, accept, force, no };  // IKE fragmentation, strongSwan's names
 enum class Strategy { ordered, weighted };
 enum class PolicyAction { steer, breakout, deny };
 enum class IdType { fqdn, rfc822, ipv4, ipv6, key_id, der_asn1_dn };
@@ -112,6 +113,8 @@ struct Tunnel {
   uint32_t dpd_interval_sec = 10;
   uint32_t dpd_timeout_sec = 30;
   bool nat_traversal = true;  // IKE and ESP on UDP 4500
+  Fragmentation fragmentation = Fragmentation::yes;  // IKE fragmentation (RFC 7383)
+  uint32_t fragment_size = 1280;  // the largest IP datagram of an IKE fragment (charon.fragment_size)
   std::vector<std::string> probes;  // addresses to probe through the tunnel
   Routing routing = Routing::route_based;
   std::vector<Prefix> local_ts;   // policy-based traffic selectors
@@ -200,6 +203,7 @@ const char* to_string(ConnectorType);
 const char* to_string(TunnelMode);
 const char* to_string(TunnelRole);
 const char* to_string(Routing);
+const char* to_string(Fragmentation);
 const char* to_string(Strategy);
 const char* to_string(PolicyAction);
 const char* to_string(IdType);

@@ -68,6 +68,15 @@ uint8_t id_type(config::IdType t) {
   }
 }
 
+ike::FragmentMode fragment_mode(config::Fragmentation f) {
+  switch (f) {
+    case config::Fragmentation::accept: return ike::FragmentMode::accept;
+    case config::Fragmentation::force: return ike::FragmentMode::force;
+    case config::Fragmentation::no: return ike::FragmentMode::no;
+    default: return ike::FragmentMode::yes;
+  }
+}
+
 // The local address the kernel would use towards `remote`.
 Result<sockaddr_in> source_for(const sockaddr_in& remote) {
   const int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -269,6 +278,7 @@ int main(int argc, char** argv) {
     ic.tunnel.pubkey = std::move(*pubkey);
   }
   ic.nat_traversal = t.nat_traversal;
+  ic.tunnel.fragmentation = {fragment_mode(t.fragmentation), t.fragment_size};
   auto suite = ike::parse_suite(t.ike_proposals.front(), t.esp_proposals.front());
   if (!suite) return fail("tunnel " + name + ": " + suite.error().message);
   ic.suite = *suite;

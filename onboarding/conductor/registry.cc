@@ -199,7 +199,10 @@ bool auth_transition_allowed(AuthState from, AuthState to) {
   switch (to) {
     case AuthState::registered: return false;
     case AuthState::token_issued: return from != AuthState::attesting;
-    case AuthState::attesting: return from == AuthState::token_issued;
+    // Again after a session cut short (attesting) or refused (failed): the token is spent only
+    // when a certificate is issued, so the router retries with the same one.
+    case AuthState::attesting:
+      return from == AuthState::token_issued || from == AuthState::attesting || from == AuthState::failed;
     case AuthState::completed: return from == AuthState::attesting;
     case AuthState::failed: return true;
   }

@@ -162,6 +162,15 @@ TEST_F(RegistryTest, AuthStateFollowsTheOnboardingSteps) {
   EXPECT_EQ(r->auth_state, AuthState::token_issued);
   EXPECT_EQ(r->auth_reason, "") << "the reason goes with the failure";
 
+  // The same token retried after a refused session and after one cut short: attesting again,
+  // and completed from there.
+  ASSERT_TRUE(reg.set_auth_state("branch-01", AuthState::attesting, "", kNow + 5).ok());
+  ASSERT_TRUE(reg.set_auth_state("branch-01", AuthState::failed, "quote refused", kNow + 6).ok());
+  ASSERT_TRUE(reg.set_auth_state("branch-01", AuthState::attesting, "", kNow + 7).ok()) << "retry after a refusal";
+  ASSERT_TRUE(reg.set_auth_state("branch-01", AuthState::attesting, "", kNow + 8).ok()) << "retry after a cut session";
+  ASSERT_TRUE(reg.set_auth_state("branch-01", AuthState::completed, "", kNow + 9).ok());
+  EXPECT_FALSE(reg.set_auth_state("branch-01", AuthState::attesting, "", kNow + 10).ok()) << "not once completed";
+
   auto nobody = reg.set_auth_state("nobody", AuthState::token_issued, "", kNow);
   ASSERT_FALSE(nobody.ok());
   EXPECT_EQ(nobody.error().code, ENOENT);
