@@ -41,6 +41,22 @@ uint32_t be32(const Bytes& b) {
   return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
 }
 
+// What the initiator's NAT detection says (RFC 7296 2.23): it hashed what it sent from (a NAT in
+// front of it when that is not where the request came from) and to (a NAT in front of us, which
+// forwarded the request, when that is not our own address; unknown when we listen on any address).
+bool nat_between(const std::vector<Payload>& init_payloads, uint64_t spi_i, const sockaddr_in& ours,
+                 const sockaddr_in& peer) {
+  bool nat = false;
+  for (const auto& p : init_payloads) {
+    auto n = p.type == kNotify ? decode_notify(p.body) : Result<Notify>(Error{"", 0});
+    if (!n) continue;
+    if (n->type == kNatDetectionSource) nat |= n->data != nat_hash(spi_i, 0, peer);
+    const bool known = ours.sin_addr.s_addr != htonl(INADDR_ANY);
+    if (n->type == kNatDetectionDestination && known) nat |= n->data != nat_hash(spi_i, 0, ours);
+  }
+  return nat;
+}
+
 }  // namespace
 
 Result<InitOffer> read_ike_sa_init(const Message& init, const Suite& suite, Refusal* refusal) {
@@ -84,9 +100,9 @@ Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer
   sa.suite = suite;
   std::vector<Payload> reply = {
       {kSa, false, encode_sa({offer.chosen})}, {kKe, false, encode_ke(suite.dh_group, dh->public_value())}, {kNonce, false, half.nr}};
+  sockaddr_in ours = local;
+  ours.sin_port = htons(500);
   if (offer.nat_detection) {  // NAT detection, if the initiator does it
-    sockaddr_in ours = local;
-    ours.sin_port = htons(500);
     reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionSource, nat_hash(sa.spi_i, sa.spi_r, ours)})});
     reply.push_back({kNotify, false, encode_notify({0, {}, kNatDetectionDestination, nat_hash(sa.spi_i, sa.spi_r, peer)})});
   }
@@ -104,11 +120,7 @@ Result<HalfOpenSa> answer_ike_sa_init(const Suite& suite, const InitOffer& offer
   const Header rh{sa.spi_i, sa.spi_r, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
   half.init_response = serialize(rh, reply);
   half.init_request = std::move(init_request);
-  // What the initiator's NAT detection says (RFC 7296 2.23): it hashed what it sent from and to.
-  for (const auto& p : init_payloads) {
-    auto n = p.type == kNotify ? decode_notify(p.body) : Result<Notify>(Error{"", 0});
-    if (n && n->type == kNatDetectionSource) half.nat |= n->data != nat_hash(sa.spi_i, 0, peer);
-  }
+  half.nat = nat_between(init_payloads, sa.spi_i, ours, peer);
   return half;
 }
 
