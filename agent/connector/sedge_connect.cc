@@ -139,6 +139,16 @@ netlink::XfrmPolicy policy(netlink::XfrmDir dir, const netlink::IpPrefix& src, c
   return p;
 }
 
+// An inbound SA completes the larval SA ALLOCSPI made. The kernel drops that one when the peer
+// takes longer than it waits (net.core.xfrm_acq_expires, 30 s: a slow peer installing its side
+// before it answers IKE_AUTH); the SA is then added anew under the same SPI.
+Status install_inbound_sa(netlink::XfrmClient& xfrm, const netlink::XfrmSa& sa) {
+  auto st = xfrm.update_sa(sa);
+  if (st.ok() || st.error().code != ESRCH) return st;
+  log::info("the larval SA of SPI " + std::to_string(sa.spi) + " expired while the peer answered; adding the SA");
+  return xfrm.add_sa(sa);
+}
+
 // Both SAs (inbound first: it completes the larval SA ALLOCSPI made) and the policies.
 Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const netlink::IpAddress& me,
                      const netlink::IpAddress& them, uint32_t reqid) {
@@ -146,7 +156,9 @@ Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, co
   const Secret& in_key = sa.initiator ? sa.child_keys.responder_to_initiator : sa.child_keys.initiator_to_responder;
   const Secret& out_integ = sa.initiator ? sa.child_keys.integ_initiator_to_responder : sa.child_keys.integ_responder_to_initiator;
   const Secret& in_integ = sa.initiator ? sa.child_keys.integ_responder_to_initiator : sa.child_keys.integ_initiator_to_responder;
-  if (auto st = xfrm.update_sa(child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false, in_integ)); !st) return st;
+  if (auto st = install_inbound_sa(xfrm, child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false, in_integ)); !st) {
+    return st;
+  }
   if (auto st = xfrm.add_sa(child_sa(me, them, sa.child_spi_out, reqid, out_key, sa, true, out_integ)); !st) return st;
   const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
   for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
@@ -183,7 +195,7 @@ class KernelChildren : public ike::ChildSaHandler {
   }
   Status install_inbound(const ike::ChildSa& c) override {
     if (key_log_) (void)key_log_->esp_sa(them_.to_string(), me_.to_string(), c.spi_in, sa_.suite, c.key_in, c.integ_in);
-    return xfrm_.update_sa(child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false, c.integ_in));
+    return install_inbound_sa(xfrm_, child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false, c.integ_in));
   }
   Status install_outbound(const ike::ChildSa& c) override {
     if (key_log_) (void)key_log_->esp_sa(me_.to_string(), them_.to_string(), c.spi_out, sa_.suite, c.key_out, c.integ_out);
