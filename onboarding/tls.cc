@@ -71,6 +71,10 @@ Result<int> drive(SSL* ssl, int fd, Clock::time_point deadline, const char* what
     else if (err == SSL_ERROR_WANT_WRITE) events = POLLOUT;
     else if (err == SSL_ERROR_ZERO_RETURN) return 0;
     else if (err == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return Error::sys(std::string(what) + ": connection lost");
+    // The peer vanished without a close_notify (killed, or the link cut): a lost connection,
+    // which the router retries, not a TLS failure.
+    else if (err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+      return ERR_clear_error(), Error{std::string(what) + ": connection lost (no close_notify)", ECONNRESET};
     else return openssl_error(what);
     pollfd p{fd, events, 0};
     int left = remaining_ms(deadline);
@@ -290,7 +294,7 @@ Result<std::unique_ptr<Connection>> connect(const ClientOptions& options) {
     if (pin.mismatch)
       return Error{"TLS handshake with " + where + ": the conductor's key " + to_hex(pin.seen) +
                    " is not the one the token pins (" + to_hex(pin.pin) + ")"};
-    return (done ? Error{"TLS handshake: closed by the peer"} : done.error()).context("connecting to " + where);
+    return (done ? Error{"TLS handshake: closed by the peer", ECONNRESET} : done.error()).context("connecting to " + where);
   }
   return std::unique_ptr<Connection>(new Connection(owned.release(), ssl, where));
 }

@@ -1,14 +1,18 @@
 # Certificate authentication in the lab (source after lib/lab.sh and pops/seed_peers.sh): a test
 # PKI made with openssl, strongSwan peers that authenticate with it, and the lines that turn a
 # sedge tunnel of seed_peers.sh from its PSK to certificates.
-#   cert_pki ec|rsa   $LAB_DIR/pki: ca (the lab CA), site (SAN email site1@example.com),
+#   cert_pki ec|rsa|rsa4096   $LAB_DIR/pki: ca (the lab CA), site (SAN email site1@example.com),
 #                     pop (SAN DNS $POP1_ID), and rogue-ca / rogue-pop / rogue-site: the same
 #                     names under another CA of the same name, which nobody trusts.
 
 cert_pki() {
   p=$LAB_DIR/pki
   mkdir -p "$p"
-  if [ "$1" = rsa ]; then alg="-algorithm RSA -pkeyopt rsa_keygen_bits:2048"; else alg="-algorithm EC -pkeyopt ec_paramgen_curve:P-256"; fi
+  case $1 in
+    rsa) alg="-algorithm RSA -pkeyopt rsa_keygen_bits:2048" ;;
+    rsa4096) alg="-algorithm RSA -pkeyopt rsa_keygen_bits:4096" ;;  # an IKE_AUTH larger than 1280 bytes
+    *) alg="-algorithm EC -pkeyopt ec_paramgen_curve:P-256" ;;
+  esac
   for ca in ca rogue-ca; do
     # shellcheck disable=SC2086
     openssl genpkey $alg -out "$p/$ca.key" 2>/dev/null || lab_fail "openssl could not make the $ca key"
