@@ -4,17 +4,18 @@
 # each) presents an AK tpm2-tools created in the same TPM without fixedTPM and fixedParent, a
 # quote over a stale nonce, an earlier session's quote replayed, and a quote bound to another TLS
 # session's exporter: each is refused with its reason (what the client is told and what
-# `sedge-conductor show` says), no certificate is stored and the token is not spent. Then a
-# session cut after the challenge by killing the conductor (SIGKILL, restarted on the same
-# state): the real router, retrying, onboards with that same token, and the registry holds
-# exactly one certificate.
+# `sedge-conductor show` says), no certificate is stored and the token is not spent. Then
+# sessions cut after the challenge by killing the conductor (SIGKILL, restarted on the same
+# state): the client's, and the real router's (its proof held by hold_proxy.py), which retries
+# and onboards with that same token; the registry holds exactly one certificate.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/onboarding/conductor_lib.sh"
 FC="$B/tests/lab/onboarding/onboard-fault-client"
 router=""
 client=""
+proxy=""
 cleanup() {
-  for p in $router $client; do kill "$p" 2>/dev/null || true; done
+  for p in $router $client $proxy; do kill "$p" 2>/dev/null || true; done
   conductor_stop
   lab_tpm_resource_manager_stop "$LAB_DIR/tpm"
   lab_swtpm_stop "$LAB_DIR/tpm"
@@ -32,6 +33,7 @@ conductor_token router-0001 "$LAB_DIR/cfg/token"
 conductor_serve "$LAB_DIR/conductor.log"
 DB="$LAB_DIR/conductor/registry.db"
 certificates() { sqlite3 "$DB" 'select count(*) from certificates'; }
+conductor_kill() { kill -KILL "$CONDUCTOR_PID"; wait "$CONDUCTOR_PID" 2>/dev/null || true; CONDUCTOR_PID=""; }
 unspent_tokens() { sqlite3 "$DB" "select count(*) from tokens where router_id = 'router-0001' and used_at is null"; }
 
 # fault NAME EXPECTED [CLIENT OPTIONS...]: the client refused with EXPECTED, the conductor shows
@@ -69,19 +71,38 @@ fault replayed-quote "quote refused: the quote is not over the expected nonce"
 echo "== a quote bound to another TLS session's exporter"
 fault foreign-exporter "quote refused: the quote is not over the expected nonce"
 
-echo "== the conductor is killed after its challenge; the router retries and onboards with the same token"
+echo "== the conductor is killed after its challenge (SIGKILL) and restarted on the same state"
 "$FC" --tcti "$TCTI" --token "$LAB_DIR/cfg/token" --port 930 --fault stop-after-challenge > "$LAB_DIR/cut.txt" 2>&1 &
 client=$!
 conductor_wait_for "$LAB_DIR/cut.txt" "challenge received" 600 || { cat "$LAB_DIR/cut.txt"; lab_fail "no challenge"; }
 $COND $C show router-0001 | grep "Auth State: attesting" || lab_fail "the conductor does not show the session attesting"
-kill -KILL "$CONDUCTOR_PID"; wait "$CONDUCTOR_PID" 2>/dev/null || true; CONDUCTOR_PID=""
+conductor_kill
 conductor_wait_for "$LAB_DIR/cut.txt" "session cut" 300 || lab_fail "the client did not see its session cut"
 wait "$client" 2>/dev/null || true; client=""
 cat "$LAB_DIR/cut.txt"
+conductor_serve "$LAB_DIR/conductor.log"
+[ "$(certificates)" = 0 ] && [ "$(unspent_tokens)" = 1 ] || lab_fail "the cut session stored a certificate or spent the token"
+
+echo "== the conductor is killed while the real router's proof is on its way; the router retries"
+# hold_proxy.py relays the router's session up to its hello and holds its proof: the router has
+# had its challenge when the conductor is killed.
+sed -i "s/^Port=.*/Port=9930/" "$LAB_DIR/cfg/sedge.conf"
+python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/hold_proxy.py" hold 9930 930 "$LAB_DIR/held.txt" > "$LAB_DIR/proxy.log" 2>&1 &
+proxy=$!
+conductor_wait_for "$LAB_DIR/proxy.log" "listening" 100 || lab_fail "hold_proxy.py did not start"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
 router=$!
-conductor_wait_for "$LAB_DIR/router.log" "trying again" 600 || { cat "$LAB_DIR/router.log"; lab_fail "the router did not retry"; }
+conductor_wait_for "$LAB_DIR/held.txt" "held" 1200 || { cat "$LAB_DIR/router.log" "$LAB_DIR/proxy.log"; lab_fail "the router's proof never came"; }
+cat "$LAB_DIR/held.txt"
+$COND $C show router-0001 | grep "Auth State: attesting" || lab_fail "the conductor does not show the router attesting"
+conductor_kill
+conductor_wait_for "$LAB_DIR/router.log" "receiving from the peer.*trying again" 300 ||
+  { cat "$LAB_DIR/router.log"; lab_fail "the router gave up on a session cut mid-way"; }
+wait "$proxy" 2>/dev/null || true
+grep "trying again" "$LAB_DIR/router.log"
 conductor_serve "$LAB_DIR/conductor.log"
+python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/hold_proxy.py" relay 9930 930 > "$LAB_DIR/proxy.log" 2>&1 &
+proxy=$!
 conductor_wait_for "$LAB_DIR/router.log" "management channel up" 1200 ||
   { cat "$LAB_DIR/router.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard after the conductor's restart"; }
 cat "$LAB_DIR/router.log"
