@@ -77,8 +77,43 @@ cert_sedge_lines() {  # CERT
     "$LAB_DIR/pki/$1.crt" "$LAB_DIR/pki/$1.key" "$LAB_DIR/pki/ca.crt"
 }
 
-# sedge at pop1 responding with pki/CERT (pop1_sedge with the certificate lines; its PSK is then
-# unused; log $LAB_DIR/respond.log).
-cert_pop1_sedge() {  # CERT
-  pop1_sedge "$(cert_sedge_lines "$1")"
+# sedge at pop1 responding with pki/CERT (pop1_sedge with the certificate lines, then EXTRA; its
+# PSK is then unused; log $LAB_DIR/respond.log).
+cert_pop1_sedge() {  # CERT [EXTRA]
+  pop1_sedge "$(cert_sedge_lines "$1")${2:-}"
+}
+
+# libreswan NAME's NSS database, made before lab_libreswan starts pluto on it: pki/ca.crt trusted
+# to issue peers' certificates and pki/CERT with its key (nickname CERT), imported with
+# certutil and pk12util from a PKCS#12 file openssl makes.
+cert_libreswan_nss() {  # NAME CERT
+  d=$LAB_DIR/$1
+  mkdir -p "$d/nss"
+  certutil -N -d "sql:$d/nss" --empty-password
+  certutil -A -d "sql:$d/nss" -n "Sedge Lab CA" -t "CT,," -a -i "$LAB_DIR/pki/ca.crt" || lab_fail "certutil could not add the lab CA"
+  ( umask 077; openssl rand -hex 16 > "$d/p12.pass" )
+  openssl pkcs12 -export -in "$LAB_DIR/pki/$2.crt" -inkey "$LAB_DIR/pki/$2.key" -name "$2" -passout "file:$d/p12.pass" \
+    -out "$d/$2.p12" || lab_fail "openssl could not make the PKCS#12 file of $2"
+  pk12util -i "$d/$2.p12" -d "sql:$d/nss" -w "$d/p12.pass" -K "" > "$d/pk12util.log" 2>&1 ||
+    { cat "$d/pk12util.log"; lab_fail "pk12util could not import $2"; }
+  echo "\$ certutil -L   # at $1"
+  certutil -L -d "sql:$d/nss"
+}
+
+# The lines of a libreswan connection (libreswan_conf's AUTH) that authenticate with pki/CERT
+# from the NSS database: KIND ec signs ECDSA (authby=ecdsa), rsa RSASSA-PSS (authby=rsa-sha2),
+# both RFC 7427; the peer's certificate must come from the same CA.
+cert_libreswan_lines() {  # KIND CERT
+  if [ "$1" = rsa ]; then by=rsa-sha2; else by=ecdsa; fi
+  printf 'authby=%s\n\tleftcert=%s\n\tleftsendcert=always\n\trightca=%%same' "$by" "$2"
+}
+
+# libreswan NAME authenticated its peer with KIND's RFC 7427 signature (ECDSA, or RSASSA-PSS for
+# rsa) and a certificate of the lab CA, as its log says.
+cert_libreswan_expect() {  # NAME KIND
+  if [ "$2" = rsa ]; then sig=RSASSA-PSS; else sig=ECDSA; fi
+  echo "\$ grep 'established IKE SA' $1/pluto.log"
+  grep "established IKE SA" "$LAB_DIR/$1/pluto.log" | sed 's/^.*: "sec"/"sec"/'
+  grep -q "established IKE SA; authenticated peer '[^']*$sig[^']*' digital signature using peer certificate '[^']*' issued by CA 'C=CH, O=Sedge Lab, CN=Sedge Lab CA'" \
+    "$LAB_DIR/$1/pluto.log" || lab_fail "libreswan did not authenticate sedge's $sig signature and certificate"
 }

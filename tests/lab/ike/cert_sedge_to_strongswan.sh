@@ -16,7 +16,8 @@ cert_pki "$kind"
 pop_cert=pop
 [ "${LAB_CERT_ROGUE:-0}" = 1 ] && pop_cert=rogue-pop
 cert_strongswan pop1 pop1 "$pop_cert" "$POP1_ID" site1@example.com 10.201.0.0/24 10.99.99.0/24
-SEDGE_CONNECT_SECONDS=30 site_sedge "$(cert_sedge_lines site)"
+[ "${LAB_IKE_CAPTURE:-0}" = 1 ] && ike_capture_start pop1
+SEDGE_CONNECT_SECONDS=30 site_sedge "$(cert_sedge_lines site)$(ike_capture_keylog_lines)"
 
 if [ "${LAB_CERT_ROGUE:-0}" = 1 ]; then
   for _ in $(seq 600); do kill -0 "$connector" 2>/dev/null || break; sleep 0.1; done
@@ -60,5 +61,6 @@ grep -qE "authentication of '$POP1_ID' \(myself\) with $scheme successful" "$LAB
   lab_fail "strongSwan did not sign with $scheme (so sedge did not verify it)"
 echo "\$ swanctl --list-sas   # at pop1"
 lab_swanctl pop1 --list-sas | grep -E "ESTABLISHED|INSTALLED|site1@example.com" || lab_fail "strongSwan shows no SA"
+ike_capture_keep
 ping_through_tunnel
 echo PASS

@@ -10,7 +10,8 @@
 kind=${LAB_CERT_KIND:-ec}
 lab_topology
 cert_pki "$kind"
-cert_pop1_sedge pop
+[ "${LAB_IKE_CAPTURE:-0}" = 1 ] && ike_capture_start pop1
+cert_pop1_sedge pop "$(ike_capture_keylog_lines)"
 cert_strongswan site site site site1@example.com "$POP1_ID" 10.99.99.0/24 10.201.0.0/24 "remote_addrs = 192.0.2.2"
 lab_swanctl site --initiate --child c --timeout 30 > "$LAB_DIR/site/initiate.log" 2>&1 ||
   { cat "$LAB_DIR/site/initiate.log" "$LAB_DIR/respond.log"; lab_fail "strongSwan could not establish with sedge"; }
@@ -26,5 +27,6 @@ grep -q "received cert request for \"C=CH, O=Sedge Lab, CN=Sedge Lab CA\"" "$LAB
   lab_fail "strongSwan did not get sedge's CERTREQ in IKE_SA_INIT"
 grep -q "received end entity cert \"C=CH, O=Sedge Lab, CN=$POP1_ID\"" "$LAB_DIR/site/charon.log" || lab_fail "strongSwan did not get sedge's CERT"
 lab_swanctl site --list-sas | grep -E "ESTABLISHED|INSTALLED"
+ike_capture_keep
 ping_through_tunnel
 echo PASS

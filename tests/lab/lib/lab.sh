@@ -40,10 +40,14 @@ lab_ns() {  # lab_ns NAME [router]: a namespace with lo up; routers forward
   fi
 }
 
-# lab_topology [nat=wan0]: the standard topology (see tests/lab/README.md).
+# lab_topology [nat=wan0] [nat=pop1]: the standard topology (see tests/lab/README.md). Sets
+# LAB_SITE_WAN and LAB_POP1_WAN, the addresses the site's wan0 and pop1's wan hold themselves.
 lab_topology() {
-  nat=""
-  for arg in "$@"; do case $arg in nat=wan0) nat=wan0 ;; *) echo "lab_topology: unknown $arg" >&2; return 2 ;; esac; done
+  nat="" pop1_nat=""
+  for arg in "$@"; do
+    case $arg in nat=wan0) nat=wan0 ;; nat=pop1) pop1_nat=1 ;; *) echo "lab_topology: unknown $arg" >&2; return 2 ;; esac
+  done
+  LAB_SITE_WAN=198.51.100.2 LAB_POP1_WAN=192.0.2.2
   for ns in site inet pop1 pop2; do lab_ns "$ns" router; done
   for ns in lanhost0 lanhost1 srv1 srv2 web; do lab_ns "$ns"; done
   # LAN side: hosts behind the site's LAN interfaces, so their traffic enters lan0/lan1.
@@ -59,6 +63,7 @@ lab_topology() {
     ip -n nat0 route add default via 198.51.100.1
     ip netns exec nat0 iptables-legacy -t nat -A POSTROUTING -o "out0" -j MASQUERADE
     ip -n site route add default via 100.64.0.1 dev wan0 metric 100
+    LAB_SITE_WAN=100.64.0.2
   else
     lab_link site wan0 198.51.100.2/24 inet isp0 198.51.100.1/24
     ip -n site route add default via 198.51.100.1 dev wan0 metric 100
@@ -66,15 +71,32 @@ lab_topology() {
   lab_link site wan1 203.0.113.2/24 inet isp1 203.0.113.1/24
   ip -n site route add default via 203.0.113.1 dev wan1 metric 200
   # Two SEC points of presence, each with a server behind it, and a breakout host.
-  lab_link inet pop1 192.0.2.1/28 pop1 wan 192.0.2.2/28
+  if [ -n "$pop1_nat" ]; then lab_pop1_behind_cpe; else lab_link inet pop1 192.0.2.1/28 pop1 wan 192.0.2.2/28; fi
   lab_link inet pop2 192.0.2.17/28 pop2 wan 192.0.2.18/28
   lab_link inet web 192.0.2.33/28 web eth0 192.0.2.34/28
   for p in 1 2; do
-    ip -n "pop$p" route add default via "192.0.2.$(( (p - 1) * 16 + 1 ))"
+    if [ "$p" = 1 ] && [ -n "$pop1_nat" ]; then ip -n pop1 route add default via 172.16.1.1; else
+      ip -n "pop$p" route add default via "192.0.2.$(( (p - 1) * 16 + 1 ))"
+    fi
     lab_link "pop$p" srv "10.20$p.0.1/24" "srv$p" eth0 "10.20$p.0.10/24"
     ip -n "srv$p" route add default via "10.20$p.0.1"
   done
   ip -n web route add default via 192.0.2.33
+}
+
+# pop1 behind a CPE (namespace cpe1, as an appliance behind a customer's router): cpe1 holds
+# 192.0.2.2 towards the Internet and forwards UDP 500 and 4500 to pop1's wan, 172.16.1.2/24
+# (DNAT), masquerading the rest. iptables as for nat0: the lab kernel has no nftables NAT.
+lab_pop1_behind_cpe() {
+  lab_ns cpe1 router
+  lab_link inet pop1 192.0.2.1/28 cpe1 out 192.0.2.2/28
+  lab_link cpe1 in 172.16.1.1/24 pop1 wan 172.16.1.2/24
+  ip -n cpe1 route add default via 192.0.2.1
+  for port in 500 4500; do
+    ip netns exec cpe1 iptables-legacy -t nat -A PREROUTING -i out -p udp --dport "$port" -j DNAT --to-destination 172.16.1.2
+  done
+  ip netns exec cpe1 iptables-legacy -t nat -A POSTROUTING -o out -j MASQUERADE
+  LAB_POP1_WAN=172.16.1.2
 }
 
 # ---- strongSwan (charon + swanctl), one per namespace, each with a private /run ----
@@ -122,7 +144,8 @@ lab_libreswan() {
   [ -x "$LAB_LIBRESWAN/usr/libexec/ipsec/pluto" ] || lab_fail "libreswan is not unpacked in $LAB_LIBRESWAN (ctest runs lab.libreswan_package first)"
   mkdir -p "$d/nss" "$d/run"
   chmod 600 "$d/ipsec.secrets"
-  certutil -N -d "sql:$d/nss" --empty-password
+  # A database the caller filled (certificates: lab_libreswan_nss) is kept.
+  [ -f "$d/nss/cert9.db" ] || certutil -N -d "sql:$d/nss" --empty-password
   # pluto runs /usr/libexec/ipsec/addconn itself: its private copy is bind-mounted there in
   # pluto's own mount namespace only.
   ip netns exec "$2" unshare -m --propagation private sh -c \

@@ -45,14 +45,16 @@ pop1_strongswan() {
   lab_strongswan pop1 pop1
 }
 
-libreswan_conf() {  # NAME LEFT LEFT_ID LEFT_NET RIGHT RIGHT_ID RIGHT_NET
+# libreswan_conf NAME LEFT LEFT_ID LEFT_NET RIGHT RIGHT_ID RIGHT_NET [AUTH]: AUTH is the
+# connection's authentication lines (default authby=secret; certificates: cert_libreswan_lines).
+libreswan_conf() {
   mkdir -p "$LAB_DIR/$1"
   cat > "$LAB_DIR/$1/ipsec.conf" <<EOC
 config setup
 	logfile=$LAB_DIR/$1/pluto.log
 conn sec
 	ikev2=insist
-	authby=secret
+	${8:-authby=secret}
 	left=$2
 	leftid=$3
 	leftsubnet=$4
@@ -68,9 +70,10 @@ EOC
   lab_libreswan "$1" "$1"
 }
 
-# libreswan at pop1, responding; libreswan at the site (lab_whack site --initiate --name sec).
-pop1_libreswan() { libreswan_conf pop1 192.0.2.2 "@$POP1_ID" 10.201.0.0/24 %any site1@example.com 10.99.99.0/24; }
-site_libreswan() { libreswan_conf site 198.51.100.2 site1@example.com 10.99.99.0/24 192.0.2.2 "@$POP1_ID" 10.201.0.0/24; }
+# libreswan at pop1, responding; libreswan at the site (lab_whack site --initiate --name sec);
+# an optional argument replaces the PSK's authby line.
+pop1_libreswan() { libreswan_conf pop1 192.0.2.2 "@$POP1_ID" 10.201.0.0/24 %any site1@example.com 10.99.99.0/24 "${1:-}"; }
+site_libreswan() { libreswan_conf site 198.51.100.2 site1@example.com 10.99.99.0/24 192.0.2.2 "@$POP1_ID" 10.201.0.0/24 "${1:-}"; }
 
 # sedge at the site: its configuration of the seed's tunnel (plus the lines in $1, if any) in
 # $LAB_DIR/site-etc, and sedge-connect started as initiator ($connector, log $LAB_DIR/connect.log),
@@ -156,6 +159,44 @@ expect_suite() {
   fi
 }
 
+# expect_natt NS [SEDGE_LOG]: a NAT was found between the peers: the SAs in NS are ESP in UDP 4500
+# (RFC 3948), both directions, and sedge's log there (if given) says it floated to UDP 4500.
+expect_natt() {
+  echo "\$ ip -n $1 xfrm state | grep encap"
+  ip -n "$1" xfrm state | grep "encap type"
+  [ "$(ip -n "$1" xfrm state | grep -c "encap type espinudp sport 4500 dport 4500")" -ge 2 ] ||
+    lab_fail "the SAs in $1 are not ESP in UDP 4500 (both directions)"
+  [ -z "${2:-}" ] || grep -q "up: .*behind NAT: UDP 4500" "$2" || lab_fail "sedge in $1 did not detect the NAT"
+}
+
+# ike_capture_start NS: dumpcap (Wireshark's capture engine, quicker to start in the guest than
+# tshark) captures IKE (UDP 500 and 4500) on NS's wan into $LAB_DIR/ike.pcap ($capture);
+# ike_capture_stop ends it once it holds MIN IKE_ messages.
+ike_capture_start() {
+  ip netns exec "$1" dumpcap -P -q -i wan -f "udp port 500 or udp port 4500" -w "$LAB_DIR/ike.pcap" > "$LAB_DIR/tshark.log" 2>&1 &
+  capture=$!
+  for _ in $(seq 300); do grep -q "Capturing on" "$LAB_DIR/tshark.log" && break; sleep 0.1; done
+  grep -q "Capturing on" "$LAB_DIR/tshark.log" || lab_fail "dumpcap did not start capturing"
+}
+ike_capture_stop() {  # MIN
+  for _ in $(seq 300); do [ "$(tshark -r "$LAB_DIR/ike.pcap" 2>/dev/null | grep -c IKE_)" -ge "$1" ] && break; sleep 0.1; done
+  kill -INT "$capture"; wait "$capture" 2>/dev/null || true
+}
+# With LAB_IKE_CAPTURE=1 a scenario keeps its IKE exchange and sedge's keys for it in its log
+# directory (ike.pcap, ikev2_decryption_table: lab keys only), from which
+# tests/fuzz/ike/record_auth_corpus.py takes decrypted IKE_AUTH payloads as fuzz seeds. These are
+# the [Agent] lines sedge writes its keys with (empty without LAB_IKE_CAPTURE).
+ike_capture_keylog_lines() {
+  [ "${LAB_IKE_CAPTURE:-0}" = 1 ] || return 0
+  mkdir -p "$LAB_DIR/keys"
+  printf '\n[Agent]\nKeyLogDirectory=%s/keys' "$LAB_DIR"
+}
+ike_capture_keep() {
+  [ "${LAB_IKE_CAPTURE:-0}" = 1 ] || return 0
+  ike_capture_stop 4
+  cp "$LAB_DIR/ike.pcap" "$LAB_DIR/keys/ikev2_decryption_table" "$LAB_LOG_DIR/"
+}
+
 wait_for_line() {  # FILE TEXT: up to 10 s
   for _ in $(seq 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   return 1
@@ -163,6 +204,6 @@ wait_for_line() {  # FILE TEXT: up to 10 s
 
 ping_through_tunnel() {
   ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 || lab_fail "no ping from the LAN host to srv1 through the tunnel"
-  lab_expect_esp site 198.51.100.2 192.0.2.2 5
-  lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
+  lab_expect_esp site "${LAB_SITE_WAN:-198.51.100.2}" 192.0.2.2 5
+  lab_expect_esp pop1 "${LAB_POP1_WAN:-192.0.2.2}" 198.51.100.2 5
 }

@@ -1,0 +1,4 @@
+#!/bin/sh
+# sedge_to_libreswan.sh with certificates: RSA-2048, RSASSA-PSS (authby=rsa-sha2).
+export LAB_CERT_KIND=rsa
+exec "$SEDGE_SOURCE_DIR/tests/lab/ike/sedge_to_libreswan.sh"
