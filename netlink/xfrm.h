@@ -62,6 +62,13 @@ struct XfrmLifetime {
   uint64_t hard_add_seconds = 0;
   uint64_t soft_use_seconds = 0;
   uint64_t hard_use_seconds = 0;
+  // Time limits only, from when the SA is added (0: none); bytes and packets unlimited.
+  static XfrmLifetime after_seconds(uint64_t soft, uint64_t hard) {
+    XfrmLifetime l;
+    l.soft_add_seconds = soft;
+    l.hard_add_seconds = hard;
+    return l;
+  }
   friend bool operator==(const XfrmLifetime&, const XfrmLifetime&) = default;
 };
 

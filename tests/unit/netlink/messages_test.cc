@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <libmnl/libmnl.h>
 #include <linux/netlink.h>
+#include <linux/xfrm.h>
 
 #include <cstring>
 
@@ -74,6 +75,39 @@ TEST(RoundTrip, SaWithEveryAttribute) {
   EXPECT_EQ(b.encap, sa.encap);
   EXPECT_EQ(b.mark, sa.mark);
   EXPECT_EQ(b.if_id, sa.if_id);
+}
+
+// A CHILD_SA's time limits (soft: rekey, hard: gone even if the agent is) reach the kernel in
+// xfrm_usersa_info.lft of NEWSA and UPDSA (the inbound SA completes ALLOCSPI's larval SA), with
+// bytes and packets unlimited (XFRM_INF).
+TEST(Lifetime, TimeLimitsInNewAndUpdatedSas) {
+  XfrmSa sa;
+  sa.src = ip("192.0.2.1");
+  sa.dst = ip("198.51.100.1");
+  sa.spi = 0xc0000001;
+  sa.aead = XfrmAead{"rfc4106(gcm(aes))", key(20), 128};
+  sa.lifetime = XfrmLifetime::after_seconds(3240, 3960);
+  for (auto build : {build_add_sa, build_update_sa}) {
+    auto built = build(sa);
+    ASSERT_TRUE(built.ok()) << built.error().message;
+    const auto* nlh = reinterpret_cast<const nlmsghdr*>(built->bytes().data());
+    ASSERT_GE(nlh->nlmsg_len, NLMSG_LENGTH(sizeof(xfrm_usersa_info)));
+    xfrm_usersa_info info;
+    std::memcpy(&info, NLMSG_DATA(nlh), sizeof info);
+    EXPECT_EQ(info.lft.soft_add_expires_seconds, 3240u);
+    EXPECT_EQ(info.lft.hard_add_expires_seconds, 3960u);
+    EXPECT_EQ(info.lft.soft_use_expires_seconds, 0u);
+    EXPECT_EQ(info.lft.hard_use_expires_seconds, 0u);
+    EXPECT_EQ(info.lft.soft_byte_limit, XFRM_INF);
+    EXPECT_EQ(info.lft.hard_byte_limit, XFRM_INF);
+    EXPECT_EQ(info.lft.soft_packet_limit, XFRM_INF);
+    EXPECT_EQ(info.lft.hard_packet_limit, XFRM_INF);
+  }
+  // A soft limit without a hard one (or above it) is refused before the kernel sees it.
+  sa.lifetime = XfrmLifetime::after_seconds(30, 20);
+  EXPECT_FALSE(build_add_sa(sa).ok());
+  sa.lifetime = XfrmLifetime::after_seconds(0, 20);
+  EXPECT_FALSE(build_update_sa(sa).ok());
 }
 
 TEST(RoundTrip, AeadSaAndDefaultTruncation) {
