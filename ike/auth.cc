@@ -309,6 +309,8 @@ Result<Bytes> sign_auth(const PrivateKey& key, std::span<const uint8_t> octets, 
 
 Status verify_auth(EVP_PKEY* peer_key, std::span<const uint8_t> auth_body, std::span<const uint8_t> octets) {
   if (auth_body.size() < 5) return Error{"the AUTH payload is empty", EBADMSG};
+  // X509_get0_pubkey gives none for a key OpenSSL cannot decode (an unknown algorithm).
+  if (!peer_key) return Error{"the peer's certificate holds a public key OpenSSL cannot read", EACCES};
   const uint8_t method = auth_body[0];
   const auto data = auth_body.subspan(4);
   const bool rsa = EVP_PKEY_is_a(peer_key, "RSA");
