@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -86,7 +87,10 @@ int main(int argc, char** argv) {
   if (cmd == "register" && args.size() == 3) {
     std::string text;
     if (args[2] == "-") {
-      text.assign(std::istreambuf_iterator<char>(std::cin), {});
+      // Through rdbuf: GCC 12 at -O2 sees a null dereference in istreambuf_iterator (-Werror).
+      std::ostringstream in;
+      in << std::cin.rdbuf();
+      text = in.str();
     } else {
       auto file = sedge::read_file(args[2]);
       if (!file) return fail(file.error());
