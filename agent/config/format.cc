@@ -83,7 +83,15 @@ void write_tunnel(Writer& w, const Tunnel& t) {
   w.list("LocalTrafficSelector", t.local_ts, prefix_text);
   w.list("RemoteTrafficSelector", t.remote_ts, prefix_text);
   w.list("RemoteNetwork", t.remote_networks, prefix_text);
+  w.key("MaxChildSAs", t.max_child_sas);
   if (!t.referenced) w.key("# not created", "no steering profile or remote network uses it");
+}
+
+void write_child(Writer& w, const Child& c) {
+  w.section("Child", c.name);
+  w.key("Tunnel", c.tunnel);
+  w.key("LocalTrafficSelector", c.local_ts.str());
+  w.key("RemoteTrafficSelector", c.remote_ts.str());
 }
 
 void write_application(Writer& w, const Application& a) {
@@ -166,6 +174,7 @@ std::string format_effective(const Config& c) {
   for (const auto& [n, i] : c.interfaces) out += "\n" + one(i, write_interface);
   for (const auto& [n, x] : c.connectors) out += "\n" + one(x, write_connector);
   for (const auto& [n, t] : c.tunnels) out += "\n" + one(t, write_tunnel);
+  for (const auto& [n, x] : c.children) out += "\n" + one(x, write_child);
   for (const auto& [n, a] : c.applications) out += "\n" + one(a, write_application);
   for (const auto& [n, p] : c.profiles) out += "\n" + one(p, write_profile);
   for (const auto* p : c.ordered_policies()) out += "\n" + one(*p, write_policy);
@@ -179,6 +188,7 @@ ConfigDiff diff(const Config& a, const Config& b) {
   diff_section("Interface", a.interfaces, b.interfaces, write_interface, no_secret, out);
   diff_section("Connector", a.connectors, b.connectors, write_connector, [](const Connector& c) -> const Secret& { return c.psk; }, out);
   diff_section("Tunnel", a.tunnels, b.tunnels, write_tunnel, [](const Tunnel& t) -> const Secret& { return t.psk; }, out);
+  diff_section("Child", a.children, b.children, write_child, no_secret, out);
   diff_section("Application", a.applications, b.applications, write_application, no_secret, out);
   diff_section("SteeringProfile", a.profiles, b.profiles, write_profile, no_secret, out);
   diff_section("Policy", a.policies, b.policies, write_policy, no_secret, out);

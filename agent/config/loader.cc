@@ -1,3 +1,4 @@
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -405,6 +406,7 @@ struct Builder {
     r.each("LocalTrafficSelector", parse_prefix, [&](Prefix p) { t.local_ts.push_back(p); });
     r.each("RemoteTrafficSelector", parse_prefix, [&](Prefix p) { t.remote_ts.push_back(p); });
     r.each("RemoteNetwork", parse_prefix, [&](Prefix p) { t.remote_networks.push_back(p); });
+    r.scalar("MaxChildSAs", uint_in(1, 64), [&](uint32_t v) { t.max_child_sas = v; });
     t.psk = secret(r, t.psk_source);
     certificate_auth(r, t.auth_method, t.cert);
     if (t.connector.empty()) r.error("Connector= is required");
@@ -423,6 +425,24 @@ struct Builder {
               "fails the whole CHILD_SA with some peers)");
     }
     if (r.finish()) cfg.tunnels.emplace(o.name, std::move(t));
+  }
+
+  void child(const RawObject& o) {
+    ObjectReader r(o, diags);
+    Child c = named<Child>(o);
+    r.scalar("Tunnel", text_value, [&](std::string v) { c.tunnel = std::move(v); });
+    r.scalar("LocalTrafficSelector", parse_prefix, [&](Prefix p) { c.local_ts = p; });
+    r.scalar("RemoteTrafficSelector", parse_prefix, [&](Prefix p) { c.remote_ts = p; });
+    if (c.tunnel.empty()) r.error("Tunnel= is required (the policy-based tunnel whose IKE SA carries it)");
+    if (!r.last("LocalTrafficSelector") || !r.last("RemoteTrafficSelector")) {
+      r.error("LocalTrafficSelector= and RemoteTrafficSelector= are required (one subnet each)");
+    }
+    const auto ipv4_only = [&](const char* key, const Prefix& p) {
+      if (r.last(key) && p.family != AF_INET) r.error(*r.last(key), std::string(key) + "= must be an IPv4 subnet (IKE's CHILD_SAs are IPv4 only for now)");
+    };
+    ipv4_only("LocalTrafficSelector", c.local_ts);
+    ipv4_only("RemoteTrafficSelector", c.remote_ts);
+    if (r.finish()) cfg.children.emplace(o.name, std::move(c));
   }
 
   void application(const RawObject& o) {
@@ -566,6 +586,24 @@ void resolve(Config& cfg, std::vector<Diagnostic>& d) {
     }
     ++it;
   }
+  for (auto it = cfg.children.begin(); it != cfg.children.end();) {
+    const Child& c = it->second;
+    auto t = cfg.tunnels.find(c.tunnel);
+    if (t == cfg.tunnels.end() || t->second.routing != Routing::policy_based) {
+      reject(d, c.where, "Child " + c.name + ": Tunnel=" + c.tunnel + " is not a defined policy-based tunnel (or was rejected); Child " + c.name +
+                             " is ignored");
+      it = cfg.children.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  for (const auto& [name, t] : cfg.tunnels) {
+    const size_t count = cfg.children_of(name).size() + 1;
+    if (count > t.max_child_sas) {
+      warn(d, t.where, "Tunnel " + name + ": " + std::to_string(count) + " CHILD_SAs ([Child] sections and its own) but MaxChildSAs=" +
+                           std::to_string(t.max_child_sas) + "; the peer may refuse the last ones");
+    }
+  }
   for (auto it = cfg.profiles.begin(); it != cfg.profiles.end();) {
     std::string why;
     for (const auto& path : it->second.paths) {
@@ -687,6 +725,7 @@ LoadedConfig build(const std::vector<SourceFile>& files, const Sources& sources,
       {"Interface", {true, &Builder::interface}},
       {"Connector", {true, &Builder::connector}},
       {"Tunnel", {true, &Builder::tunnel}},
+      {"Child", {true, &Builder::child}},
       {"Application", {true, &Builder::application}},
       {"SteeringProfile", {true, &Builder::profile}},
       {"Policy", {true, &Builder::policy}},

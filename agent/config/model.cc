@@ -26,6 +26,14 @@ std::vector<const Tunnel*> Config::tunnels_of(const std::string& connector) cons
   return out;
 }
 
+std::vector<const Child*> Config::children_of(const std::string& tunnel) const {
+  std::vector<const Child*> out;
+  for (const auto& [name, c] : children) {
+    if (c.tunnel == tunnel) out.push_back(&c);
+  }
+  return out;
+}
+
 const Secret& Config::psk_for(const Tunnel& tunnel) const {
   if (!tunnel.psk.empty()) return tunnel.psk;
   return connectors.at(tunnel.connector).psk;

@@ -120,7 +120,17 @@ struct Tunnel {
   std::vector<Prefix> local_ts;   // policy-based traffic selectors
   std::vector<Prefix> remote_ts;
   std::vector<Prefix> remote_networks;  // routes through the tunnel
+  uint32_t max_child_sas = 8;  // CHILD_SAs per IKE SA, the first included; the peer's beyond are refused
   bool referenced = false;  // by a steering profile, or has remote networks (else not created)
+};
+
+// A further CHILD_SA of a policy-based tunnel ([Child NAME], like a swanctl connection's further
+// children): sedge-connect creates it with CREATE_CHILD_SA once IKE_AUTH has created the first.
+struct Child {
+  std::string name;
+  Location where;
+  std::string tunnel;
+  Prefix local_ts, remote_ts;
 };
 
 struct SteeringPath {
@@ -175,6 +185,7 @@ struct Config {
   std::map<std::string, Interface> interfaces;
   std::map<std::string, Connector> connectors;
   std::map<std::string, Tunnel> tunnels;
+  std::map<std::string, Child> children;
   std::map<std::string, Application> applications;
   std::map<std::string, SteeringProfile> profiles;
   std::map<std::string, Policy> policies;
@@ -185,6 +196,8 @@ struct Config {
   std::vector<const Policy*> ordered_policies() const;
   // The tunnels of a connector, primary first.
   std::vector<const Tunnel*> tunnels_of(const std::string& connector) const;
+  // The further CHILD_SAs of a tunnel, by name.
+  std::vector<const Child*> children_of(const std::string& tunnel) const;
   // The key a tunnel authenticates with: its own, else its connector's.
   const Secret& psk_for(const Tunnel& tunnel) const;
   Identity local_id_for(const Tunnel& tunnel) const;
