@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 
 #include "common/log.h"
@@ -74,6 +75,30 @@ Result<Bytes> Endpoint::receive(int timeout_ms, sockaddr_in& from) const {
     buf.erase(buf.begin(), buf.begin() + 4);
   }
   return buf;
+}
+
+ChildSa first_child(const EstablishedSa& sa) {
+  const ChildKeys& k = sa.child_keys;
+  const bool i = sa.initiator;
+  ChildSa c;
+  c.spi_in = sa.child_spi_in;
+  c.spi_out = sa.child_spi_out;
+  c.key_in = (i ? k.responder_to_initiator : k.initiator_to_responder).clone();
+  c.key_out = (i ? k.initiator_to_responder : k.responder_to_initiator).clone();
+  c.integ_in = (i ? k.integ_responder_to_initiator : k.integ_initiator_to_responder).clone();
+  c.integ_out = (i ? k.integ_initiator_to_responder : k.integ_responder_to_initiator).clone();
+  c.local_ts = sa.local_ts;
+  c.remote_ts = sa.remote_ts;
+  return c;
+}
+
+KernelLifetime kernel_lifetime(const ServeOptions& options) {
+  const int64_t ms = options.child_lifetime.count();
+  if (ms <= 0) return {};
+  auto seconds_up = [](int64_t m) { return static_cast<uint64_t>((m + 999) / 1000); };
+  const uint64_t soft = std::max<uint64_t>(
+      seconds_up(std::llround(static_cast<double>(ms) * options.rekey_fraction)), 1);
+  return {soft, std::max(seconds_up(ms + ms / 10), soft + 1)};
 }
 
 }  // namespace sedge::ike

@@ -14,6 +14,7 @@
 #include "ike/endpoint.h"
 #include "ike/fragment.h"
 #include "ike/initiator.h"
+#include "ike/keylog.h"
 
 namespace sedge::ike {
 namespace {
@@ -51,6 +52,38 @@ std::vector<uint16_t> groups_of(const Proposal& p) {
 
 bool within(const TrafficSelector& inner, const TrafficSelector& outer) {
   return std::memcmp(inner.start, outer.start, 4) >= 0 && std::memcmp(inner.end, outer.end, 4) <= 0;
+}
+// The addresses of `a` that are in one of `offered` too (the first that overlaps), if any.
+std::optional<TrafficSelector> narrowed(const TrafficSelector& a,
+                                        const std::vector<TrafficSelector>& offered) {
+  for (const auto& t : offered) {
+    TrafficSelector n;
+    std::memcpy(n.start, std::memcmp(a.start, t.start, 4) >= 0 ? a.start : t.start, 4);
+    std::memcpy(n.end, std::memcmp(a.end, t.end, 4) <= 0 ? a.end : t.end, 4);
+    if (std::memcmp(n.start, n.end, 4) <= 0) return n;
+  }
+  return std::nullopt;
+}
+
+// A new pair's keys from KEYMAT; `initiator`: this side initiated the CREATE_CHILD_SA exchange.
+ChildSa keyed_pair(ChildKeys k, bool initiator) {
+  ChildSa c;
+  c.key_in = std::move(initiator ? k.responder_to_initiator : k.initiator_to_responder);
+  c.key_out = std::move(initiator ? k.initiator_to_responder : k.responder_to_initiator);
+  c.integ_in =
+      std::move(initiator ? k.integ_responder_to_initiator : k.integ_initiator_to_responder);
+  c.integ_out =
+      std::move(initiator ? k.integ_initiator_to_responder : k.integ_responder_to_initiator);
+  return c;
+}
+
+// An INVALID_KE_PAYLOAD that asks for another group we support: `group` becomes it.
+bool take_group(const std::optional<Notify>& refusal, uint16_t& group) {
+  if (!refusal || refusal->type != kNotifyInvalidKe || refusal->data.size() != 2) return false;
+  const auto g = static_cast<uint16_t>(refusal->data[0] << 8 | refusal->data[1]);
+  if (!supported_group(g) || g == group) return false;
+  group = g;
+  return true;
 }
 
 // The suite's ESP transforms, with a DH group for PFS (0: none).
@@ -96,10 +129,12 @@ struct Child {
   Clock::time_point rekey_at = Clock::time_point::max(), expire_at = Clock::time_point::max();
 };
 
-enum class Kind { liveness, rekey_child, rekey_ike, delete_child, delete_ike };
+enum class Kind { liveness, create_child, rekey_child, rekey_ike, delete_child, delete_ike };
 const char* kind_name(Kind k) {
   switch (k) {
     case Kind::liveness: return "liveness check";
+    case Kind::create_child:
+      return "new CHILD_SA";
     case Kind::rekey_child: return "CHILD_SA rekey";
     case Kind::rekey_ike: return "IKE SA rekey";
     case Kind::delete_child: return "CHILD_SA delete";
@@ -123,9 +158,10 @@ struct Request {
   Clock::time_point first_sent{}, next_retransmit{};
   Child* child = nullptr;  // rekey_child: the pair being rekeyed; delete_child: the pair deleted
   std::optional<KeyExchange> dh;
-  Bytes ni;
+  Bytes ni, nr;  // nr: the peer's, from its response
   uint32_t new_spi_in = 0;
   uint64_t new_spi_i = 0;
+  ChildSa shape;  // create_child, rekey_child: the index and selectors asked for (no keys)
   std::optional<Collision> collision;
 };
 
@@ -161,10 +197,10 @@ class Session {
     }
     return nullptr;
   }
-  Child* active() {
+  Child* active(uint32_t index) {
     Child* best = nullptr;
     for (auto& c : children_) {
-      if (c.superseded || c.redundant) continue;
+      if (c.superseded || c.redundant || c.sa.index != index) continue;
       if (!best || (c.outbound && !best->outbound)) best = &c;
     }
     return best;
@@ -194,8 +230,18 @@ class Session {
            (req_ && req_->kind == Kind::rekey_ike);
   }
   bool child_work_in_progress() const {
-    return std::any_of(children_.begin(), children_.end(), [](const Child& c) { return c.superseded || c.redundant; }) ||
-           (req_ && (req_->kind == Kind::rekey_child || req_->kind == Kind::delete_child));
+    return std::any_of(children_.begin(), children_.end(),
+                       [](const Child& c) { return c.superseded || c.redundant; }) ||
+           (req_ && (req_->kind == Kind::create_child || req_->kind == Kind::rekey_child ||
+                     req_->kind == Kind::delete_child));
+  }
+  size_t live_children() const {
+    return static_cast<size_t>(
+        std::count_if(children_.begin(), children_.end(),
+                      [](const Child& c) { return !c.superseded && !c.redundant; }));
+  }
+  void log_ike_keys(const IkeSa& s) {
+    if (o_.key_log) (void)o_.key_log->ike_sa(s.spi_i, s.spi_r, s.keys);
   }
 
   void send_request(Request r, Exchange exchange, uint8_t first, const Bytes& inner) {
@@ -212,6 +258,8 @@ class Session {
 
   Status start_next(Clock::time_point now);
   void start_child_rekey(Child& c);
+  void start_create_child();
+  void send_create_child(Request r, CreateChildSa& m, uint16_t group);
   void start_ike_rekey();
   void send_delete_child(Child& c);
   void send_delete_ike(IkeSa& s);
@@ -219,10 +267,15 @@ class Session {
   // The peer's requests: the inner payloads of our response.
   std::vector<Payload> on_request(IkeSa& s, const Message& m, const std::vector<Payload>& inner, bool& deleted_current);
   std::vector<Payload> on_create_child(IkeSa& s, const std::vector<Payload>& inner);
+  std::vector<Payload> on_new_child(IkeSa& s, const CreateChildSa& req);
+  std::vector<Payload> answer_child(IkeSa& s, const CreateChildSa& req, ChildSa shape, Child* old);
   std::vector<Payload> on_rekey_ike(IkeSa& s, const CreateChildSa& req);
   std::vector<Payload> on_informational(IkeSa& s, const std::vector<Payload>& inner, bool& deleted_current);
   // Our requests' responses.
   void on_response(const std::vector<Payload>& inner);
+  std::optional<Child> pair_from(Request& r, const std::vector<Payload>& inner,
+                                 std::optional<Notify>& refusal);
+  void on_create_child_response(Request& r, const std::vector<Payload>& inner);
   void on_rekey_child_response(Request& r, const std::vector<Payload>& inner);
   void on_rekey_ike_response(Request& r, const std::vector<Payload>& inner);
   void install_pending_outbound();
@@ -244,6 +297,9 @@ class Session {
   Clock::time_point ike_rekey_at = Clock::time_point::max(), ike_expire_at = Clock::time_point::max();
   uint16_t child_group_ = 0;  // the PFS group of our next CHILD_SA rekey (INVALID_KE_PAYLOAD may change it)
   uint16_t ike_group_ = 0;
+  uint32_t next_index_ = 1;  // of the next new CHILD_SA
+  size_t next_create_ = 0;   // the next of o_.create_children to create
+  Clock::time_point create_at_{};
   IkeSa* deleted_ike_ = nullptr;  // a replaced IKE SA the peer deleted in the request being answered
   Reassembler fragments_;         // the peer's fragmented messages (when we announced fragmentation)
 };
@@ -263,35 +319,59 @@ void Session::install_pending_outbound() {
 void Session::start_child_rekey(Child& c) {
   Request r;
   r.kind = Kind::rekey_child;
-  r.on = current();
   r.child = &c;
-  auto spi = o_.children->allocate_spi();
+  r.shape.index = c.sa.index;
+  r.shape.local_ts = c.sa.local_ts;
+  r.shape.remote_ts = c.sa.remote_ts;
+  CreateChildSa m;
+  m.rekey_spi = c.sa.spi_in;
+  log::info("rekeying the CHILD_SA " + hex32(c.sa.spi_in) + "/" + hex32(c.sa.spi_out) +
+            (child_group_ ? " with PFS group " + std::to_string(child_group_) : ""));
+  send_create_child(std::move(r), m, child_group_);
+  if (!req_ || req_->kind != Kind::rekey_child) c.rekey_at = retry_soon();
+}
+
+void Session::start_create_child() {
+  Request r;
+  r.kind = Kind::create_child;
+  r.shape.index = next_index_++;
+  r.shape.local_ts = o_.create_children[next_create_].first;
+  r.shape.remote_ts = o_.create_children[next_create_].second;
+  CreateChildSa m;
+  log::info("creating CHILD_SA " + std::to_string(r.shape.index) +
+            (child_group_ ? " with PFS group " + std::to_string(child_group_) : ""));
+  send_create_child(std::move(r), m, child_group_);
+  if (!req_ || req_->kind != Kind::create_child) create_at_ = retry_soon();
+}
+
+// A CREATE_CHILD_SA request for an ESP pair (new or rekey): an inbound SPI, a nonce and, with
+// PFS, a KE; `r.shape` says the CHILD_SA and its selectors. Nothing is sent if a step fails.
+void Session::send_create_child(Request r, CreateChildSa& m, uint16_t group) {
+  r.on = current();
+  auto spi = o_.children->allocate_spi(r.shape);
   if (!spi) {
-    log::error("CHILD_SA rekey: allocating an inbound SPI: " + spi.error().message);
-    c.rekey_at = retry_soon();
+    log::error(std::string(kind_name(r.kind)) +
+               ": allocating an inbound SPI: " + spi.error().message);
     return;
   }
   r.new_spi_in = *spi;
   r.ni = random_bytes(32);
-  CreateChildSa m;
-  m.rekey_spi = c.sa.spi_in;
-  m.proposals = {esp_proposal(r.new_spi_in, o_.suite, child_group_)};
+  m.proposals = {esp_proposal(r.new_spi_in, o_.suite, group)};
   m.nonce = r.ni;
-  if (child_group_) {
-    auto dh = KeyExchange::generate(child_group_);
+  if (group) {
+    auto dh = KeyExchange::generate(group);
     if (!dh) {
-      log::error("CHILD_SA rekey: " + dh.error().message);
-      c.rekey_at = retry_soon();
+      log::error(std::string(kind_name(r.kind)) + ": " + dh.error().message);
+      o_.children->remove(ChildSa{r.shape.index, r.new_spi_in, 0, {}, {}, {}, {}, {}, {}});
       return;
     }
-    m.ke_group = child_group_;
+    m.ke_group = group;
     m.ke_value = dh->public_value();
     r.dh = std::move(*dh);
   }
-  m.tsi = {c.sa.local_ts};
-  m.tsr = {c.sa.remote_ts};
+  m.tsi = {r.shape.local_ts};
+  m.tsr = {r.shape.remote_ts};
   const auto payloads = encode_create_child(m);
-  log::info("rekeying the CHILD_SA " + hex32(c.sa.spi_in) + "/" + hex32(c.sa.spi_out) + (child_group_ ? " with PFS group " + std::to_string(child_group_) : ""));
   send_request(std::move(r), Exchange::create_child_sa, payloads.front().type, serialize_payloads(payloads));
 }
 
@@ -357,11 +437,14 @@ Status Session::start_next(Clock::time_point now) {
     start_ike_rekey();
     return {};
   }
-  Child* c = active();
-  if (c && o_.children && now >= c->rekey_at && !ike_rekey_in_progress() && !child_work_in_progress()) {
-    start_child_rekey(*c);
-    return {};
+  if (!o_.children || ike_rekey_in_progress() || child_work_in_progress()) return {};
+  for (auto& c : children_) {
+    if (!c.superseded && !c.redundant && now >= c.rekey_at) {
+      start_child_rekey(c);
+      return {};
+    }
   }
+  if (next_create_ < o_.create_children.size() && now >= create_at_) start_create_child();
   return {};
 }
 
@@ -372,19 +455,52 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
     return refuse(kNotifyInvalidSyntax);
   }
   if (req->rekeys_ike()) return on_rekey_ike(s, *req);
-  if (!req->rekey_spi || !o_.children) return refuse(kNotifyNoAdditionalSas);
+  if (!o_.children) return refuse(kNotifyNoAdditionalSas);
   // 2.25.2: no CHILD_SA work while the IKE SA is being rekeyed.
   if (ike_rekey_in_progress()) return refuse(kNotifyTemporaryFailure);
+  if (!req->rekey_spi) return on_new_child(s, *req);
   Child* old = child_by_out(*req->rekey_spi);
   if (!old || old->redundant) return refuse(kNotifyChildSaNotFound, {}, kProtocolEsp, spi_bytes(*req->rekey_spi));
   // 2.25: rekeying a pair that is being deleted.
   if (old->superseded || (req_ && req_->kind == Kind::delete_child && req_->child == old)) return refuse(kNotifyTemporaryFailure);
+  const bool ts_ok = std::any_of(req->tsi.begin(), req->tsi.end(),
+                                 [&](const auto& t) { return within(old->sa.remote_ts, t); }) &&
+                     std::any_of(req->tsr.begin(), req->tsr.end(),
+                                 [&](const auto& t) { return within(old->sa.local_ts, t); });
+  if (!ts_ok) return refuse(kNotifyTsUnacceptable);
+  ChildSa shape;
+  shape.index = old->sa.index;
+  shape.local_ts = old->sa.local_ts;
+  shape.remote_ts = old->sa.remote_ts;
+  return answer_child(s, *req, std::move(shape), old);
+}
+
+// 1.3.1: a CHILD_SA more, narrowed to a pair of our selectors.
+std::vector<Payload> Session::on_new_child(IkeSa& s, const CreateChildSa& req) {
+  if (live_children() >= o_.max_children) return refuse(kNotifyNoAdditionalSas);
+  ChildSa shape;
+  for (const auto& local : o_.local_ts) {
+    for (const auto& remote : o_.remote_ts) {
+      auto l = narrowed(local, req.tsr), r = narrowed(remote, req.tsi);
+      if (!l || !r || shape.index) continue;
+      shape.index = next_index_++;
+      shape.local_ts = *l;
+      shape.remote_ts = *r;
+    }
+  }
+  if (!shape.index) return refuse(kNotifyTsUnacceptable);
+  return answer_child(s, req, std::move(shape), nullptr);
+}
+
+// The response that creates a pair of `shape` (`old`: the pair it rekeys, else a new CHILD_SA).
+std::vector<Payload> Session::answer_child(IkeSa& s, const CreateChildSa& req, ChildSa shape,
+                                           Child* old) {
   // The proposal: our ESP suite, with our PFS group (or, without one configured, no DH or a
   // group the peer insists on that we support).
   std::optional<Proposal> chosen;
   uint16_t group = 0;
   bool group_mismatch = false;
-  for (const auto& p : req->proposals) {
+  for (const auto& p : req.proposals) {
     if (p.protocol != kProtocolEsp || p.spi.size() != 4) continue;
     const auto groups = groups_of(p);
     uint16_t g = 0;
@@ -392,9 +508,11 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
       if (std::find(groups.begin(), groups.end(), o_.pfs_group) == groups.end()) continue;
       g = o_.pfs_group;
     } else if (!groups.empty() && std::find(groups.begin(), groups.end(), uint16_t{0}) == groups.end()) {
-      if (std::find(groups.begin(), groups.end(), req->ke_group) != groups.end() && supported_group(req->ke_group)) {
-        g = req->ke_group;
-      } else if (auto it = std::find_if(groups.begin(), groups.end(), supported_group); it != groups.end()) {
+      if (std::find(groups.begin(), groups.end(), req.ke_group) != groups.end() &&
+          supported_group(req.ke_group)) {
+        g = req.ke_group;
+      } else if (auto it = std::find_if(groups.begin(), groups.end(), supported_group);
+                 it != groups.end()) {
         g = *it;
       } else {
         continue;
@@ -402,7 +520,7 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
     }
     auto c = choose_proposal({p}, kProtocolEsp, esp_with(o_.suite, g));
     if (!c) continue;
-    if (g && req->ke_group != g) {
+    if (g && req.ke_group != g) {
       group_mismatch = true;
       group = g;
       continue;
@@ -413,15 +531,12 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
   }
   if (!chosen && group_mismatch) return refuse(kNotifyInvalidKe, {static_cast<uint8_t>(group >> 8), static_cast<uint8_t>(group)});
   if (!chosen) return refuse(kNotifyNoProposalChosen);
-  const bool ts_ok = std::any_of(req->tsi.begin(), req->tsi.end(), [&](const auto& t) { return within(old->sa.remote_ts, t); }) &&
-                     std::any_of(req->tsr.begin(), req->tsr.end(), [&](const auto& t) { return within(old->sa.local_ts, t); });
-  if (!ts_ok) return refuse(kNotifyTsUnacceptable);
   Secret g_ir;
   std::optional<KeyExchange> dh;
   if (group) {
     auto k = KeyExchange::generate(group);
     if (!k) return refuse(kNotifyTemporaryFailure);
-    auto shared = k->shared_secret(req->ke_value);
+    auto shared = k->shared_secret(req.ke_value);
     if (!shared) {
       log::warning("the peer's CREATE_CHILD_SA KE: " + shared.error().message);
       return refuse(kNotifyInvalidSyntax);
@@ -429,39 +544,25 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
     g_ir = std::move(*shared);
     dh = std::move(*k);
   }
-  auto spi = o_.children->allocate_spi();
+  auto spi = o_.children->allocate_spi(shape);
   if (!spi) {
     log::error("allocating an inbound SPI: " + spi.error().message);
     return refuse(kNotifyTemporaryFailure);
   }
   const Bytes nr = random_bytes(32);
-  ChildKeys keys = derive_rekeyed_child_keys(o_.suite, s.keys.sk_d, g_ir.bytes(), req->nonce, nr);
+  ChildKeys keys = derive_rekeyed_child_keys(o_.suite, s.keys.sk_d, g_ir.bytes(), req.nonce, nr);
   Child fresh;
+  fresh.sa = keyed_pair(std::move(keys), false);
+  fresh.sa.index = shape.index;
   fresh.sa.spi_in = *spi;
   fresh.sa.spi_out = spi_of(chosen->spi);
-  fresh.sa.key_in = std::move(keys.initiator_to_responder);
-  fresh.sa.key_out = std::move(keys.responder_to_initiator);
-  fresh.sa.integ_in = std::move(keys.integ_initiator_to_responder);
-  fresh.sa.integ_out = std::move(keys.integ_responder_to_initiator);
-  fresh.sa.local_ts = old->sa.local_ts;
-  fresh.sa.remote_ts = old->sa.remote_ts;
+  fresh.sa.local_ts = shape.local_ts;
+  fresh.sa.remote_ts = shape.remote_ts;
   if (auto st = o_.children->install_inbound(fresh.sa); !st) {
     log::error("installing the inbound SA " + hex32(*spi) + ": " + st.error().message);
-    o_.children->remove(ChildSa{*spi, 0, {}, {}, {}, {}, {}, {}});
+    o_.children->remove(ChildSa{shape.index, *spi, 0, {}, {}, {}, {}, {}, {}});
     return refuse(kNotifyTemporaryFailure);
   }
-  // The initiator of the rekey deletes the old pair; our outbound SA goes in then (the peer
-  // has its inbound SA by that time), or after a few seconds at the latest.
-  fresh.outbound_by = Clock::now() + seconds(5);
-  start_child_timers(fresh);
-  if (req_ && req_->kind == Kind::rekey_child && req_->child == old) {
-    log::info("CHILD_SA rekey collision: the peer rekeys " + hex32(old->sa.spi_in) + " too (RFC 7296 2.8.1)");
-    req_->collision = Collision{req->nonce, nr, *spi, nullptr};
-  }
-  old->superseded = true;
-  log::info("the peer rekeyed the CHILD_SA " + hex32(old->sa.spi_in) + "/" + hex32(old->sa.spi_out) + ": new " + hex32(fresh.sa.spi_in) +
-                "/" + hex32(fresh.sa.spi_out) + (group ? " (PFS group " + std::to_string(group) + ")" : ""),
-            {{"ESP_SPI_IN", hex32(fresh.sa.spi_in)}, {"ESP_SPI_OUT", hex32(fresh.sa.spi_out)}});
   Proposal reply = *chosen;
   reply.spi = spi_bytes(*spi);
   CreateChildSa resp;
@@ -471,8 +572,40 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
     resp.ke_group = group;
     resp.ke_value = dh->public_value();
   }
-  resp.tsi = {old->sa.remote_ts};
-  resp.tsr = {old->sa.local_ts};
+  resp.tsi = {shape.remote_ts};
+  resp.tsr = {shape.local_ts};
+  start_child_timers(fresh);
+  if (!old) {
+    // A new CHILD_SA: nothing to fall back on, so its outbound SA and policies go in at once.
+    Status st = o_.children->install_outbound(fresh.sa);
+    if (st) st = o_.children->install_policies(fresh.sa);
+    if (!st) {
+      log::error("installing the new CHILD_SA " + hex32(*spi) + ": " + st.error().message);
+      o_.children->remove(fresh.sa);
+      o_.children->remove_policies(fresh.sa);
+      return refuse(kNotifyTemporaryFailure);
+    }
+    fresh.outbound = true;
+    log::info("the peer created CHILD_SA " + std::to_string(shape.index) + " " +
+                  hex32(fresh.sa.spi_in) + "/" + hex32(fresh.sa.spi_out) +
+                  (group ? " (PFS group " + std::to_string(group) + ")" : ""),
+              {{"ESP_SPI_IN", hex32(fresh.sa.spi_in)}, {"ESP_SPI_OUT", hex32(fresh.sa.spi_out)}});
+    children_.push_back(std::move(fresh));
+    return encode_create_child(resp);
+  }
+  // The initiator of the rekey deletes the old pair; our outbound SA goes in then (the peer
+  // has its inbound SA by that time), or after a few seconds at the latest.
+  fresh.outbound_by = Clock::now() + seconds(5);
+  if (req_ && req_->kind == Kind::rekey_child && req_->child == old) {
+    log::info("CHILD_SA rekey collision: the peer rekeys " + hex32(old->sa.spi_in) + " too (RFC 7296 2.8.1)");
+    req_->collision = Collision{req.nonce, nr, *spi, nullptr};
+  }
+  old->superseded = true;
+  log::info("the peer rekeyed the CHILD_SA " + hex32(old->sa.spi_in) + "/" +
+                hex32(old->sa.spi_out) + ": new " + hex32(fresh.sa.spi_in) + "/" +
+                hex32(fresh.sa.spi_out) +
+                (group ? " (PFS group " + std::to_string(group) + ")" : ""),
+            {{"ESP_SPI_IN", hex32(fresh.sa.spi_in)}, {"ESP_SPI_OUT", hex32(fresh.sa.spi_out)}});
   children_.push_back(std::move(fresh));
   return encode_create_child(resp);
 }
@@ -509,6 +642,7 @@ std::vector<Payload> Session::on_rekey_ike(IkeSa& s, const CreateChildSa& req) {
   fresh.spi_i = spi64_of(chosen->spi);
   fresh.spi_r = random_spi64();
   fresh.keys = derive_rekeyed_ike_keys(su, s.keys.sk_d, g_ir->bytes(), req.nonce, nr, fresh.spi_i, fresh.spi_r);
+  log_ike_keys(fresh);
   fresh.next_id = 0;
   Proposal reply = ike_proposal(fresh.spi_r, su, su.dh_group);
   reply.number = chosen->number;
@@ -561,7 +695,11 @@ std::vector<Payload> Session::on_informational(IkeSa& s, const std::vector<Paylo
       const bool deleting_too = req_ && req_->kind == Kind::delete_child && req_->child == c;
       if (!deleting_too) ours.push_back(c->sa.spi_in);
       log::info("the peer deleted the CHILD_SA " + hex32(c->sa.spi_in) + "/" + hex32(c->sa.spi_out));
-      if (o_.children) o_.children->remove(c->sa);
+      if (o_.children) {
+        o_.children->remove(c->sa);
+        // Not a rekey's old pair: that CHILD_SA ends, and its policies go with it.
+        if (!c->superseded && !c->redundant) o_.children->remove_policies(c->sa);
+      }
       erase_child(c);
     }
   }
@@ -577,64 +715,110 @@ std::vector<Payload> Session::on_request(IkeSa& s, const Message& m, const std::
   }
 }
 
-void Session::on_rekey_child_response(Request& r, const std::vector<Payload>& inner) {
-  Child* old = r.child;
-  auto give_back = [&] { o_.children->remove(ChildSa{r.new_spi_in, 0, {}, {}, {}, {}, {}, {}}); };
+// The pair our CREATE_CHILD_SA created, keyed but not installed; nothing (logged) when the peer
+// refused (`refusal`: its notify) or answered what was not offered.
+std::optional<Child> Session::pair_from(Request& r, const std::vector<Payload>& inner,
+                                        std::optional<Notify>& refusal) {
   auto resp = decode_create_child(inner);
-  if (!resp || resp->error || !old) {
-    give_back();
-    if (!old) return;
-    const uint16_t type = resp && resp->error ? resp->error->type : 0;
-    if (type == kNotifyInvalidKe && resp->error->data.size() == 2) {
-      const auto g = static_cast<uint16_t>(resp->error->data[0] << 8 | resp->error->data[1]);
-      if (supported_group(g) && g != child_group_) {
-        log::info("the peer asks for PFS group " + std::to_string(g) + " (INVALID_KE_PAYLOAD): rekeying with it");
-        child_group_ = g;
-        old->rekey_at = Clock::now();
-        return;
-      }
-    }
-    log::warning("CHILD_SA rekey refused: " + (resp ? std::string(type ? notify_name(type) : "?") : resp.error().message) + "; retrying");
-    old->rekey_at = type == kNotifyTemporaryFailure ? retry_soon() : Clock::now() + seconds(10);
-    return;
+  if (!resp || resp->error) {
+    if (resp) refusal = resp->error;
+    log::warning(std::string(kind_name(r.kind)) +
+                 " refused: " + (resp ? notify_name(refusal->type) : resp.error().message));
+    return std::nullopt;
   }
   const Proposal& p = resp->proposals.front();
   const auto groups = groups_of(p);
   const uint16_t group = groups.empty() ? 0 : groups.front();
   if (resp->proposals.size() != 1 || p.protocol != kProtocolEsp || p.spi.size() != 4 ||
-      !choose_proposal(resp->proposals, kProtocolEsp, esp_with(o_.suite, child_group_)) || group != child_group_ ||
-      (group && resp->ke_group != group)) {
-    log::error("CHILD_SA rekey: the peer chose what was not offered; retrying");
-    give_back();
-    old->rekey_at = Clock::now() + seconds(10);
-    return;
+      !choose_proposal(resp->proposals, kProtocolEsp, esp_with(o_.suite, child_group_)) ||
+      group != child_group_ || (group && resp->ke_group != group) || resp->tsi.empty() ||
+      !within(resp->tsi.front(), r.shape.local_ts) ||
+      !within(resp->tsr.front(), r.shape.remote_ts)) {
+    log::error(std::string(kind_name(r.kind)) + ": the peer chose what was not offered");
+    return std::nullopt;
   }
   Secret g_ir;
   if (group) {
     auto shared = r.dh->shared_secret(resp->ke_value);
     if (!shared) {
-      log::error("CHILD_SA rekey: " + shared.error().message);
-      give_back();
-      old->rekey_at = Clock::now() + seconds(10);
-      return;
+      log::error(std::string(kind_name(r.kind)) + ": " + shared.error().message);
+      return std::nullopt;
     }
     g_ir = std::move(*shared);
   }
-  ChildKeys keys = derive_rekeyed_child_keys(o_.suite, r.on->keys.sk_d, g_ir.bytes(), r.ni, resp->nonce);
   Child fresh;
+  fresh.sa = keyed_pair(
+      derive_rekeyed_child_keys(o_.suite, r.on->keys.sk_d, g_ir.bytes(), r.ni, resp->nonce), true);
+  fresh.sa.index = r.shape.index;
   fresh.sa.spi_in = r.new_spi_in;
   fresh.sa.spi_out = spi_of(p.spi);
-  fresh.sa.key_in = std::move(keys.responder_to_initiator);
-  fresh.sa.key_out = std::move(keys.initiator_to_responder);
-  fresh.sa.integ_in = std::move(keys.integ_responder_to_initiator);
-  fresh.sa.integ_out = std::move(keys.integ_initiator_to_responder);
   fresh.sa.local_ts = resp->tsi.front();
   fresh.sa.remote_ts = resp->tsr.front();
   start_child_timers(fresh);
+  r.nr = resp->nonce;
+  return fresh;
+}
+
+void Session::on_create_child_response(Request& r, const std::vector<Payload>& inner) {
+  std::optional<Notify> refusal;
+  auto fresh = pair_from(r, inner, refusal);
+  Status st = fresh ? o_.children->install_inbound(fresh->sa) : Status(Error{"refused"});
+  if (st) st = o_.children->install_outbound(fresh->sa);
+  if (st) st = o_.children->install_policies(fresh->sa);
+  if (!st) {
+    if (fresh) {
+      log::error("installing CHILD_SA " + std::to_string(r.shape.index) + ": " +
+                 st.error().message);
+      o_.children->remove(fresh->sa);
+      o_.children->remove_policies(fresh->sa);
+    } else {
+      o_.children->remove(ChildSa{r.shape.index, r.new_spi_in, 0, {}, {}, {}, {}, {}, {}});
+    }
+    // Asked for another PFS group, or busy: again soon; else this CHILD_SA is given up.
+    if (take_group(refusal, child_group_) ||
+        (refusal && refusal->type == kNotifyTemporaryFailure)) {
+      create_at_ = retry_soon();
+    } else {
+      log::error("CHILD_SA " + std::to_string(r.shape.index) + " could not be created; given up");
+      ++next_create_;
+    }
+    return;
+  }
+  fresh->outbound = true;
+  log::info("created CHILD_SA " + std::to_string(r.shape.index) + " " + hex32(fresh->sa.spi_in) +
+                "/" + hex32(fresh->sa.spi_out),
+            {{"ESP_SPI_IN", hex32(fresh->sa.spi_in)}, {"ESP_SPI_OUT", hex32(fresh->sa.spi_out)}});
+  children_.push_back(std::move(*fresh));
+  ++next_create_;
+}
+
+void Session::on_rekey_child_response(Request& r, const std::vector<Payload>& inner) {
+  Child* old = r.child;
+  auto give_back = [&] {
+    o_.children->remove(ChildSa{r.shape.index, r.new_spi_in, 0, {}, {}, {}, {}, {}, {}});
+  };
+  std::optional<Notify> refusal;
+  auto got = old ? pair_from(r, inner, refusal) : std::nullopt;
+  if (!got) {
+    give_back();
+    if (!old) return;
+    if (take_group(refusal, child_group_)) {
+      log::info("the peer asks for PFS group " + std::to_string(child_group_) +
+                " (INVALID_KE_PAYLOAD): rekeying with it");
+      old->rekey_at = Clock::now();
+      return;
+    }
+    old->rekey_at = refusal && refusal->type == kNotifyTemporaryFailure
+                        ? retry_soon()
+                        : Clock::now() + seconds(10);
+    return;
+  }
+  Child fresh = std::move(*got);
+  const uint16_t group = child_group_;
   bool redundant = false;
   if (r.collision) {
     // 2.8.1: the pair created with the lowest of the four nonces goes, deleted by its creator.
-    redundant = lowest_nonce_in(r.ni, resp->nonce, r.collision->ni, r.collision->nr);
+    redundant = lowest_nonce_in(r.ni, r.nr, r.collision->ni, r.collision->nr);
     Child* theirs = child_by_in(r.collision->child_spi_in);
     log::info(std::string("CHILD_SA rekey collision ") + (redundant ? "lost: ours is deleted, the peer's kept" : "won: the peer's is deleted, ours kept"));
     if (!redundant && theirs) theirs->redundant = true;  // the peer deletes it
@@ -691,6 +875,7 @@ void Session::on_rekey_ike_response(Request& r, const std::vector<Payload>& inne
   fresh.spi_i = r.new_spi_i;
   fresh.spi_r = spi64_of(p->spi);
   fresh.keys = derive_rekeyed_ike_keys(o_.suite, old->keys.sk_d, g_ir->bytes(), r.ni, resp->nonce, fresh.spi_i, fresh.spi_r);
+  log_ike_keys(fresh);
   fresh.next_id = 0;
   const std::string old_name = old->name();
   bool redundant = false;
@@ -722,6 +907,9 @@ void Session::on_response(const std::vector<Payload>& inner) {
   req_.reset();
   switch (r.kind) {
     case Kind::liveness: break;
+    case Kind::create_child:
+      on_create_child_response(r, inner);
+      break;
     case Kind::rekey_child: on_rekey_child_response(r, inner); break;
     case Kind::rekey_ike: on_rekey_ike_response(r, inner); break;
     case Kind::delete_child:
@@ -740,11 +928,14 @@ void Session::on_response(const std::vector<Payload>& inner) {
 }
 
 void Session::finish() {
-  // What the caller sees: the current IKE SA and CHILD_SA; other pairs are removed here.
-  Child* keep = active();
+  // What the caller sees: the current IKE SA and first CHILD_SA; other pairs are removed here,
+  // and the policies of other CHILD_SAs.
+  Child* keep = active(0);
   if (o_.children) {
     for (auto& c : children_) {
-      if (&c != keep) o_.children->remove(c.sa);
+      if (&c == keep) continue;
+      o_.children->remove(c.sa);
+      if (c.sa.index != 0 && !c.superseded && !c.redundant) o_.children->remove_policies(c.sa);
     }
   }
   if (IkeSa* s = current()) {
@@ -779,14 +970,7 @@ Status Session::run() {
     s.iv = sa_.iv_counter;
     ikes_.push_back(std::move(s));
     Child c;
-    c.sa.spi_in = sa_.child_spi_in;
-    c.sa.spi_out = sa_.child_spi_out;
-    c.sa.key_in = (sa_.initiator ? sa_.child_keys.responder_to_initiator : sa_.child_keys.initiator_to_responder).clone();
-    c.sa.key_out = (sa_.initiator ? sa_.child_keys.initiator_to_responder : sa_.child_keys.responder_to_initiator).clone();
-    c.sa.integ_in = (sa_.initiator ? sa_.child_keys.integ_responder_to_initiator : sa_.child_keys.integ_initiator_to_responder).clone();
-    c.sa.integ_out = (sa_.initiator ? sa_.child_keys.integ_initiator_to_responder : sa_.child_keys.integ_responder_to_initiator).clone();
-    c.sa.local_ts = sa_.local_ts;
-    c.sa.remote_ts = sa_.remote_ts;
+    c.sa = first_child(sa_);
     c.outbound = true;
     start_child_timers(c);
     children_.push_back(std::move(c));
@@ -812,8 +996,12 @@ Status Session::run() {
       next_keepalive = now + o_.keepalive;
     }
     if (now >= ike_expire_at) return fail(Error{"the IKE SA's lifetime ran out before it could be rekeyed", ETIMEDOUT});
-    if (Child* c = active(); c && now >= c->expire_at) {
-      return fail(Error{"the CHILD_SA's lifetime ran out before it could be rekeyed", ETIMEDOUT});
+    for (const auto& c : children_) {
+      if (!c.superseded && !c.redundant && now >= c.expire_at) {
+        return fail(Error{"CHILD_SA " + std::to_string(c.sa.index) +
+                              "'s lifetime ran out before it could be rekeyed",
+                          ETIMEDOUT});
+      }
     }
     for (auto& c : children_) {
       if (!c.outbound && !c.redundant && !c.superseded && now >= c.outbound_by) install_pending_outbound();
@@ -842,6 +1030,7 @@ Status Session::run() {
     if (sa_.behind_nat) wake = std::min(wake, next_keepalive);
     if (req_) wake = std::min(wake, req_->next_retransmit);
     wake = std::min(wake, ike_rekey_at);
+    if (next_create_ < o_.create_children.size()) wake = std::min(wake, create_at_);
     for (const auto& c : children_) {
       wake = std::min(wake, c.rekey_at);
       if (!c.outbound) wake = std::min(wake, c.outbound_by);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -100,9 +101,12 @@ std::string kernel_integ(uint16_t integ) {
   }
 }
 
-netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, uint32_t reqid,
-                         const Secret& key, const ike::EstablishedSa& ike_sa, bool outbound, const Secret& integ_key = Secret()) {
+netlink::XfrmSa child_sa(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi,
+                         uint32_t reqid, const Secret& key, const ike::EstablishedSa& ike_sa,
+                         bool outbound, const Secret& integ_key,
+                         const ike::KernelLifetime& lifetime) {
   netlink::XfrmSa sa;
+  sa.lifetime = netlink::XfrmLifetime::after_seconds(lifetime.soft_seconds, lifetime.hard_seconds);
   if (ike_sa.behind_nat) {  // ESP in UDP (RFC 3948), on the ports IKE floated to
     netlink::XfrmEncap encap;
     encap.sport = outbound ? ike_sa.local_port : ike_sa.remote_port;
@@ -149,83 +153,75 @@ Status install_inbound_sa(netlink::XfrmClient& xfrm, const netlink::XfrmSa& sa) 
   return xfrm.add_sa(sa);
 }
 
-// Both SAs (inbound first: it completes the larval SA ALLOCSPI made) and the policies.
-Status install_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const netlink::IpAddress& me,
-                     const netlink::IpAddress& them, uint32_t reqid) {
-  const Secret& out_key = sa.initiator ? sa.child_keys.initiator_to_responder : sa.child_keys.responder_to_initiator;
-  const Secret& in_key = sa.initiator ? sa.child_keys.responder_to_initiator : sa.child_keys.initiator_to_responder;
-  const Secret& out_integ = sa.initiator ? sa.child_keys.integ_initiator_to_responder : sa.child_keys.integ_responder_to_initiator;
-  const Secret& in_integ = sa.initiator ? sa.child_keys.integ_responder_to_initiator : sa.child_keys.integ_initiator_to_responder;
-  if (auto st = install_inbound_sa(xfrm, child_sa(them, me, sa.child_spi_in, reqid, in_key, sa, false, in_integ)); !st) {
-    return st;
-  }
-  if (auto st = xfrm.add_sa(child_sa(me, them, sa.child_spi_out, reqid, out_key, sa, true, out_integ)); !st) return st;
-  const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
-  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, reqid), policy(netlink::XfrmDir::In, rp, lp, them, me, reqid),
-                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, reqid)}) {
-    if (auto st = xfrm.add_policy(p); !st) return st;
-  }
-  return {};
-}
-
-void remove_child(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, const netlink::IpAddress& me,
-                  const netlink::IpAddress& them) {
-  const auto lp = prefix_of(sa.local_ts), rp = prefix_of(sa.remote_ts);
-  (void)xfrm.delete_sa(netlink::XfrmSaId{me, sa.child_spi_in, netlink::XfrmProto::Esp, std::nullopt, them});
-  (void)xfrm.delete_sa(netlink::XfrmSaId{them, sa.child_spi_out, netlink::XfrmProto::Esp, std::nullopt, me});
-  for (const auto& p : {policy(netlink::XfrmDir::Out, lp, rp, me, them, 0), policy(netlink::XfrmDir::In, rp, lp, them, me, 0),
-                        policy(netlink::XfrmDir::Fwd, rp, lp, them, me, 0)}) {
-    (void)xfrm.delete_policy(p.id());
-  }
-}
-
-// The kernel side of CHILD_SA rekeys: SPIs from ALLOCSPI, SAs through the netlink layer. The
-// policies stay: old and new pairs share the tunnel's reqid.
+// The kernel side of CHILD_SAs: SPIs from ALLOCSPI, SAs and policies through the netlink layer,
+// every CHILD_SA with its own reqid (the first the tunnel's, then one more per CHILD_SA) so that
+// each policy takes its own SAs. Rekeyed pairs share their CHILD_SA's reqid and policies.
 class KernelChildren : public ike::ChildSaHandler {
  public:
-  KernelChildren(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, netlink::IpAddress me, netlink::IpAddress them, uint32_t reqid,
+  KernelChildren(netlink::XfrmClient& xfrm, const ike::EstablishedSa& sa, netlink::IpAddress me,
+                 netlink::IpAddress them, uint32_t reqid, ike::KernelLifetime lifetime,
                  ike::KeyLog* key_log)
-      : xfrm_(xfrm), sa_(sa), me_(me), them_(them), reqid_(reqid), key_log_(key_log) {}
-  Result<uint32_t> allocate_spi() override {
+      : xfrm_(xfrm),
+        sa_(sa),
+        me_(me),
+        them_(them),
+        reqid_(reqid),
+        lifetime_(lifetime),
+        key_log_(key_log) {}
+  Result<uint32_t> allocate_spi(const ike::ChildSa& c) override {
     netlink::XfrmSpiRequest req;
     req.src = them_;
     req.dst = me_;
-    req.reqid = reqid_;
+    req.reqid = reqid_ + c.index;
     return xfrm_.alloc_spi(req);
   }
   Status install_inbound(const ike::ChildSa& c) override {
     if (key_log_) (void)key_log_->esp_sa(them_.to_string(), me_.to_string(), c.spi_in, sa_.suite, c.key_in, c.integ_in);
-    return install_inbound_sa(xfrm_, child_sa(them_, me_, c.spi_in, reqid_, c.key_in, sa_, false, c.integ_in));
+    return install_inbound_sa(xfrm_, child_sa(them_, me_, c.spi_in, reqid_ + c.index, c.key_in, sa_,
+                                              false, c.integ_in, lifetime_));
   }
   Status install_outbound(const ike::ChildSa& c) override {
     if (key_log_) (void)key_log_->esp_sa(me_.to_string(), them_.to_string(), c.spi_out, sa_.suite, c.key_out, c.integ_out);
-    return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_, c.key_out, sa_, true, c.integ_out));
+    return xfrm_.add_sa(child_sa(me_, them_, c.spi_out, reqid_ + c.index, c.key_out, sa_, true,
+                                 c.integ_out, lifetime_));
+  }
+  Status install_policies(const ike::ChildSa& c) override {
+    for (const auto& p : policies(c)) {
+      if (auto st = xfrm_.add_policy(p); !st) return st;
+    }
+    return {};
+  }
+  void remove_policies(const ike::ChildSa& c) override {
+    for (const auto& p : policies(c)) (void)xfrm_.delete_policy(p.id());
   }
   void remove(const ike::ChildSa& c) override {
     if (c.spi_in) (void)xfrm_.delete_sa(netlink::XfrmSaId{me_, c.spi_in, netlink::XfrmProto::Esp, std::nullopt, them_});
     if (c.spi_out) (void)xfrm_.delete_sa(netlink::XfrmSaId{them_, c.spi_out, netlink::XfrmProto::Esp, std::nullopt, me_});
   }
+  // A CHILD_SA whole: inbound SA first (it completes the larval SA ALLOCSPI made), then
+  // outbound, then the policies; the first CHILD_SA goes in this way too.
+  Status install(const ike::ChildSa& c) {
+    Status st = install_inbound(c);
+    if (st) st = install_outbound(c);
+    if (st) st = install_policies(c);
+    return st;
+  }
 
  private:
+  std::array<netlink::XfrmPolicy, 3> policies(const ike::ChildSa& c) const {
+    const auto lp = prefix_of(c.local_ts), rp = prefix_of(c.remote_ts);
+    const uint32_t reqid = reqid_ + c.index;
+    return {policy(netlink::XfrmDir::Out, lp, rp, me_, them_, reqid),
+            policy(netlink::XfrmDir::In, rp, lp, them_, me_, reqid),
+            policy(netlink::XfrmDir::Fwd, rp, lp, them_, me_, reqid)};
+  }
   netlink::XfrmClient& xfrm_;
   const ike::EstablishedSa& sa_;
   netlink::IpAddress me_, them_;
   uint32_t reqid_;
+  ike::KernelLifetime lifetime_;
   ike::KeyLog* key_log_;
 };
-
-// The keys of a new IKE SA and its first CHILD_SA for Wireshark, when KeyLogDirectory= asks.
-void log_keys(ike::KeyLog& log, const ike::EstablishedSa& sa, const netlink::IpAddress& me, const netlink::IpAddress& them) {
-  const ike::ChildKeys& k = sa.child_keys;
-  (void)log.ike_sa(sa.spi_i, sa.spi_r, sa.keys);
-  const bool i = sa.initiator;
-  (void)log.esp_sa(me.to_string(), them.to_string(), sa.child_spi_out, sa.suite,
-                   i ? k.initiator_to_responder : k.responder_to_initiator,
-                   i ? k.integ_initiator_to_responder : k.integ_responder_to_initiator);
-  (void)log.esp_sa(them.to_string(), me.to_string(), sa.child_spi_in, sa.suite,
-                   i ? k.responder_to_initiator : k.initiator_to_responder,
-                   i ? k.integ_responder_to_initiator : k.integ_initiator_to_responder);
-}
 
 }  // namespace
 
@@ -359,15 +355,8 @@ int main(int argc, char** argv) {
     auto opened = ike::KeyLog::open(cfg.key_log_directory);
     if (!opened) return fail(opened.error().message);
     key_log = std::move(*opened);
-    log_keys(*key_log, *sa, me, them);
+    (void)key_log->ike_sa(sa->spi_i, sa->spi_r, sa->keys);  // each CHILD_SA's keys as it goes in
   }
-  if (auto st = install_child(*xfrm, *sa, me, them, reqid); !st) return fail(st.error().message);
-  const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
-  std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s%s\n", name.c_str(),
-              static_cast<unsigned long long>(sa->spi_i), static_cast<unsigned long long>(sa->spi_r), sa->child_spi_in,
-              sa->child_spi_out, lp.to_string().c_str(), rp.to_string().c_str(),
-              sa->behind_nat ? ", behind NAT: UDP 4500" : "");
-  std::fflush(stdout);
   ike::ServeOptions options;
   options.duration = std::chrono::seconds(seconds);
   options.dpd_interval = std::chrono::seconds(t.dpd_interval_sec);
@@ -381,12 +370,31 @@ int main(int argc, char** argv) {
   options.rekey_fraction = std::clamp(fraction, 0.5, 1.0);
   options.suite = sa->suite;
   options.pfs_group = *pfs;
-  KernelChildren children(*xfrm, *sa, me, them, reqid, key_log.get());
+  options.key_log = key_log.get();
+  for (const auto& p : t.local_ts) options.local_ts.push_back(selector(p));
+  for (const auto& p : t.remote_ts) options.remote_ts.push_back(selector(p));
+  options.max_children = t.max_child_sas;
+  if (!respond) {
+    for (const config::Child* c : cfg.children_of(name))
+      options.create_children.emplace_back(selector(c->local_ts), selector(c->remote_ts));
+  }
+  KernelChildren children(*xfrm, *sa, me, them, reqid, ike::kernel_lifetime(options),
+                          key_log.get());
   options.children = &children;
+  if (auto st = children.install(ike::first_child(*sa)); !st) return fail(st.error().message);
+  const auto lp = prefix_of(sa->local_ts), rp = prefix_of(sa->remote_ts);
+  std::printf("tunnel %s up: IKE SA %016llx_i %016llx_r, ESP in 0x%08x out 0x%08x, %s <=> %s%s\n",
+              name.c_str(), static_cast<unsigned long long>(sa->spi_i),
+              static_cast<unsigned long long>(sa->spi_r), sa->child_spi_in, sa->child_spi_out,
+              lp.to_string().c_str(), rp.to_string().c_str(),
+              sa->behind_nat ? ", behind NAT: UDP 4500" : "");
+  std::fflush(stdout);
   auto st = respond ? responder->serve(*sa, options) : initiator->serve(*sa, options);
   if (!st) {
     // The tunnel is gone: its kernel objects go with it, so nothing stale steers traffic.
-    remove_child(*xfrm, *sa, me, them);
+    const ike::ChildSa first = ike::first_child(*sa);
+    children.remove(first);
+    children.remove_policies(first);
     return fail("tunnel " + name + ": " + st.error().message + "; its SAs and policies were removed");
   }
   return 0;

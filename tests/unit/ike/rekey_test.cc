@@ -1,20 +1,26 @@
 // CREATE_CHILD_SA: key derivation of rekeyed SAs against RFC 7296 2.17/2.18, the codec of its
 // messages and of Delete, the collision rule of 2.8.1, and two serve() loops rekeying each other
 // over loopback UDP (the kernel side recorded by a handler that checks make-before-break).
+#include "ike/rekey.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "ike/endpoint.h"
 #include "ike/initiator.h"
-#include "ike/rekey.h"
+#include "ike/keylog.h"
 
 namespace sedge::ike {
 namespace {
@@ -230,7 +236,7 @@ TEST(IkeRekeyConfig, PfsGroupFromTheEspProposal) {
 class RecordingKernel : public ChildSaHandler {
  public:
   explicit RecordingKernel(uint32_t first_spi) : next_spi_(first_spi) {}
-  Result<uint32_t> allocate_spi() override {
+  Result<uint32_t> allocate_spi(const ChildSa&) override {
     std::lock_guard l(m_);
     larval_.insert(next_spi_);
     return next_spi_++;
@@ -239,6 +245,8 @@ class RecordingKernel : public ChildSaHandler {
     std::lock_guard l(m_);
     if (!larval_.erase(c.spi_in)) problems_.push_back("inbound SA without ALLOCSPI");
     in_[c.spi_in] = Bytes(c.key_in.bytes().begin(), c.key_in.bytes().end());
+    index_of_[c.spi_in] = c.index;
+    ever_in_[c.spi_in] = in_[c.spi_in];
     return {};
   }
   Status install_outbound(const ChildSa& c) override {
@@ -246,8 +254,22 @@ class RecordingKernel : public ChildSaHandler {
     if (!in_.count(c.spi_in)) problems_.push_back("outbound SA before its inbound SA");
     if (out_.count(c.spi_out)) problems_.push_back("outbound SA installed twice");
     out_[c.spi_out] = Bytes(c.key_out.bytes().begin(), c.key_out.bytes().end());
+    ever_out_[c.spi_out] = out_[c.spi_out];
     ++outbound_installs_;
     return {};
+  }
+  Status install_policies(const ChildSa& c) override {
+    std::lock_guard l(m_);
+    if (!in_.count(c.spi_in) || !out_.count(c.spi_out))
+      problems_.push_back("policies before the CHILD_SA's SAs");
+    ChildSa copy{c.index, c.spi_in, c.spi_out,  c.key_in.clone(), c.key_out.clone(),
+                 {},      {},       c.local_ts, c.remote_ts};
+    policies_.push_back(std::move(copy));
+    return {};
+  }
+  void remove_policies(const ChildSa& c) override {
+    std::lock_guard l(m_);
+    removed_policies_.push_back(c.index);
   }
   void remove(const ChildSa& c) override {
     std::lock_guard l(m_);
@@ -259,11 +281,15 @@ class RecordingKernel : public ChildSaHandler {
     const bool i = sa.initiator;
     in_[sa.child_spi_in] = bytes_of(i ? sa.child_keys.responder_to_initiator : sa.child_keys.initiator_to_responder);
     out_[sa.child_spi_out] = bytes_of(i ? sa.child_keys.initiator_to_responder : sa.child_keys.responder_to_initiator);
+    ever_in_ = in_;
   }
   std::mutex m_;
   uint32_t next_spi_;
   std::set<uint32_t> larval_;
-  std::map<uint32_t, Bytes> in_, out_;
+  std::map<uint32_t, Bytes> in_, out_, ever_in_, ever_out_;
+  std::map<uint32_t, uint32_t> index_of_;  // inbound SPI -> CHILD_SA index
+  std::vector<ChildSa> policies_;          // the CHILD_SAs whose policies went in
+  std::vector<uint32_t> removed_policies_;
   std::vector<std::string> problems_;
   int outbound_installs_ = 0;
 };
@@ -273,6 +299,7 @@ struct Pair {
   sockaddr_in a_addr{}, b_addr{};
   EstablishedSa sa_a, sa_b;  // a is the original initiator
   RecordingKernel ka{0x1000}, kb{0x2000};
+  std::vector<TrafficSelector> b_local, b_remote;  // more selectors b accepts new CHILD_SAs for
 
   Suite suite;
 
@@ -308,6 +335,10 @@ struct Pair {
   void run(ServeOptions oa, ServeOptions ob) {
     oa.children = &ka;
     ob.children = &kb;
+    oa.local_ts = ob.remote_ts = {sa_a.local_ts};
+    oa.remote_ts = ob.local_ts = {sa_a.remote_ts};
+    ob.local_ts.insert(ob.local_ts.end(), b_local.begin(), b_local.end());
+    ob.remote_ts.insert(ob.remote_ts.end(), b_remote.begin(), b_remote.end());
     oa.suite = ob.suite = suite;
     oa.pfs_group = ob.pfs_group = 14;
     Status sb;
@@ -393,6 +424,114 @@ TEST(IkeRekeyServe, RekeysWithAesCbcAndHmacSha2) {
   EXPECT_TRUE(constant_time_equal(p.sa_a.child_keys.integ_initiator_to_responder.bytes(),
                                   p.sa_b.child_keys.integ_initiator_to_responder.bytes()));
   EXPECT_TRUE(constant_time_equal(p.sa_a.keys.sk_ei.integ_key().bytes(), p.sa_b.keys.sk_ei.integ_key().bytes()));
+}
+
+}  // namespace
+}  // namespace sedge::ike
+
+namespace sedge::ike {
+namespace {
+
+TrafficSelector range(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t a2, uint8_t b2,
+                      uint8_t c2, uint8_t d2) {
+  TrafficSelector t;
+  const uint8_t s[4] = {a, b, c, d}, e[4] = {a2, b2, c2, d2};
+  std::memcpy(t.start, s, 4);
+  std::memcpy(t.end, e, 4);
+  return t;
+}
+bool same(const TrafficSelector& x, const TrafficSelector& y) {
+  return std::memcmp(x.start, y.start, 4) == 0 && std::memcmp(x.end, y.end, 4) == 0;
+}
+
+TEST(IkeNewChildSa, CreatedNarrowedRekeyedAndRemovedAtTheEnd) {
+  Pair p;
+  p.b_local = {range(21, 0, 0, 0, 21, 255, 255, 255)};
+  p.b_remote = {range(11, 0, 0, 0, 11, 0, 0, 255)};
+  ServeOptions oa = opts(6, 3, 0), ob = opts(6, 0, 0);
+  // a asks for 11.0.0.0/8 <=> 21.0.0.5; b narrows its side to 11.0.0.0/24. a's second pair fits
+  // none of b's selectors: TS_UNACCEPTABLE, and a carries on without it.
+  oa.create_children = {
+      {range(11, 0, 0, 0, 11, 255, 255, 255), range(21, 0, 0, 5, 21, 0, 0, 5)},
+      {range(12, 0, 0, 0, 12, 255, 255, 255), range(22, 0, 0, 0, 22, 255, 255, 255)}};
+  p.run(oa, ob);
+  EXPECT_TRUE(p.ka.problems_.empty()) << p.ka.problems_.front();
+  EXPECT_TRUE(p.kb.problems_.empty()) << p.kb.problems_.front();
+  ASSERT_EQ(p.ka.policies_.size(), 1u);
+  ASSERT_EQ(p.kb.policies_.size(), 1u);
+  const ChildSa &ca = p.ka.policies_.front(), &cb = p.kb.policies_.front();
+  EXPECT_EQ(ca.index, 1u);
+  EXPECT_TRUE(same(ca.local_ts, range(11, 0, 0, 0, 11, 0, 0, 255)));
+  EXPECT_TRUE(same(ca.remote_ts, range(21, 0, 0, 5, 21, 0, 0, 5)));
+  EXPECT_TRUE(same(cb.local_ts, ca.remote_ts) && same(cb.remote_ts, ca.local_ts));
+  // One ESP pair, crosswise, and not the first CHILD_SA's keys.
+  EXPECT_EQ(ca.spi_in, cb.spi_out);
+  EXPECT_EQ(ca.spi_out, cb.spi_in);
+  EXPECT_EQ(bytes_of(ca.key_in), bytes_of(cb.key_out));
+  EXPECT_EQ(bytes_of(ca.key_out), bytes_of(cb.key_in));
+  EXPECT_NE(bytes_of(ca.key_in), p.ka.ever_in_.at(0x100));
+  // a rekeyed both CHILD_SAs at 2.7 s (new inbound SAs of index 0 and 1 beyond the first ones).
+  int rekeyed_new = 0, rekeyed_first = 0;
+  for (const auto& [spi, index] : p.ka.index_of_) {
+    if (index == 1 && spi != ca.spi_in) ++rekeyed_new;
+    if (index == 0) ++rekeyed_first;
+  }
+  EXPECT_GE(rekeyed_new, 1);
+  EXPECT_GE(rekeyed_first, 1);
+  // At the end the new CHILD_SA's SAs and policies are gone; the first stays for the caller.
+  EXPECT_EQ(p.ka.in_.size(), 1u) << p.ka.in_.begin()->first << " " << p.ka.in_.rbegin()->first;
+  EXPECT_EQ(p.kb.in_.size(), 1u) << p.kb.in_.begin()->first << " " << p.kb.in_.rbegin()->first;
+  EXPECT_EQ(p.ka.removed_policies_, std::vector<uint32_t>{1});
+  EXPECT_EQ(p.kb.removed_policies_, std::vector<uint32_t>{1});
+  EXPECT_EQ(p.sa_a.child_spi_in, p.sa_b.child_spi_out);
+}
+
+TEST(IkeNewChildSa, NoAdditionalSasBeyondTheLimit) {
+  Pair p;
+  p.b_local = {range(21, 0, 0, 0, 21, 255, 255, 255)};
+  p.b_remote = {range(11, 0, 0, 0, 11, 255, 255, 255)};
+  ServeOptions oa = opts(3, 0, 0), ob = opts(3, 0, 0);
+  ob.max_children = 1;
+  oa.create_children = {
+      {range(11, 0, 0, 0, 11, 255, 255, 255), range(21, 0, 0, 0, 21, 255, 255, 255)}};
+  p.run(oa, ob);
+  EXPECT_TRUE(p.ka.policies_.empty());
+  EXPECT_TRUE(p.kb.policies_.empty());
+  EXPECT_TRUE(p.ka.problems_.empty()) << p.ka.problems_.front();
+  EXPECT_EQ(p.ka.in_.size(), 1u) << "the refused CHILD_SA's larval SA is given back";
+  EXPECT_TRUE(p.ka.larval_.empty());
+}
+
+TEST(IkeRekeyKeyLog, RekeyedIkeSaKeysAreAppended) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("sedge-keylog-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto log = KeyLog::open(dir.string());
+  ASSERT_TRUE(log.ok()) << log.error().message;
+  Pair p;
+  ServeOptions oa = opts(6, 0, 0), ob = opts(6, 0, 4);
+  oa.key_log = log->get();
+  p.run(oa, ob);  // b rekeys the IKE SA at 3.6 s; a, the responder of that rekey, logs the new SA
+  ASSERT_NE(p.sa_a.spi_i, 0x1111u);
+  std::ifstream in(dir / "ikev2_decryption_table");
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_NE(text.str().find(KeyLog::ike_line(p.sa_a.spi_i, p.sa_a.spi_r, p.sa_a.keys)),
+            std::string::npos)
+      << text.str();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(KernelLifetime, SoftAtTheRekeyHardALittleAfterTheLifetime) {
+  ServeOptions o;
+  EXPECT_EQ(kernel_lifetime(o).hard_seconds, 0u);
+  o.child_lifetime = std::chrono::seconds(3600);
+  EXPECT_EQ(kernel_lifetime(o).soft_seconds, 3240u);
+  EXPECT_EQ(kernel_lifetime(o).hard_seconds, 3960u);
+  o.child_lifetime = std::chrono::milliseconds(19800);
+  o.rekey_fraction = 0.95;
+  EXPECT_EQ(kernel_lifetime(o).soft_seconds, 19u);
+  EXPECT_EQ(kernel_lifetime(o).hard_seconds, 22u);
 }
 
 }  // namespace
