@@ -65,6 +65,18 @@ std::optional<TrafficSelector> narrowed(const TrafficSelector& a,
   return std::nullopt;
 }
 
+// The first of our selector pairs that overlaps what the peer asks for (TSi: its side, ours
+// remote), narrowed to the overlap.
+std::optional<SelectorPair> narrowed_pair(const ServeOptions& o, const CreateChildSa& req) {
+  for (const auto& local : o.local_ts) {
+    for (const auto& remote : o.remote_ts) {
+      auto l = narrowed(local, req.tsr), r = narrowed(remote, req.tsi);
+      if (l && r) return SelectorPair{*l, *r};
+    }
+  }
+  return std::nullopt;
+}
+
 // A new pair's keys from KEYMAT; `initiator`: this side initiated the CREATE_CHILD_SA exchange.
 ChildSa keyed_pair(ChildKeys k, bool initiator) {
   ChildSa c;
@@ -478,17 +490,12 @@ std::vector<Payload> Session::on_create_child(IkeSa& s, const std::vector<Payloa
 // 1.3.1: a CHILD_SA more, narrowed to a pair of our selectors.
 std::vector<Payload> Session::on_new_child(IkeSa& s, const CreateChildSa& req) {
   if (live_children() >= o_.max_children) return refuse(kNotifyNoAdditionalSas);
+  auto ts = narrowed_pair(o_, req);
+  if (!ts) return refuse(kNotifyTsUnacceptable);
   ChildSa shape;
-  for (const auto& local : o_.local_ts) {
-    for (const auto& remote : o_.remote_ts) {
-      auto l = narrowed(local, req.tsr), r = narrowed(remote, req.tsi);
-      if (!l || !r || shape.index) continue;
-      shape.index = next_index_++;
-      shape.local_ts = *l;
-      shape.remote_ts = *r;
-    }
-  }
-  if (!shape.index) return refuse(kNotifyTsUnacceptable);
+  shape.index = next_index_++;
+  shape.local_ts = ts->first;
+  shape.remote_ts = ts->second;
   return answer_child(s, req, std::move(shape), nullptr);
 }
 
