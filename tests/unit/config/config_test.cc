@@ -47,6 +47,20 @@ TEST_F(ConfigTest, DropInsApplyInNameOrderAndEtcMasksLib) {
   EXPECT_EQ(loaded->config.files.size(), 4u);
 }
 
+TEST_F(ConfigTest, IkeFragmentationDefaultsAsStrongSwanAndIsSetPerTunnel) {
+  tree_.write("etc", "sedge.conf", base_site(psk_) + "\n[Tunnel pop-b]\nFragmentation=accept\nFragmentSize=576\n");
+  auto loaded = load(tree_.sources());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  for (const auto& d : loaded->diagnostics) ADD_FAILURE() << d.str();
+  const Tunnel& a = loaded->config.tunnels.at("pop-a");
+  const Tunnel& b = loaded->config.tunnels.at("pop-b");
+  EXPECT_EQ(a.fragmentation, Fragmentation::yes);
+  EXPECT_EQ(a.fragment_size, 1280u);
+  EXPECT_EQ(b.fragmentation, Fragmentation::accept);
+  EXPECT_EQ(b.fragment_size, 576u);
+  EXPECT_STREQ(to_string(Fragmentation::force), "force");
+}
+
 TEST_F(ConfigTest, RepeatedKeysAppendAndEmptyAssignmentResets) {
   tree_.write("etc", "sedge.conf", base_site(psk_) +
                                        "\n[Tunnel pop-a]\nRemoteNetwork=10.1.0.0/16\nRemoteNetwork=10.2.0.0/16\n"
