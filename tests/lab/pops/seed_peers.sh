@@ -183,7 +183,7 @@ ike_capture_stop() {  # MIN
   kill -INT "$capture"; wait "$capture" 2>/dev/null || true
 }
 # With LAB_IKE_CAPTURE=1 a scenario keeps its IKE exchange and sedge's keys for it in its log
-# directory (ike.pcap, ikev2_decryption_table: lab keys only), from which
+# directory (ike.pcap, ikev2_decryption_table: lab keys only; ca.crt, its lab CA), from which
 # tests/fuzz/ike/record_auth_corpus.py takes decrypted IKE_AUTH payloads as fuzz seeds. These are
 # the [Agent] lines sedge writes its keys with (empty without LAB_IKE_CAPTURE).
 ike_capture_keylog_lines() {
@@ -195,6 +195,7 @@ ike_capture_keep() {
   [ "${LAB_IKE_CAPTURE:-0}" = 1 ] || return 0
   ike_capture_stop 4
   cp "$LAB_DIR/ike.pcap" "$LAB_DIR/keys/ikev2_decryption_table" "$LAB_LOG_DIR/"
+  [ ! -f "$LAB_DIR/pki/ca.crt" ] || cp "$LAB_DIR/pki/ca.crt" "$LAB_LOG_DIR/"  # the certificates' lab CA
 }
 
 wait_for_line() {  # FILE TEXT: up to 10 s
