@@ -21,61 +21,90 @@ Error bad_sig(const std::string& what) { return Error{"malformed quote signature
 
 }  // namespace
 
+namespace {
+
+// Reads one field into `var`, or returns the error with the structure's prefix (bad()).
+#define READ(var, expr)                      \
+  do {                                       \
+    auto v_ = (expr);                        \
+    if (!v_) return bad(v_.error().message); \
+    var = std::move(*v_);                    \
+  } while (0)
+
+// TPMS_ATTEST up to its attested union: magic, type (which must be `type`), qualifiedSigner,
+// extraData, clockInfo, firmwareVersion.
+template <typename Bad>
+Status parse_attest_header(WireReader& r, uint16_t type, const char* type_name, Attest& a,
+                           Bad bad) {
+  READ(a.magic, r.u32("magic"));
+  if (a.magic != kTpmGeneratedValue)
+    return bad("magic is not TPM_GENERATED_VALUE (not made by a TPM)");
+  READ(a.type, r.u16("type"));
+  if (a.type != type) return bad("type " + std::to_string(a.type) + " is not " + type_name);
+  READ(a.qualified_signer, r.tpm2b("qualifiedSigner", kMaxName));
+  READ(a.extra_data, r.tpm2b("extraData", kMaxData));
+  READ(a.clock, r.u64("clockInfo.clock"));
+  READ(a.reset_count, r.u32("clockInfo.resetCount"));
+  READ(a.restart_count, r.u32("clockInfo.restartCount"));
+  uint8_t safe = 0;
+  READ(safe, r.u8("clockInfo.safe"));
+  if (safe > 1) return bad("clockInfo.safe is not a boolean");
+  a.safe = safe == 1;
+  READ(a.firmware_version, r.u64("firmwareVersion"));
+  return {};
+}
+
+Error bad_certify(const std::string& what) {
+  return Error{"malformed certify: " + what, EBADMSG};
+}
+
+}  // namespace
+
 Result<Attest> parse_attest(ByteView bytes) {
   WireReader r(bytes);
   Attest a;
-#define READ(var, fn, field)                       \
-  do {                                             \
-    auto v_ = r.fn(field);                         \
-    if (!v_) return bad_attest(v_.error().message); \
-    var = *v_;                                     \
-  } while (0)
-  READ(a.magic, u32, "magic");
-  if (a.magic != kTpmGeneratedValue) return bad_attest("magic is not TPM_GENERATED_VALUE (not made by a TPM)");
-  READ(a.type, u16, "type");
-  if (a.type != kStAttestQuote) return bad_attest("type " + std::to_string(a.type) + " is not TPM_ST_ATTEST_QUOTE");
-  {
-    auto v = r.tpm2b("qualifiedSigner", kMaxName);
-    if (!v) return bad_attest(v.error().message);
-    a.qualified_signer = std::move(*v);
-    auto d = r.tpm2b("extraData", kMaxData);
-    if (!d) return bad_attest(d.error().message);
-    a.extra_data = std::move(*d);
-  }
-  READ(a.clock, u64, "clockInfo.clock");
-  READ(a.reset_count, u32, "clockInfo.resetCount");
-  READ(a.restart_count, u32, "clockInfo.restartCount");
-  uint8_t safe = 0;
-  READ(safe, u8, "clockInfo.safe");
-  if (safe > 1) return bad_attest("clockInfo.safe is not a boolean");
-  a.safe = safe == 1;
-  READ(a.firmware_version, u64, "firmwareVersion");
+  auto bad = bad_attest;
+  if (auto h = parse_attest_header(r, kStAttestQuote, "TPM_ST_ATTEST_QUOTE", a, bad); !h)
+    return h.error();
   uint32_t count = 0;
-  READ(count, u32, "pcrSelect.count");
-  if (count > kMaxBanks) return bad_attest("pcrSelect.count " + std::to_string(count) + " is more than " + std::to_string(kMaxBanks));
+  READ(count, r.u32("pcrSelect.count"));
+  if (count > kMaxBanks)
+    return bad("pcrSelect.count " + std::to_string(count) + " is more than " +
+               std::to_string(kMaxBanks));
   for (uint32_t i = 0; i < count; ++i) {
     PcrSelection sel;
-    READ(sel.hash, u16, "pcrSelections.hash");
-    if (digest_size(sel.hash) == 0) return bad_attest("PCR bank hash " + alg_name(sel.hash) + " is not supported");
+    READ(sel.hash, r.u16("pcrSelections.hash"));
+    if (digest_size(sel.hash) == 0)
+      return bad("PCR bank hash " + alg_name(sel.hash) + " is not supported");
     uint8_t size = 0;
-    READ(size, u8, "pcrSelections.sizeofSelect");
-    if (size > kMaxSelect) return bad_attest("pcrSelections.sizeofSelect " + std::to_string(size) + " is more than 4");
-    auto bits = r.raw("pcrSelections.pcrSelect", size);
-    if (!bits) return bad_attest(bits.error().message);
+    READ(size, r.u8("pcrSelections.sizeofSelect"));
+    if (size > kMaxSelect)
+      return bad("pcrSelections.sizeofSelect " + std::to_string(size) + " is more than 4");
+    Bytes bits;
+    READ(bits, r.raw("pcrSelections.pcrSelect", size));
     for (unsigned b = 0; b < 8u * size; ++b) {
-      if ((*bits)[b / 8] & (1u << (b % 8))) sel.pcrs.push_back(b);
+      if (bits[b / 8] & (1u << (b % 8))) sel.pcrs.push_back(b);
     }
     a.pcr_select.push_back(std::move(sel));
   }
-  {
-    auto d = r.tpm2b("pcrDigest", 64);
-    if (!d) return bad_attest(d.error().message);
-    a.pcr_digest = std::move(*d);
-  }
-#undef READ
-  if (auto e = r.expect_end("TPMS_ATTEST"); !e) return bad_attest(e.error().message);
+  READ(a.pcr_digest, r.tpm2b("pcrDigest", 64));
+  if (auto e = r.expect_end("TPMS_ATTEST"); !e) return bad(e.error().message);
   return a;
 }
+
+Result<CertifyAttest> parse_certify(ByteView bytes) {
+  WireReader r(bytes);
+  CertifyAttest c;
+  auto bad = bad_certify;
+  if (auto h = parse_attest_header(r, kStAttestCertify, "TPM_ST_ATTEST_CERTIFY", c.header, bad); !h)
+    return h.error();
+  READ(c.name, r.tpm2b("certifyInfo.name", kMaxName));
+  READ(c.qualified_name, r.tpm2b("certifyInfo.qualifiedName", kMaxName));
+  if (c.name.empty()) return bad("certifyInfo.name is empty");
+  if (auto e = r.expect_end("TPMS_ATTEST"); !e) return bad(e.error().message);
+  return c;
+}
+#undef READ
 
 Result<Signature> parse_signature(ByteView bytes) {
   WireReader r(bytes);
@@ -116,23 +145,18 @@ Bytes pcr_select_bits(const PcrSelection& sel) {
   return bits;
 }
 
-Result<Attest> verify_quote(const PublicArea& ak, ByteView attest, ByteView signature, ByteView nonce) {
-  if (auto ok = check_ak_attributes(ak); !ok) return ok.error();
-  auto sig = parse_signature(signature);
-  if (!sig) return sig.error();
-  auto quote = parse_attest(attest);
-  if (!quote) return quote.error();
-  if (sig->sig_alg != ak.scheme || sig->hash != ak.scheme_hash) {
-    return Error{"the quote is signed with " + alg_name(sig->sig_alg) + "/" + alg_name(sig->hash) + ", not the AK's " +
-                     alg_name(ak.scheme) + "/" + alg_name(ak.scheme_hash),
-                 EACCES};
-  }
+Status verify_tpm_signature(EVP_PKEY* key, const Signature& sig, ByteView signed_bytes) {
+  const bool rsa = EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
+  if (rsa != (sig.sig_alg == alg::kRsassa || sig.sig_alg == alg::kRsapss))
+    return Error{"the signature (" + alg_name(sig.sig_alg) + ") is not of the key's type", EACCES};
+  if (digest_size(sig.hash) < 32)
+    return Error{"the signature's hash " + alg_name(sig.hash) + " is too weak", EACCES};
   Bytes der;
-  if (sig->sig_alg == alg::kEcdsa) {
+  if (sig.sig_alg == alg::kEcdsa) {
     // OpenSSL verifies DER ECDSA-Sig-Value.
     ECDSA_SIG* es = ECDSA_SIG_new();
-    BIGNUM* r = BN_bin2bn(sig->r.data(), static_cast<int>(sig->r.size()), nullptr);
-    BIGNUM* s = BN_bin2bn(sig->s.data(), static_cast<int>(sig->s.size()), nullptr);
+    BIGNUM* r = BN_bin2bn(sig.r.data(), static_cast<int>(sig.r.size()), nullptr);
+    BIGNUM* s = BN_bin2bn(sig.s.data(), static_cast<int>(sig.s.size()), nullptr);
     if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
       BN_free(r);
       BN_free(s);
@@ -146,31 +170,81 @@ Result<Attest> verify_quote(const PublicArea& ak, ByteView attest, ByteView sign
     der.assign(p, p + len);
     OPENSSL_free(p);
   } else {
-    der = sig->rsa;
+    der = sig.rsa;
   }
-  auto key = public_key(ak);
-  if (!key) return key.error().context("the AK");
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> owned(*key, EVP_PKEY_free);
   std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
   EVP_PKEY_CTX* pctx = nullptr;
-  if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, openssl_digest_name(sig->hash), nullptr, nullptr, owned.get(), nullptr) <= 0) {
+  if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, openssl_digest_name(sig.hash), nullptr,
+                                      nullptr, key, nullptr) <= 0) {
     return Error{"cannot set up the signature check", EIO};
   }
-  if (sig->sig_alg == alg::kRsapss) {
+  if (sig.sig_alg == alg::kRsapss) {
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_AUTO) <= 0) {
       return Error{"cannot set up RSA-PSS", EIO};
     }
-  } else if (sig->sig_alg == alg::kRsassa) {
+  } else if (sig.sig_alg == alg::kRsassa) {
     if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PADDING) <= 0) return Error{"cannot set up RSASSA", EIO};
   }
-  if (EVP_DigestVerify(ctx.get(), der.data(), der.size(), attest.data(), attest.size()) != 1) {
+  if (EVP_DigestVerify(ctx.get(), der.data(), der.size(), signed_bytes.data(),
+                       signed_bytes.size()) != 1) {
+    return Error{"the signature does not verify", EACCES};
+  }
+  return {};
+}
+
+namespace {
+
+bool equal_bytes(ByteView a, ByteView b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+}  // namespace
+
+Result<Attest> verify_quote(const PublicArea& ak, ByteView attest, ByteView signature,
+                            ByteView nonce) {
+  if (auto ok = check_ak_attributes(ak); !ok) return ok.error();
+  auto sig = parse_signature(signature);
+  if (!sig) return sig.error();
+  auto quote = parse_attest(attest);
+  if (!quote) return quote.error();
+  if (sig->sig_alg != ak.scheme || sig->hash != ak.scheme_hash) {
+    return Error{"the quote is signed with " + alg_name(sig->sig_alg) + "/" + alg_name(sig->hash) +
+                     ", not the AK's " + alg_name(ak.scheme) + "/" + alg_name(ak.scheme_hash),
+                 EACCES};
+  }
+  auto key = public_key(ak);
+  if (!key) return key.error().context("the AK");
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> owned(*key, EVP_PKEY_free);
+  if (auto v = verify_tpm_signature(owned.get(), *sig, attest); !v) {
     return Error{"the quote's signature does not verify with the AK", EACCES};
   }
-  if (quote->extra_data.size() != nonce.size() || CRYPTO_memcmp(quote->extra_data.data(), nonce.data(), nonce.size()) != 0) {
+  if (!equal_bytes(quote->extra_data, nonce)) {
     return Error{"the quote is not over the expected nonce (replayed or for another session)", EACCES};
   }
   return quote;
+}
+
+Result<CertifyAttest> verify_certify(EVP_PKEY* signer, ByteView attest, ByteView signature,
+                                     ByteView qualifying, ByteView object_name) {
+  auto sig = parse_signature(signature);
+  if (!sig) return sig.error();
+  auto certify = parse_certify(attest);
+  if (!certify) return certify.error();
+  if (auto v = verify_tpm_signature(signer, *sig, attest); !v) {
+    return Error{"the certify signature does not verify with the IDevID key: " + v.error().message,
+                 EACCES};
+  }
+  if (!equal_bytes(certify->header.extra_data, qualifying)) {
+    return Error{"the certify is not over the expected nonce (replayed or for another session)",
+                 EACCES};
+  }
+  if (!equal_bytes(certify->name, object_name)) {
+    return Error{"the certify is for object " + to_hex(certify->name) + ", not the AK " +
+                     to_hex(Bytes(object_name.begin(), object_name.end())),
+                 EACCES};
+  }
+  return certify;
 }
 
 Result<Bytes> pcr_composite_digest(uint16_t hash_alg, const std::vector<Bytes>& pcr_values) {

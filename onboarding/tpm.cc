@@ -383,6 +383,21 @@ Result<Secret> Tpm::activate_credential(uint32_t ek_handle, uint32_t ak_handle, 
   return out;
 }
 
+namespace {
+
+// The TPMT_SIGNATURE in its wire form.
+Result<Bytes> marshal_signature(const TPMT_SIGNATURE& signature) {
+  Bytes out(sizeof(TPMT_SIGNATURE) + 8);
+  size_t off = 0;
+  if (TSS2_RC rc = Tss2_MU_TPMT_SIGNATURE_Marshal(&signature, out.data(), out.size(), &off);
+      rc != TSS2_RC_SUCCESS)
+    return tpm_error("encoding a signature", rc);
+  out.resize(off);
+  return out;
+}
+
+}  // namespace
+
 Result<Quote> Tpm::quote(uint32_t ak_handle, ByteView nonce, const std::vector<PcrSelection>& pcrs) {
   TPM2B_DATA qualifying{};
   if (nonce.size() > 64) return Error{"the quote nonce is longer than 64 bytes", EINVAL};
@@ -410,13 +425,51 @@ Result<Quote> Tpm::quote(uint32_t ak_handle, ByteView nonce, const std::vector<P
   if (rc != TSS2_RC_SUCCESS) return tpm_error("TPM2_Quote", rc);
   Quote q;
   q.attest.assign(attest->attestationData, attest->attestationData + attest->size);
-  q.signature.resize(sizeof(TPMT_SIGNATURE) + 8);
-  size_t off = 0;
-  rc = Tss2_MU_TPMT_SIGNATURE_Marshal(signature, q.signature.data(), q.signature.size(), &off);
+  auto wire = marshal_signature(*signature);
   Esys_Free(attest);
   Esys_Free(signature);
-  if (rc != TSS2_RC_SUCCESS) return tpm_error("encoding the quote's signature", rc);
-  q.signature.resize(off);
+  if (!wire) return wire.error().context("the quote");
+  q.signature = std::move(*wire);
+  return q;
+}
+
+Result<Quote> Tpm::certify(uint32_t sign_handle, uint32_t object_handle, ByteView qualifying) {
+  if (qualifying.size() > 64)
+    return Error{"the certify qualifying data is longer than 64 bytes", EINVAL};
+  TPM2B_DATA data{};
+  data.size = static_cast<uint16_t>(qualifying.size());
+  std::copy(qualifying.begin(), qualifying.end(), data.buffer);
+  auto signer = read_public(sign_handle);
+  if (!signer) return signer.error().context("the IDevID key");
+  if ((signer->area.attributes & attr::kSign) == 0)
+    return Error{"the key at " + hex_handle(sign_handle) + " cannot sign", EINVAL};
+  TPMT_SIG_SCHEME scheme{};
+  scheme.scheme = TPM2_ALG_NULL;  // the key's own, when it has one
+  if (signer->area.scheme == alg::kNull) {
+    scheme.scheme = signer->area.type == alg::kEcc ? TPM2_ALG_ECDSA : TPM2_ALG_RSASSA;
+    scheme.details.any.hashAlg = TPM2_ALG_SHA256;
+  }
+  auto sign = impl_->persistent(sign_handle);
+  if (!sign) return sign.error().context("the IDevID key");
+  auto object = impl_->persistent(object_handle);
+  if (!object) {
+    Esys_TR_Close(impl_->esys, &*sign);
+    return object.error().context("the AK");
+  }
+  TPM2B_ATTEST* attest = nullptr;
+  TPMT_SIGNATURE* signature = nullptr;
+  TSS2_RC rc = Esys_Certify(impl_->esys, *object, *sign, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD,
+                            ESYS_TR_NONE, &data, &scheme, &attest, &signature);
+  Esys_TR_Close(impl_->esys, &*object);
+  Esys_TR_Close(impl_->esys, &*sign);
+  if (rc != TSS2_RC_SUCCESS) return tpm_error("TPM2_Certify", rc);
+  Quote q;
+  q.attest.assign(attest->attestationData, attest->attestationData + attest->size);
+  auto wire = marshal_signature(*signature);
+  Esys_Free(attest);
+  Esys_Free(signature);
+  if (!wire) return wire.error();
+  q.signature = std::move(*wire);
   return q;
 }
 

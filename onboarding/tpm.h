@@ -38,6 +38,9 @@ inline constexpr uint32_t kEkCertRsa2048Index = 0x01c00002;  // TCG EK Credentia
 inline constexpr uint32_t kDefaultEkHandle = 0x81010001;  // RSA-2048 EK
 inline constexpr uint32_t kDefaultAkHandle = 0x81008002;
 inline constexpr uint32_t kDefaultTlsKeyHandle = 0x81008003;
+// Where a manufacturer persists the IDevID signing key (TCG TPM 2.0 Keys for Device Identity
+// and Attestation suggests 0x81020000).
+inline constexpr uint32_t kDefaultIdevidHandle = 0x81020000;
 // The registry's handle for a profile's EK: 0x81010001 (RSA-2048), 0x81010002 (P-256),
 // 0x81010016 (P-384, high range).
 constexpr uint32_t ek_handle(EkProfile profile) {
@@ -84,7 +87,8 @@ struct TlsKeyOptions {
   uint32_t handle = kDefaultTlsKeyHandle;
 };
 
-// A quote as the TPM returns it, in wire form, for onboarding/quote.h verify_quote.
+// A quote (or a certify) as the TPM returns it, in wire form, for onboarding/quote.h
+// verify_quote (verify_certify).
 struct Quote {
   Bytes attest;     // TPMS_ATTEST (TPM2B_ATTEST's content): what was signed
   Bytes signature;  // TPMT_SIGNATURE
@@ -132,6 +136,11 @@ class Tpm {
   // TPM2_Quote with the AK at ak_handle (its own scheme) over `nonce` (qualifyingData, at most
   // 64 bytes) and the PCRs selected.
   Result<Quote> quote(uint32_t ak_handle, ByteView nonce, const std::vector<PcrSelection>& pcrs);
+
+  // TPM2_Certify: the signing key at sign_handle (the IDevID key; its own scheme, or ECDSA /
+  // RSASSA with SHA-256 when it has none) certifies the object at object_handle (the AK) over
+  // `qualifying` (at most 64 bytes). Both are authorised by their empty auth values.
+  Result<Quote> certify(uint32_t sign_handle, uint32_t object_handle, ByteView qualifying);
 
   // The router's TLS key: a non-restricted signing key (fixedTPM|fixedParent|
   // sensitiveDataOrigin|userWithAuth|sign, scheme NULL) under the storage root key template,

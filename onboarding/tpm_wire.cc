@@ -434,6 +434,29 @@ Status check_ak_attributes(const PublicArea& p) {
   return {};
 }
 
+Status check_idevid_attributes(const PublicArea& p) {
+  struct Need {
+    uint32_t bit;
+    const char* name;
+  };
+  for (const Need& n :
+       {Need{attr::kFixedTpm, "fixedTPM"}, Need{attr::kFixedParent, "fixedParent"},
+        Need{attr::kSensitiveDataOrigin, "sensitiveDataOrigin"}, Need{attr::kSign, "sign"}}) {
+    if (!(p.attributes & n.bit))
+      return Error{std::string("not an IDevID key: ") + n.name + " is not set", EACCES};
+  }
+  if (p.attributes & attr::kDecrypt) return Error{"not an IDevID key: decrypt is set", EACCES};
+  if (p.type == alg::kRsa && p.rsa_bits < 2048)
+    return Error{"the IDevID key's RSA modulus is shorter than 2048 bits", EACCES};
+  if (p.type == alg::kEcc && !curve_group(p.curve))
+    return Error{"the IDevID key's curve is not P-256 or P-384", EACCES};
+  if (p.type != alg::kRsa && p.type != alg::kEcc)
+    return Error{"the IDevID key is neither RSA nor ECC", EACCES};
+  if (digest_size(p.name_alg) < 32)
+    return Error{"the IDevID key's nameAlg is " + alg_name(p.name_alg), EACCES};
+  return {};
+}
+
 // ---- OpenSSL keys ----
 
 Result<EVP_PKEY*> public_key(const PublicArea& p) {

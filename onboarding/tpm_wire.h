@@ -144,6 +144,11 @@ PublicArea tls_key_template(uint16_t type);
 // fixedTPM, fixedParent, sensitiveDataOrigin, restricted and sign set and decrypt clear.
 Status check_ak_attributes(const PublicArea& p);
 
+// Refuses a public area that is not a device identity (IDevID) signing key kept in its TPM: RSA
+// (2048 bits or more) or ECC (P-256, P-384) with sign, fixedTPM, fixedParent and
+// sensitiveDataOrigin set and decrypt clear; restricted or not, any scheme or none.
+Status check_idevid_attributes(const PublicArea& p);
+
 // The public key of an RSA or ECC public area as an OpenSSL key (caller frees), and as DER
 // SubjectPublicKeyInfo.
 Result<EVP_PKEY*> public_key(const PublicArea& p);

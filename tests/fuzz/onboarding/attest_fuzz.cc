@@ -1,7 +1,7 @@
 // Fuzzes the attestation parsers that read what a router (or anyone on port 930) sends the
-// conductor: TPM2B_PUBLIC, TPMS_ATTEST, TPMT_SIGNATURE and the credential file. Any input must
-// parse or be refused, never crash; a public area that parses must marshal back to the same
-// bytes, and its key (if any) must load or be refused.
+// conductor: TPM2B_PUBLIC, TPMS_ATTEST (quote and certify), TPMT_SIGNATURE and the credential file.
+// Any input must parse or be refused, never crash; a public area that parses must marshal back to
+// the same bytes, and its key (if any) must load or be refused.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -20,9 +20,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (again.size() != size || !std::equal(again.begin(), again.end(), data)) std::abort();
     (void)object_name(*p);
     (void)check_ak_attributes(*p);
+    (void)check_idevid_attributes(*p);
     if (auto key = public_key(*p); key.ok()) EVP_PKEY_free(*key);
   }
   if (auto a = parse_attest(in); a.ok()) (void)pcr_select_bits(a->pcr_select.empty() ? PcrSelection{} : a->pcr_select[0]);
+  if (auto c = parse_certify(in); c.ok() && c->name.empty())
+    std::abort();  // a certify names its object
   (void)parse_signature(in);
   (void)parse_credential_file(in);
   return 0;
