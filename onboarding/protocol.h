@@ -17,9 +17,15 @@ inline constexpr size_t kNonceBytes = 32;
 inline constexpr size_t kExporterBytes = 32;
 inline constexpr size_t kSecretBytes = 32;
 
-// The quote's qualifyingData: SHA-256(nonce || TLS exporter || SHA-256(TLS key SPKI)). The
-// conductor's fresh nonce stops replays, the exporter ties the quote to this TLS session, and
-// the key hash ties the certificate about to be issued to the attested TPM.
+// How a router proves who it is, as the device ID token ("identity"), the onboarding token
+// ("identity_kind") and the hello ("identity") name it: credential activation with its EK, or
+// TPM2_Certify of its AK by its IDevID key.
+inline constexpr const char* kIdentityEk = "ek";
+inline constexpr const char* kIdentityIdevid = "idevid";
+
+// The quote's (and the IDevID path's certify's) qualifyingData: SHA-256(nonce || TLS exporter ||
+// SHA-256(TLS key SPKI)). The conductor's fresh nonce stops replays, the exporter ties the quote to
+// this TLS session, and the key hash ties the certificate about to be issued to the attested TPM.
 inline std::vector<uint8_t> quote_qualifying_data(std::span<const uint8_t> nonce, std::span<const uint8_t> exporter,
                                                   std::span<const uint8_t> tls_spki) {
   uint8_t key_hash[32];

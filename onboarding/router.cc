@@ -74,6 +74,62 @@ Status save_state(const std::string& dir, const OnboardState& s, const std::stri
   return write_file_atomic(state_file(dir), j.dump(2) + "\n", 0644);
 }
 
+// The keys onboarding uses: the AK (beside the EK for the EK identity, under the storage root
+// key for the IDevID one) and the key the router certificate will be for.
+struct AttestationKeys {
+  uint32_t ek_handle = 0;
+  KeyPublic ak;
+  KeyPublic tls_key;
+};
+
+Result<AttestationKeys> attestation_keys(Tpm& tpm, const RouterOptions& o) {
+  AttestationKeys k;
+  AkOptions ak_options = o.ak;
+  if (o.identity == protocol::kIdentityIdevid) {
+    ak_options.parent = AkParent::kStorage;
+    if (auto idevid = tpm.read_public(o.idevid_handle); !idevid)
+      return idevid.error().context("the IDevID key");
+  } else {
+    // The EK checked against its certificate and persisted, the AK beside it.
+    if (auto ek = tpm.checked_ek(o.ek_profile); !ek) return ek.error();
+    ak_options.ek_profile = o.ek_profile;
+    ak_options.ek_handle = ek_handle(o.ek_profile);
+    auto ek = tpm.persist_ek(o.ek_profile, ak_options.ek_handle);
+    if (!ek) return ek.error();
+    k.ek_handle = ek->handle;
+  }
+  auto ak = tpm.create_ak(ak_options);
+  if (!ak) return ak.error();
+  k.ak = std::move(*ak);
+  auto tls_key = tpm.create_tls_key(o.tls_key);
+  if (!tls_key) return tls_key.error();
+  k.tls_key = std::move(*tls_key);
+  return k;
+}
+
+// The EK identity's answer: the conductor's secret, recovered by ActivateCredential.
+Result<json> ek_proof(Tpm& tpm, const AttestationKeys& keys, const json& challenge) {
+  auto id_object = b64(challenge, "credential");
+  auto encrypted = b64(challenge, "secret");
+  if (!id_object || !encrypted)
+    return Error{"the conductor's challenge has no credential (it expects the EK identity)",
+                 EPROTO};
+  auto secret =
+      tpm.activate_credential(keys.ek_handle, keys.ak.handle, Credential{*id_object, *encrypted});
+  if (!secret) return secret.error().context("activating the conductor's credential");
+  return json{{"secret", base64_encode(secret->bytes())}};
+}
+
+// The IDevID identity's answer: TPM2_Certify of the AK by the IDevID key over the same
+// session-bound qualifying data the quote signs.
+Result<json> idevid_proof(Tpm& tpm, const RouterOptions& o, const AttestationKeys& keys,
+                          const Bytes& qualifying) {
+  auto certify = tpm.certify(o.idevid_handle, keys.ak.handle, qualifying);
+  if (!certify) return certify.error().context("certifying the AK with the IDevID key");
+  return json{{"certify_attest", base64_encode(certify->attest)},
+              {"certify_signature", base64_encode(certify->signature)}};
+}
+
 }  // namespace
 
 Result<OnboardState> load_state(const std::string& state_dir) {
@@ -123,21 +179,11 @@ Result<OnboardState> onboard(const RouterOptions& o, const Secret& token) {
   auto pin = from_hex(st.pin);
   if (!pin) return pin.error().context("the token's conductor pin");
 
-  // The TPM: the EK checked against its certificate and persisted, an AK beside it, and the
-  // key the router certificate will be for.
   auto tpm = Tpm::open(o.tcti);
   if (!tpm) return tpm.error();
-  if (auto ek = (*tpm)->checked_ek(o.ek_profile); !ek) return ek.error();
-  AkOptions ak_options = o.ak;
-  ak_options.ek_profile = o.ek_profile;
-  ak_options.ek_handle = ek_handle(o.ek_profile);
-  auto ek = (*tpm)->persist_ek(o.ek_profile, ak_options.ek_handle);
-  if (!ek) return ek.error();
-  auto ak = (*tpm)->create_ak(ak_options);
-  if (!ak) return ak.error();
-  auto tls_key = (*tpm)->create_tls_key(o.tls_key);
-  if (!tls_key) return tls_key.error();
-  auto tls_spki = public_key_der(tls_key->area);
+  auto keys = attestation_keys(**tpm, o);
+  if (!keys) return keys.error();
+  auto tls_spki = public_key_der(keys->tls_key.area);
   if (!tls_spki) return tls_spki.error();
 
   // Port 930: TLS to the pinned conductor, then the WebSocket.
@@ -150,30 +196,30 @@ Result<OnboardState> onboard(const RouterOptions& o, const Secret& token) {
   std::string token_text(token.view());
   Status sent = ch.send(json{{"type", "hello"},
                              {"token", token_text},
-                             {"ak_public", base64_encode(ak->public_area)},
+                             {"identity", o.identity},
+                             {"ak_public", base64_encode(keys->ak.public_area)},
                              {"tls_public", base64_encode(*tls_spki)}});
   OPENSSL_cleanse(token_text.data(), token_text.size());
   if (!sent) return sent.error();
   auto challenge = expect(ch, "challenge");
   if (!challenge) return challenge.error();
-  auto id_object = b64(*challenge, "credential");
-  auto encrypted = b64(*challenge, "secret");
   auto nonce = b64(*challenge, "nonce");
-  if (!id_object || !encrypted || !nonce) return Error{"the conductor's challenge is malformed", EPROTO};
-  if (nonce->size() != protocol::kNonceBytes) return Error{"the conductor's nonce is not 32 bytes", EPROTO};
-  auto secret = (*tpm)->activate_credential(ek->handle, ak->handle, Credential{*id_object, *encrypted});
-  if (!secret) return secret.error().context("activating the conductor's credential");
+  if (!nonce) return Error{"the conductor's challenge is malformed", EPROTO};
+  if (nonce->size() != protocol::kNonceBytes)
+    return Error{"the conductor's nonce is not 32 bytes", EPROTO};
   auto exporter = ch.connection().exporter(protocol::kExporterBytes);
   if (!exporter) return exporter.error();
   auto qualifying = protocol::quote_qualifying_data(*nonce, *exporter, *tls_spki);
-  auto quote = (*tpm)->quote(ak->handle, qualifying, {PcrSelection{alg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}}});
+  auto proof = o.identity == protocol::kIdentityIdevid ? idevid_proof(**tpm, o, *keys, qualifying)
+                                                       : ek_proof(**tpm, *keys, *challenge);
+  if (!proof) return proof.error();
+  auto quote = (*tpm)->quote(keys->ak.handle, qualifying,
+                             {PcrSelection{alg::kSha256, {0, 1, 2, 3, 4, 5, 6, 7}}});
   if (!quote) return quote.error();
-  if (auto s = ch.send(json{{"type", "proof"},
-                            {"secret", base64_encode(secret->bytes())},
-                            {"attest", base64_encode(quote->attest)},
-                            {"signature", base64_encode(quote->signature)}});
-      !s)
-    return s.error();
+  (*proof)["type"] = "proof";
+  (*proof)["attest"] = base64_encode(quote->attest);
+  (*proof)["signature"] = base64_encode(quote->signature);
+  if (auto s = ch.send(*proof); !s) return s.error();
   auto issued = expect(ch, "certificate");
   if (!issued) return issued.error();
   st.certificate_file = o.state_dir + "/router.crt";

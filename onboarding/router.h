@@ -21,7 +21,9 @@ struct RouterOptions {
   std::string conductor;              // overrides the token's host when set
   uint16_t port = 0;                  // 0: the token's port (930)
   uint16_t management_port = 933;
+  std::string identity = "ek";  // how the TPM proves who it is: "ek" or "idevid" (protocol.h)
   EkProfile ek_profile = EkProfile::kRsa2048;
+  uint32_t idevid_handle = kDefaultIdevidHandle;  // the IDevID signing key, for "idevid"
   AkOptions ak;
   TlsKeyOptions tls_key;
 };

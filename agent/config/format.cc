@@ -1,4 +1,5 @@
 // The effective configuration as INI text (secrets masked), and the diff between two.
+#include <cstdio>
 #include <sstream>
 
 #include "agent/config/config.h"
@@ -132,6 +133,11 @@ void write_onboarding(Writer& w, const Onboarding& o) {
   w.key("Interface", o.interface);
   w.key("StateDirectory", o.state_directory);
   w.key("EkProfile", o.ek_profile);
+  w.key("Identity", o.identity);
+  w.key("IDevIDCertificate", o.idevid_certificate);
+  char handle[16];
+  std::snprintf(handle, sizeof handle, "0x%08x", o.idevid_key_handle);
+  w.key("IDevIDKeyHandle", std::string(handle));
 }
 
 template <typename T, typename F>

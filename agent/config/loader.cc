@@ -219,6 +219,32 @@ auto uint_in = [](uint32_t min, uint32_t max) {
   return [min, max](std::string_view s) { return parse_uint(s, min, max); };
 };
 
+// A readable file holding a PEM certificate; its path.
+auto pem_certificate_file = [](std::string_view s) -> Result<std::string> {
+  const std::string path(s);
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Error{"cannot read " + path + ": " + std::strerror(errno), ENOENT};
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return Error{path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)", EINVAL};
+  }
+  return path;
+};
+
+// A TPM persistent handle, 0x81000000 to 0x81ffffff, in hex.
+auto persistent_handle = [](std::string_view s) -> Result<uint32_t> {
+  const std::string text(s);
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long v = text.rfind("0x", 0) == 0 ? std::strtoul(text.c_str() + 2, &end, 16) : 0;
+  if (text.size() <= 2 || errno != 0 || end == nullptr || *end != '\0' || v < 0x81000000ul ||
+      v > 0x81fffffful) {
+    return Error{"'" + text + "' is not a TPM persistent handle (0x81000000 to 0x81ffffff)",
+                 EINVAL};
+  }
+  return static_cast<uint32_t>(v);
+};
+
 // ---- Provider presets (Secure Edge guides) ----
 
 struct Preset {
@@ -314,16 +340,8 @@ struct Builder {
   // as a Secret) and CAPath=; each file is checked here so that a bad one is reported at its line.
   void certificate_auth(ObjectReader& r, std::optional<AuthMethod>& method, CertificateAuth& c) {
     r.scalar("AuthMethod", enum_parser(kAuthMethods), [&](AuthMethod v) { method = v; });
-    r.scalar("Certificate", [](std::string_view s) -> Result<std::string> {
-      const std::string path(s);
-      std::ifstream in(path, std::ios::binary);
-      if (!in) return Error{"cannot read " + path + ": " + std::strerror(errno), ENOENT};
-      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-        return Error{path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)", EINVAL};
-      }
-      return path;
-    }, [&](std::string v) { c.certificate = std::move(v); });
+    r.scalar("Certificate", pem_certificate_file,
+             [&](std::string v) { c.certificate = std::move(v); });
     if (const Assignment* a = r.last("PrivateKeyFile")) {
       c.private_key_file = a->value;
       auto key = read_secret_file(a->value, 16384, "a private key");
@@ -514,7 +532,28 @@ struct Builder {
       if (s == "rsa2048" || s == "ecc-p256" || s == "ecc-p384") return std::string(s);
       return Error{"'" + std::string(s) + "' is not valid: expected rsa2048, ecc-p256 or ecc-p384", EINVAL};
     }, [&](std::string v) { b.ek_profile = std::move(v); });
+    onboarding_identity(r, b);
     if (r.finish()) cfg.onboarding = std::move(b);
+  }
+
+  // Identity= (ek or idevid); for idevid, IDevIDCertificate= (a readable PEM file) is required
+  // and IDevIDKeyHandle= is where the manufacturer persisted the key.
+  void onboarding_identity(ObjectReader& r, Onboarding& b) {
+    r.scalar(
+        "Identity",
+        [](std::string_view s) -> Result<std::string> {
+          if (s == "ek" || s == "idevid") return std::string(s);
+          return Error{"'" + std::string(s) + "' is not valid: expected ek or idevid", EINVAL};
+        },
+        [&](std::string v) { b.identity = std::move(v); });
+    r.scalar("IDevIDCertificate", pem_certificate_file,
+             [&](std::string v) { b.idevid_certificate = std::move(v); });
+    r.scalar("IDevIDKeyHandle", persistent_handle, [&](uint32_t v) { b.idevid_key_handle = v; });
+    const Assignment* identity = r.last("Identity");
+    if (identity && b.identity == "idevid" && r.last("IDevIDCertificate") == nullptr) {
+      r.error(*identity,
+              "Identity=idevid needs IDevIDCertificate= (the device-ID certificate's PEM file)");
+    }
   }
 
   void agent(const RawObject& o) {

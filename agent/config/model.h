@@ -177,6 +177,9 @@ struct Onboarding {
   std::string interface;  // whose MAC the device ID token carries
   std::string state_directory = "/var/lib/sedge/onboarding";
   std::string ek_profile = "rsa2048";  // rsa2048, ecc-p256 or ecc-p384 (TCG EK profiles)
+  std::string identity = "ek";         // ek or idevid: what the TPM proves who the router is with
+  std::string idevid_certificate;      // PEM file of the IDevID certificate (Identity=idevid)
+  uint32_t idevid_key_handle = 0x81020000;  // persistent handle of the IDevID signing key
 };
 
 struct Config {

@@ -19,7 +19,9 @@ std::atomic<bool> g_stop{false};
 
 void usage() {
   std::cerr << "Usage: sedgectl onboard [--config-dir DIR]... COMMAND\n"
-               "  export-idtoken   print the device ID token (EK certificate and key, MAC, router ID)\n"
+               "  export-idtoken   print the device ID token (EK certificate and key, or with "
+               "Identity=idevid\n"
+               "                   the IDevID certificate and key; MAC, router ID)\n"
                "                   for the operator to register with the conductor\n"
                "  run              onboard with the token in TokenFile= (once), then hold the\n"
                "                   management channel until interrupted\n"
@@ -38,7 +40,11 @@ int export_idtoken(const config::Onboarding& o) {
   if (!mac) return fail(mac.error().message);
   auto tpm = onboarding::Tpm::open(o.tcti);
   if (!tpm) return fail(tpm.error().message);
-  auto token = onboarding::device_id_token(**tpm, o.router_id, *mac, agent::router_options(o).ek_profile);
+  auto token = o.identity == "idevid"
+                   ? onboarding::idevid_id_token(**tpm, o.router_id, *mac, o.idevid_certificate,
+                                                 o.idevid_key_handle)
+                   : onboarding::device_id_token(**tpm, o.router_id, *mac,
+                                                 agent::router_options(o).ek_profile);
   if (!token) return fail(token.error().message);
   std::cout << *token << "\n";
   return 0;

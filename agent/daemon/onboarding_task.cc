@@ -13,6 +13,8 @@ onboarding::RouterOptions router_options(const config::Onboarding& o) {
   r.port = o.port;
   r.management_port = o.management_port;
   if (auto p = onboarding::parse_ek_profile(o.ek_profile); p) r.ek_profile = *p;  // validated at load
+  r.identity = o.identity;
+  r.idevid_handle = o.idevid_key_handle;
   return r;
 }
 

@@ -217,7 +217,7 @@ Result<Bytes> certificate_spki(std::span<const uint8_t> der) {
 Status verify_with_cas(std::span<const uint8_t> der, const std::string& ca_dir) {
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-  if (!cert) return Error{"the EK certificate is not a DER certificate", EBADMSG};
+  if (!cert) return Error{"it is not a DER certificate", EBADMSG};
   std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
   struct DirClose {
     void operator()(DIR* d) const { closedir(d); }
@@ -236,7 +236,7 @@ Status verify_with_cas(std::span<const uint8_t> der, const std::string& ca_dir) 
   X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN);
   if (X509_verify_cert(ctx.get()) != 1) {
     int err = X509_STORE_CTX_get_error(ctx.get());
-    return Error{std::string("the EK certificate does not verify to a manufacturer CA in ") + ca_dir + ": " +
+    return Error{std::string("it does not verify to a manufacturer CA in ") + ca_dir + ": " +
                      X509_verify_cert_error_string(err),
                  EKEYREJECTED};
   }

@@ -79,6 +79,109 @@ Result<ob::PublicArea> ek_area(const std::string& idtoken_json) {
   return ob::ek_public_from_key(profile, key);
 }
 
+// The registered identity kind of a device ID token: "ek" unless it says "idevid".
+std::string identity_kind(const json& idtoken) {
+  auto it = idtoken.find("identity");
+  return it != idtoken.end() && it->is_string() ? it->get<std::string>()
+                                                : std::string(protocol::kIdentityEk);
+}
+
+const char* identity_label(const std::string& kind) {
+  return kind == protocol::kIdentityIdevid ? "IDevID key" : "EK";
+}
+
+// The identity key's SubjectPublicKeyInfo, checked: its certificate chains to a manufacturer CA
+// and is for the token's public key; an IDevID key's TPM public area is that key and a device
+// identity key (fixedTPM, signing).
+Result<Bytes> checked_identity(const json& token, const std::string& kind,
+                               const std::string& ca_dir) {
+  const bool idevid = kind == protocol::kIdentityIdevid;
+  if (!idevid && kind != protocol::kIdentityEk)
+    return Error{"unknown identity '" + kind + "' (ek or idevid)", EINVAL};
+  const std::string what = idevid ? "the IDevID certificate" : "the EK certificate";
+  auto cert = b64_field(token, idevid ? "idevid_certificate" : "ek_certificate");
+  if (!cert) return cert.error().context("device ID token");
+  auto spki = b64_field(token, idevid ? "idevid_public_key" : "ek_public_key");
+  if (!spki) return spki.error().context("device ID token");
+  if (auto s = verify_with_cas(*cert, ca_dir); !s) return s.error().context(what);
+  auto cert_spki = certificate_spki(*cert);
+  if (!cert_spki) return cert_spki.error().context(what);
+  if (*cert_spki != *spki)
+    return Error{"the device ID token's public key is not " + what + "'s", EINVAL};
+  if (!idevid) return spki;
+  auto wire = b64_field(token, "idevid_public");
+  if (!wire) return wire.error().context("device ID token");
+  auto area = ob::parse_public(*wire);
+  if (!area) return area.error().context("the IDevID key's public area");
+  if (auto s = ob::check_idevid_attributes(*area); !s) return s.error();
+  auto area_spki = ob::public_key_der(*area);
+  if (!area_spki || *area_spki != *spki)
+    return Error{"the IDevID key's TPM public area is not its certificate's key", EINVAL};
+  return spki;
+}
+
+// The public key of the registered IDevID certificate (the Certify's signer).
+Result<PkeyPtr> idevid_key(const std::string& idtoken_json) {
+  auto token = json::parse(idtoken_json, nullptr, false);
+  if (token.is_discarded()) return Error{"the registered device ID token is not JSON"};
+  auto der = b64_field(token, "idevid_certificate");
+  if (!der) return der.error();
+  const unsigned char* p = der->data();
+  X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
+  if (!cert) return Error{"the registered IDevID certificate is not DER"};
+  return PkeyPtr(X509_get_pubkey(cert.get()));
+}
+
+// The EK path's challenge: a secret only the TPM holding the registered EK can recover, and
+// only for this AK, and the nonce. The proof must carry the secret back.
+Result<json> challenge_ek(ob::Channel& channel, const RouterRecord& router, const Bytes& ak_name,
+                          const Bytes& nonce) {
+  auto ek = ek_area(router.idtoken);
+  if (!ek) return ek.error();
+  auto secret_bytes = random_bytes(protocol::kSecretBytes);
+  if (!secret_bytes) return secret_bytes.error();
+  Secret secret(*secret_bytes);
+  OPENSSL_cleanse(secret_bytes->data(), secret_bytes->size());
+  auto credential = ob::make_credential(*ek, ak_name, secret);
+  if (!credential) return credential.error();
+  if (auto s = channel.send(json{{"type", "challenge"},
+                                 {"credential", base64_encode(credential->id_object)},
+                                 {"secret", base64_encode(credential->encrypted_secret)},
+                                 {"nonce", base64_encode(nonce)}});
+      !s)
+    return s.error();
+  auto proof = channel.receive(30000);
+  if (!proof) return proof.error().context("no proof");
+  if (auto s = expect_type(*proof, "proof"); !s) return s.error();
+  auto activated = b64_field(*proof, "secret");
+  if (!activated) return activated.error();
+  if (activated->size() != secret.size() ||
+      CRYPTO_memcmp(activated->data(), secret.bytes().data(), secret.size()) != 0)
+    return Error{
+        "the credential was not activated: the AK is not in the TPM that holds the registered EK",
+        EACCES};
+  return proof;
+}
+
+// The IDevID path's challenge: the nonce only. The proof must carry a TPM2_Certify of the AK by
+// the registered IDevID key over the session-bound qualifying data.
+Result<json> challenge_idevid(ob::Channel& channel, const RouterRecord& router,
+                              const Bytes& ak_name, const Bytes& nonce, const Bytes& qualifying) {
+  auto key = idevid_key(router.idtoken);
+  if (!key) return key.error();
+  if (auto s = channel.send(json{{"type", "challenge"}, {"nonce", base64_encode(nonce)}}); !s)
+    return s.error();
+  auto proof = channel.receive(30000);
+  if (!proof) return proof.error().context("no proof");
+  if (auto s = expect_type(*proof, "proof"); !s) return s.error();
+  auto attest = b64_field(*proof, "certify_attest");
+  auto signature = b64_field(*proof, "certify_signature");
+  if (!attest || !signature) return Error{"the proof has no certify of the AK", EBADMSG};
+  if (auto c = ob::verify_certify(key->get(), *attest, *signature, qualifying, ak_name); !c)
+    return c.error().context("certify refused");
+  return proof;
+}
+
 // What a failed session did: the reason for the router (and the log), whether the registry
 // should record the router as failed (only once the token was spent).
 struct Refusal {
@@ -140,17 +243,14 @@ Result<RouterRecord> Conductor::register_router(const std::string& router_id, co
   if (token.is_discarded() || !token.is_object()) return Error{"the device ID token is not a JSON object", EBADMSG};
   if (auto id = token.find("router_id"); id != token.end() && id->is_string() && !id->get<std::string>().empty() &&
                                          id->get<std::string>() != router_id)
-    return Error{"the device ID token is for router " + id->get<std::string>() + ", not " + router_id, EINVAL};
-  auto cert = b64_field(token, "ek_certificate");
-  if (!cert) return cert.error().context("device ID token");
-  auto spki = b64_field(token, "ek_public_key");
-  if (!spki) return spki.error().context("device ID token");
+    return Error{
+        "the device ID token is for router " + id->get<std::string>() + ", not " + router_id,
+        EINVAL};
   auto mac = string_field(token, "mac");
   if (!mac) return mac.error().context("device ID token");
-  if (auto s = verify_with_cas(*cert, options_.manufacturer_ca_dir); !s) return s.error();
-  auto cert_spki = certificate_spki(*cert);
-  if (!cert_spki) return cert_spki.error();
-  if (*cert_spki != *spki) return Error{"the device ID token's EK public key is not its EK certificate's", EINVAL};
+  const std::string kind = identity_kind(token);
+  auto spki = checked_identity(token, kind, options_.manufacturer_ca_dir);
+  if (!spki) return spki.error();
   RouterRecord r;
   r.router_id = router_id;
   r.ek_sha256 = sha256_hex(*spki);
@@ -160,14 +260,19 @@ Result<RouterRecord> Conductor::register_router(const std::string& router_id, co
   auto reg = registry();
   if (!reg) return reg.error();
   if (auto known = reg->router(router_id); known)
-    return Error{"router " + router_id + " is already registered (EK SHA-256 " + known->ek_sha256 + ")", EEXIST};
+    return Error{"router " + router_id + " is already registered (identity key SHA-256 " +
+                     known->ek_sha256 + ")",
+                 EEXIST};
   if (auto all = reg->list_routers(); all) {
     for (const auto& other : *all)
       if (other.ek_sha256 == r.ek_sha256)
-        return Error{"this EK is already registered as router " + other.router_id, EEXIST};
+        return Error{std::string("this ") + identity_label(kind) +
+                         " is already registered as router " + other.router_id,
+                     EEXIST};
   }
   if (auto s = reg->register_router(r); !s) return s.error();
-  log::notice("router registered", {{"ROUTER", router_id}, {"EK_SHA256", r.ek_sha256}});
+  log::notice("router registered",
+              {{"ROUTER", router_id}, {"IDENTITY", kind}, {"IDENTITY_SHA256", r.ek_sha256}});
   return r;
 }
 
@@ -180,7 +285,8 @@ Result<std::string> Conductor::issue_token(const std::string& router_id) {
   if (!jti) return jti.error();
   TokenClaims c;
   c.router_id = router_id;
-  c.ek_sha256 = router->ek_sha256;
+  c.identity_kind = identity_kind(json::parse(router->idtoken, nullptr, false));
+  c.identity_sha256 = router->ek_sha256;
   c.mac = router->mac;
   c.conductor_pin = pin_hex_;
   c.conductor = (options_.advertised_host.empty() ? std::string("localhost") : options_.advertised_host) + ":" +
@@ -219,7 +325,10 @@ Result<std::string> Conductor::show(const std::string& router_id) {
   for (const auto& r : routers) {
     out += "Router: " + r.router_id + "\n";
     out += "  MAC: " + r.mac + "\n";
-    out += "  EK SHA-256: " + r.ek_sha256 + "\n";
+    const std::string kind = identity_kind(json::parse(r.idtoken, nullptr, false));
+    out += "  Identity: " + kind + "\n";
+    out += std::string("  ") + (kind == protocol::kIdentityIdevid ? "IDevID" : "EK") +
+           " SHA-256: " + r.ek_sha256 + "\n";
     out += "  Auth State: " + std::string(to_string(r.auth_state));
     out += r.auth_reason.empty() ? "\n" : " (" + r.auth_reason + ")\n";
     auto certs = reg->certificates(r.router_id);
@@ -251,8 +360,20 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   }
   auto router = reg->router(router_id);
   if (!router) return refuse(channel, {"unknown router " + router_id}, router_id, nullptr), router.error();
-  if (router->ek_sha256 != claims->ek_sha256 || router->mac != claims->mac) {
-    Refusal r{"the token does not match the registered router's EK and MAC"};
+  const std::string kind = identity_kind(json::parse(router->idtoken, nullptr, false));
+  if (router->ek_sha256 != claims->identity_sha256 || kind != claims->identity_kind ||
+      router->mac != claims->mac) {
+    Refusal r{"the token does not match the registered router's identity key and MAC"};
+    return refuse(channel, r, router_id, nullptr), Error{r.reason};
+  }
+  // The router says which identity it proves with; it must be the token's.
+  const auto said = hello->find("identity");
+  const std::string proving = said == hello->end() ? std::string(protocol::kIdentityEk)
+                              : said->is_string()  ? said->get<std::string>()
+                                                   : std::string("(not a string)");
+  if (proving != claims->identity_kind) {
+    Refusal r{"the router proves its identity by " + proving.substr(0, 16) +
+              " but the token is for its " + claims->identity_kind + " identity"};
     return refuse(channel, r, router_id, nullptr), Error{r.reason};
   }
   // Spent only when a certificate is issued (below, atomically), so that a session cut short
@@ -281,36 +402,21 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   if (!ak_name) return fail(ak_name.error().message);
   auto tls_spki = b64_field(*hello, "tls_public");
   if (!tls_spki) return fail(tls_spki.error().message);
-  // The challenge: a secret only the TPM holding the registered EK can recover, and only for
-  // this AK, plus a fresh nonce for the quote.
-  auto ek = ek_area(router->idtoken);
-  if (!ek) return fail(ek.error().message);
-  auto secret_bytes = random_bytes(protocol::kSecretBytes);
+  // The challenge of the registered identity (a fresh nonce, and for the EK a credential), then
+  // the proof: the AK is in the TPM that holds the identity key, and its quote is bound to
+  // this TLS session and key.
   auto nonce = random_bytes(protocol::kNonceBytes);
-  if (!secret_bytes || !nonce) return fail("the random generator failed");
-  Secret secret(*secret_bytes);
-  OPENSSL_cleanse(secret_bytes->data(), secret_bytes->size());
-  auto credential = ob::make_credential(*ek, *ak_name, secret);
-  if (!credential) return fail(credential.error().message);
-  if (auto s = channel.send(json{{"type", "challenge"},
-                                 {"credential", base64_encode(credential->id_object)},
-                                 {"secret", base64_encode(credential->encrypted_secret)},
-                                 {"nonce", base64_encode(*nonce)}});
-      !s)
-    return s.error();
-  auto proof = channel.receive(30000);
-  if (!proof) return fail("no proof: " + proof.error().message);
-  if (auto s = expect_type(*proof, "proof"); !s) return fail(s.error().message);
-  auto activated = b64_field(*proof, "secret");
-  if (!activated) return fail(activated.error().message);
-  if (activated->size() != secret.size() || CRYPTO_memcmp(activated->data(), secret.bytes().data(), secret.size()) != 0)
-    return fail("the credential was not activated: the AK is not in the TPM that holds the registered EK");
-  auto attest = b64_field(*proof, "attest");
-  auto signature = b64_field(*proof, "signature");
-  if (!attest || !signature) return fail("the proof has no quote");
+  if (!nonce) return fail("the random generator failed");
   auto exporter = channel.connection().exporter(protocol::kExporterBytes);
   if (!exporter) return fail(exporter.error().message);
   auto expected = protocol::quote_qualifying_data(*nonce, *exporter, *tls_spki);
+  auto proof = kind == protocol::kIdentityIdevid
+                   ? challenge_idevid(channel, *router, *ak_name, *nonce, expected)
+                   : challenge_ek(channel, *router, *ak_name, *nonce);
+  if (!proof) return fail(proof.error().message);
+  auto attest = b64_field(*proof, "attest");
+  auto signature = b64_field(*proof, "signature");
+  if (!attest || !signature) return fail("the proof has no quote");
   if (auto q = ob::verify_quote(*ak, *attest, *signature, expected); !q) return fail("quote refused: " + q.error().message);
   // Proven: the token is spent (one certificate per token, whatever races), then the router's
   // certificate, for the TLS key the quote covers.

@@ -98,7 +98,8 @@ int main(int argc, char** argv) {
     }
     auto r = c.register_router(args[1], text);
     if (!r) return fail(r.error());
-    std::cout << "registered " << r->router_id << " (EK SHA-256 " << r->ek_sha256 << ")\n";
+    std::cout << "registered " << r->router_id << " (identity key SHA-256 " << r->ek_sha256
+              << ")\n";
     return 0;
   }
   if (cmd == "token" && args.size() == 2) {

@@ -77,7 +77,10 @@ bool is_host_port(std::string_view s) {
 Status check_claims(const TokenClaims& c) {
   if (c.v != kTokenVersion) return Error{"onboarding token version " + std::to_string(c.v) + " (this conductor reads " + std::to_string(kTokenVersion) + ")", kTokenWrongVersion};
   if (!is_router_id(c.router_id)) return malformed("router_id must be 1-128 of A-Z a-z 0-9 - _ . :");
-  if (!is_lower_hex(c.ek_sha256, 64)) return malformed("ek_sha256 must be 64 lower-case hex digits");
+  if (c.identity_kind != "ek" && c.identity_kind != "idevid")
+    return malformed("identity_kind must be ek or idevid");
+  if (!is_lower_hex(c.identity_sha256, 64))
+    return malformed("identity_sha256 must be 64 lower-case hex digits");
   if (!is_mac(c.mac)) return malformed("mac must be aa:bb:cc:dd:ee:ff (lower case)");
   if (!is_lower_hex(c.conductor_pin, 64)) return malformed("conductor_pin must be 64 lower-case hex digits");
   if (!is_host_port(c.conductor)) return malformed("conductor must be host:port");
@@ -201,7 +204,8 @@ Result<TokenClaims> parse_claims(std::string_view text) {
   if (v->is_number_unsigned() ? v->get<uint64_t>() != uint64_t{kTokenVersion} : v->get<int64_t>() != kTokenVersion)
     return Error{"onboarding token version " + v->dump() + " (this conductor reads " + std::to_string(kTokenVersion) + ")", kTokenWrongVersion};
 
-  static constexpr std::string_view kStrings[] = {"router_id", "ek_sha256", "mac", "conductor_pin", "conductor", "jti"};
+  static constexpr std::string_view kStrings[] = {
+      "router_id", "identity_kind", "identity_sha256", "mac", "conductor_pin", "conductor", "jti"};
   static constexpr std::string_view kTimes[] = {"iat", "exp"};
   for (const auto& [key, value] : j.items()) {
     const bool known = key == "v" || std::find(std::begin(kStrings), std::end(kStrings), key) != std::end(kStrings) ||
@@ -209,7 +213,9 @@ Result<TokenClaims> parse_claims(std::string_view text) {
     if (!known) return malformed("unknown claim '" + key.substr(0, 32) + "'");
   }
   TokenClaims c;
-  std::string* fields[] = {&c.router_id, &c.ek_sha256, &c.mac, &c.conductor_pin, &c.conductor, &c.jti};
+  std::string* fields[] = {&c.router_id, &c.identity_kind, &c.identity_sha256,
+                           &c.mac,       &c.conductor_pin, &c.conductor,
+                           &c.jti};
   for (size_t i = 0; i < std::size(kStrings); ++i) {
     const auto it = j.find(kStrings[i]);
     if (it == j.end() || !it->is_string()) return malformed("no string claim " + std::string(kStrings[i]));
@@ -232,7 +238,8 @@ Result<std::string> issue_token(const TokenClaims& claims, const Ed25519Key& key
   if (!key.has_private()) return Error{"issuing an onboarding token needs the private key", EINVAL};
   const nlohmann::json j = {{"v", claims.v},
                             {"router_id", claims.router_id},
-                            {"ek_sha256", claims.ek_sha256},
+                            {"identity_kind", claims.identity_kind},
+                            {"identity_sha256", claims.identity_sha256},
                             {"mac", claims.mac},
                             {"conductor_pin", claims.conductor_pin},
                             {"conductor", claims.conductor},

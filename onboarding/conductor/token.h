@@ -3,7 +3,10 @@
 // signature covers the first part exactly as sent. Claims (all required, no others):
 //   v              token format version (kTokenVersion)
 //   router_id      the router it is for
-//   ek_sha256      hex SHA-256 of the router's EK SubjectPublicKeyInfo DER
+//   identity_kind  how the router proves who it is: "ek" (credential activation with its EK)
+//                  or "idevid" (TPM2_Certify with its IDevID key)
+//   identity_sha256  hex SHA-256 of that identity key's SubjectPublicKeyInfo DER (the EK's,
+//                  or the IDevID certificate's), the binding to the registered router
 //   mac            the router's management MAC, "aa:bb:cc:dd:ee:ff"
 //   conductor_pin  hex SHA-256 of the conductor's TLS SubjectPublicKeyInfo DER
 //   conductor      where to connect, "host:port"
@@ -26,7 +29,7 @@
 
 namespace sedge::conductor {
 
-inline constexpr int kTokenVersion = 1;
+inline constexpr int kTokenVersion = 2;  // 2: identity_kind and identity_sha256 replace ek_sha256
 inline constexpr size_t kMaxTokenLength = 2048;  // longer input is malformed before any decoding
 
 // Error::code of a failed verify_token, one per reason.
@@ -39,7 +42,8 @@ inline constexpr int kTokenWrongVersion = EPROTONOSUPPORT;
 struct TokenClaims {
   int v = kTokenVersion;
   std::string router_id;
-  std::string ek_sha256;
+  std::string identity_kind = "ek";  // "ek" or "idevid"
+  std::string identity_sha256;
   std::string mac;
   std::string conductor_pin;
   std::string conductor;
@@ -81,8 +85,8 @@ class Ed25519Key {
 // A fresh jti: 16 random bytes, hex.
 Result<std::string> new_jti();
 
-// Hex SHA-256 of DER bytes: ek_sha256 of the EK's SubjectPublicKeyInfo, conductor_pin of the
-// TLS key's.
+// Hex SHA-256 of DER bytes: identity_sha256 of the identity key's SubjectPublicKeyInfo,
+// conductor_pin of the TLS key's.
 std::string sha256_hex(std::span<const uint8_t> der);
 
 // The router's pin check: whether the SubjectPublicKeyInfo DER the TLS server presented is the

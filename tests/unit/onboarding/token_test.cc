@@ -16,7 +16,8 @@ constexpr int64_t kNow = 1'760'000'000;
 TokenClaims sample_claims() {
   TokenClaims c;
   c.router_id = "branch-01";
-  c.ek_sha256 = std::string(64, 'a');
+  c.identity_kind = "ek";
+  c.identity_sha256 = std::string(64, 'a');
   c.mac = "52:54:00:12:34:56";
   c.conductor_pin = std::string(64, 'b');
   c.conductor = "conductor.test:930";
@@ -62,9 +63,10 @@ TEST(OnboardingToken, IssuedTokenVerifiesAndCarriesEveryClaim) {
   EXPECT_EQ(token->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_."), std::string::npos)
       << "compact form is base64url without padding";
   const auto json = nlohmann::json::parse(unb64url(token->substr(0, dot)));
-  EXPECT_EQ(json["v"], 1);
+  EXPECT_EQ(json["v"], kTokenVersion);
   EXPECT_EQ(json["router_id"], "branch-01");
-  EXPECT_EQ(json["ek_sha256"], claims.ek_sha256);
+  EXPECT_EQ(json["identity_kind"], "ek");
+  EXPECT_EQ(json["identity_sha256"], claims.identity_sha256);
   EXPECT_EQ(json["mac"], claims.mac);
   EXPECT_EQ(json["conductor_pin"], claims.conductor_pin);
   EXPECT_EQ(json["conductor"], "conductor.test:930");
@@ -196,14 +198,24 @@ std::string sign_raw(const std::string& json, const Ed25519Key& key) {
 
 nlohmann::json sample_json() {
   const TokenClaims c = sample_claims();
-  return {{"v", 1}, {"router_id", c.router_id}, {"ek_sha256", c.ek_sha256}, {"mac", c.mac}, {"conductor_pin", c.conductor_pin},
-          {"conductor", c.conductor}, {"jti", c.jti}, {"iat", c.iat}, {"exp", c.exp}};
+  return {{"v", kTokenVersion},
+          {"router_id", c.router_id},
+          {"identity_kind", c.identity_kind},
+          {"identity_sha256", c.identity_sha256},
+          {"mac", c.mac},
+          {"conductor_pin", c.conductor_pin},
+          {"conductor", c.conductor},
+          {"jti", c.jti},
+          {"iat", c.iat},
+          {"exp", c.exp}};
 }
 
 TEST(OnboardingToken, WrongVersionIsItsOwnReason) {
   Keys k;
   ASSERT_TRUE(verify_token(sign_raw(sample_json().dump(), k.signing), k.verifying, kNow).ok());
-  for (const nlohmann::json& v : {nlohmann::json(2), nlohmann::json(0), nlohmann::json(-1)}) {
+  // Version 1 is the EK-only format (ek_sha256): refused as a version, not as malformed.
+  for (const nlohmann::json& v :
+       {nlohmann::json(1), nlohmann::json(3), nlohmann::json(0), nlohmann::json(-1)}) {
     auto j = sample_json();
     j["v"] = v;
     auto r = verify_token(sign_raw(j.dump(), k.signing), k.verifying, kNow);
@@ -211,13 +223,13 @@ TEST(OnboardingToken, WrongVersionIsItsOwnReason) {
     EXPECT_EQ(r.error().code, kTokenWrongVersion) << r.error().message;
     EXPECT_NE(r.error().message.find("version"), std::string::npos);
   }
-  // A version 2 token may carry different claims: still "wrong version", not "malformed".
-  auto v2 = nlohmann::json{{"v", 2}, {"something", "else"}};
+  // A version 3 token may carry different claims: still "wrong version", not "malformed".
+  auto v2 = nlohmann::json{{"v", 3}, {"something", "else"}};
   auto r = verify_token(sign_raw(v2.dump(), k.signing), k.verifying, kNow);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, kTokenWrongVersion);
   TokenClaims c = sample_claims();
-  c.v = 2;
+  c.v = 3;
   EXPECT_FALSE(issue_token(c, k.signing).ok());
 }
 
@@ -241,8 +253,12 @@ TEST(OnboardingToken, SignedButMalformedClaimsAreRefused) {
       with("router_id", ""),
       with("router_id", "has space"),
       with("router_id", 7),
-      with("ek_sha256", std::string(63, 'a')),
-      with("ek_sha256", std::string(64, 'A')),
+      with("identity_sha256", std::string(63, 'a')),
+      with("identity_sha256", std::string(64, 'A')),
+      with("identity_sha256", nullptr),
+      with("identity_kind", "iak"),
+      with("identity_kind", nullptr),
+      with("ek_sha256", std::string(64, 'a')),
       with("mac", "52:54:00:12:34"),
       with("mac", "52-54-00-12-34-56"),
       with("conductor_pin", std::string(64, 'g')),
@@ -280,7 +296,7 @@ TEST(OnboardingToken, RouterReadsClaimsWithoutTheKey) {
     ASSERT_FALSE(r.ok()) << bad.substr(0, 40);
     EXPECT_EQ(r.error().code, kTokenMalformed);
   }
-  auto v2 = nlohmann::json{{"v", 2}};
+  auto v2 = nlohmann::json{{"v", 1}};
   auto r = read_claims_unverified(b64url(v2.dump()) + ".AAAA");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, kTokenWrongVersion);
