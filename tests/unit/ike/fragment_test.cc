@@ -11,6 +11,7 @@
 
 #include "ike/crypto.h"
 #include "ike/message.h"
+#include "ike/responder.h"
 
 namespace sedge::ike {
 namespace {
@@ -122,6 +123,45 @@ TEST(Fragment, NotifyAndNegotiation) {
   EXPECT_EQ(fragment_size_for({FragmentMode::accept, 1000}, with), 0u);
   EXPECT_EQ(fragment_size_for({FragmentMode::no, 1000}, with), 0u);
   EXPECT_EQ(fragment_size_for({FragmentMode::yes, 1000}, without), 0u);
+}
+
+// The responder's half of the negotiation (RFC 7383 2.3): it answers the notify only when the
+// initiator sent it and it announces fragmentation itself; it sends fragments only in yes/force.
+struct Negotiated {
+  bool notify = false, fragmentation = false;
+  size_t size = 0;
+};
+Negotiated respond(bool initiator_announced, FragmentConfig config) {
+  const Suite suite;
+  auto ke = KeyExchange::generate(suite.dh_group);
+  EXPECT_TRUE(ke.ok());
+  const InitOffer offer{Proposal{1, 1, {}, ike_transforms(suite)}, ke->public_value(), Bytes(32, 7),
+                        false};
+  std::vector<Payload> init;
+  if (initiator_announced) init.push_back(fragmentation_supported_notify());
+  sockaddr_in local{}, peer{};
+  local.sin_family = peer.sin_family = AF_INET;
+  auto half = answer_ike_sa_init(suite, offer, 0x0102, 0x0304, Bytes{}, local, peer, init, nullptr,
+                                 &config);
+  EXPECT_TRUE(half.ok());
+  auto response = parse(half->init_response);
+  EXPECT_TRUE(response.ok());
+  return {announces_fragmentation(response->payloads), half->sa.fragmentation,
+          half->sa.fragment_size};
+}
+
+TEST(Fragment, ResponderAnswersTheNotifyOnlyWhenAsked) {
+  auto yes = respond(true, {FragmentMode::yes, 1000});
+  EXPECT_TRUE(yes.notify && yes.fragmentation);
+  EXPECT_EQ(yes.size, 1000u);
+  auto accept = respond(true, {FragmentMode::accept, 1000});
+  EXPECT_TRUE(accept.notify && accept.fragmentation) << "accept: the peer may fragment";
+  EXPECT_EQ(accept.size, 0u) << "accept: ours are never fragmented";
+  auto no = respond(true, {FragmentMode::no, 1000});
+  EXPECT_FALSE(no.notify || no.fragmentation);
+  auto unasked = respond(false, {FragmentMode::yes, 1000});
+  EXPECT_FALSE(unasked.notify || unasked.fragmentation);
+  EXPECT_EQ(unasked.size, 0u);
 }
 
 // ---- Malformed sequences ----
