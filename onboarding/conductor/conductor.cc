@@ -120,12 +120,16 @@ Result<Bytes> checked_identity(const json& token, const std::string& kind,
   return spki;
 }
 
-// The public key of the registered IDevID certificate (the Certify's signer).
-Result<PkeyPtr> idevid_key(const std::string& idtoken_json) {
+// The public key of the registered IDevID certificate (the Certify's signer), once the
+// certificate still chains to a manufacturer CA (trust withdrawn or the certificate expired
+// since registration: refused).
+Result<PkeyPtr> idevid_key(const std::string& idtoken_json, const std::string& ca_dir) {
   auto token = json::parse(idtoken_json, nullptr, false);
   if (token.is_discarded()) return Error{"the registered device ID token is not JSON"};
   auto der = b64_field(token, "idevid_certificate");
   if (!der) return der.error();
+  if (auto s = verify_with_cas(*der, ca_dir); !s)
+    return s.error().context("the IDevID certificate");
   const unsigned char* p = der->data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
   if (!cert) return Error{"the registered IDevID certificate is not DER"};
@@ -166,8 +170,9 @@ Result<json> challenge_ek(ob::Channel& channel, const RouterRecord& router, cons
 // The IDevID path's challenge: the nonce only. The proof must carry a TPM2_Certify of the AK by
 // the registered IDevID key over the session-bound qualifying data.
 Result<json> challenge_idevid(ob::Channel& channel, const RouterRecord& router,
-                              const Bytes& ak_name, const Bytes& nonce, const Bytes& qualifying) {
-  auto key = idevid_key(router.idtoken);
+                              const std::string& ca_dir, const Bytes& ak_name, const Bytes& nonce,
+                              const Bytes& qualifying) {
+  auto key = idevid_key(router.idtoken, ca_dir);
   if (!key) return key.error();
   if (auto s = channel.send(json{{"type", "challenge"}, {"nonce", base64_encode(nonce)}}); !s)
     return s.error();
@@ -411,7 +416,8 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   if (!exporter) return fail(exporter.error().message);
   auto expected = protocol::quote_qualifying_data(*nonce, *exporter, *tls_spki);
   auto proof = kind == protocol::kIdentityIdevid
-                   ? challenge_idevid(channel, *router, *ak_name, *nonce, expected)
+                   ? challenge_idevid(channel, *router, options_.manufacturer_ca_dir, *ak_name,
+                                      *nonce, expected)
                    : challenge_ek(channel, *router, *ak_name, *nonce);
   if (!proof) return fail(proof.error().message);
   auto attest = b64_field(*proof, "attest");

@@ -154,6 +154,17 @@ idevid_config "$LAB_DIR/cfg-mixed" 930 router-ek "$LAB_DIR/idevid/idevid.pem"
 conductor_token router-ek "$LAB_DIR/cfg-mixed/token"
 refused "EK token with the IDevID" router-ek "the router proves its identity by idevid but the token is for its ek identity" "$LAB_DIR/cfg-mixed"
 
+echo "== the manufacturer CA withdrawn after registration"
+"$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
+conductor_token router-idv "$LAB_DIR/cfg/token"
+mv "$LAB_DIR/mca/idevid-ca.pem" "$LAB_DIR/idevid-ca.withdrawn"
+timeout 60 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "withdrawn CA: accepted"
+grep -q "the IDevID certificate: it does not verify to a manufacturer CA" "$LAB_DIR/attack.txt" || { cat "$LAB_DIR/attack.txt"; lab_fail "withdrawn CA: not refused clearly"; }
+[ ! -e "$LAB_DIR/cfg/state/state.json" ] || lab_fail "withdrawn CA: the router recorded an onboarding"
+$COND $C show router-idv | grep -q "Auth State: failed (the IDevID certificate: it does not verify" || lab_fail "withdrawn CA: not failed at the conductor"
+echo "withdrawn CA                       refused: $(grep -o "the IDevID certificate: it does not verify.*" "$LAB_DIR/attack.txt" | head -1)"
+mv "$LAB_DIR/idevid-ca.withdrawn" "$LAB_DIR/mca/idevid-ca.pem"
+
 certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
 [ "$certs_before" = "$certs_after" ] || lab_fail "a refused onboarding stored a certificate ($certs_before -> $certs_after)"
 conductor_stop
