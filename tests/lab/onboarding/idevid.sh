@@ -68,7 +68,7 @@ conductor_init
 jq -e 'has("ek_certificate") | not' "$LAB_DIR/idtoken.json" > /dev/null || lab_fail "the IDevID token carries an EK"
 jq -r .idevid_certificate "$LAB_DIR/idtoken.json" | base64 -d > "$LAB_DIR/idtoken.der"
 openssl x509 -in "$LAB_DIR/idevid/idevid.pem" -outform der | cmp - "$LAB_DIR/idtoken.der" || lab_fail "the token's certificate is not the IDevID certificate"
-[ "$(jq -r .idevid_name "$LAB_DIR/idtoken.json")" = "$(xxd -p "$LAB_DIR/idevid/name" | tr -d '\n')" ] ||
+[ "$(jq -r .idevid_name "$LAB_DIR/idtoken.json")" = "$(od -An -tx1 "$LAB_DIR/idevid/name" | tr -d ' \n')" ] ||
   lab_fail "the token's IDevID name is not the one tpm2_readpublic reports"
 jq -c '{router_id, mac, identity, idevid_name}' "$LAB_DIR/idtoken.json"
 

@@ -82,6 +82,23 @@ TEST(OnboardingToken, IssuedTokenVerifiesAndCarriesEveryClaim) {
   EXPECT_TRUE(verify_token(*token, k.signing, kNow).ok());
 }
 
+TEST(OnboardingToken, TheIdevidIdentityRoundTripsInTheSameBindingField) {
+  Keys k;
+  TokenClaims claims = sample_claims();
+  claims.identity_kind = "idevid";
+  claims.identity_sha256 = std::string(64, 'c');
+  auto token = issue_token(claims, k.signing);
+  ASSERT_TRUE(token.ok()) << token.error().message;
+  auto read = verify_token(*token, k.verifying, kNow);
+  ASSERT_TRUE(read.ok()) << read.error().message;
+  EXPECT_EQ(*read, claims);
+  const auto json = nlohmann::json::parse(unb64url(token->substr(0, token->find('.'))));
+  EXPECT_EQ(json["identity_kind"], "idevid");
+  EXPECT_FALSE(json.contains("ek_sha256")) << "one binding field for both identities";
+  claims.identity_kind = "iak";
+  EXPECT_FALSE(issue_token(claims, k.signing).ok());
+}
+
 TEST(OnboardingToken, ValidityWindowIsIatInclusiveExpExclusive) {
   Keys k;
   const TokenClaims claims = sample_claims();
