@@ -13,6 +13,16 @@
 . "$SEDGE_SOURCE_DIR/tests/lab/onboarding/conductor_lib.sh"
 MFG=$LAB_DIR/mfg
 HANDLE=0x81020000
+router=""
+
+# Whatever this scenario started goes when it ends, passed or failed (then the logs as lab.sh does).
+idevid_cleanup() {
+  [ -n "$router" ] && kill "$router" 2> /dev/null
+  conductor_stop
+  for d in tpm tpm2; do lab_tpm_resource_manager_stop "$LAB_DIR/$d"; lab_swtpm_stop "$LAB_DIR/$d"; done
+  lab_collect
+}
+trap idevid_cleanup EXIT
 
 # make_idevid DIR CN: the manufacturer's step in the TPM of $TPM2TOOLS_TCTI, leaving DIR/idevid.pem.
 make_idevid() {
@@ -89,6 +99,7 @@ conductor_serve "$LAB_DIR/conductor.log"
 router=$!
 conductor_wait_for "$LAB_DIR/router.log" "management channel up" 600 || { cat "$LAB_DIR/router.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard by its IDevID"; }
 kill "$router"; wait "$router" 2>/dev/null || true
+router=""
 cat "$LAB_DIR/router.log"
 $COND $C show router-idv | tee "$LAB_DIR/show.txt"
 grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
@@ -167,7 +178,4 @@ mv "$LAB_DIR/idevid-ca.withdrawn" "$LAB_DIR/mca/idevid-ca.pem"
 
 certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
 [ "$certs_before" = "$certs_after" ] || lab_fail "a refused onboarding stored a certificate ($certs_before -> $certs_after)"
-conductor_stop
-lab_tpm_resource_manager_stop "$LAB_DIR/tpm"
-lab_swtpm_stop "$LAB_DIR/tpm"
 echo PASS
