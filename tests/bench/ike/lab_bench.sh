@@ -8,19 +8,11 @@
 # the setups per second of wall time that the load generator saw.
 set -eu
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
-bin=$SEDGE_BUILD_DIR/tests/bench/ike
+. "$SEDGE_SOURCE_DIR/tests/bench/ike/bench_lib.sh"
 count=${LAB_IKE_BENCH_COUNT:-2000}
 window=${LAB_IKE_BENCH_WINDOW:-32}
 groups=${LAB_IKE_BENCH_GROUPS:-14 19 31}
-psk="sedge ike benchmark pre-shared key"
-hz=$(getconf CLK_TCK)
-lab_ns gen
-lab_ns resp
-lab_link gen eth0 10.77.0.1/24 resp eth0 10.77.0.2/24
-
-cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }  # utime + stime, after "(comm)"
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-group_name() { case $1 in 14) echo modp2048 ;; 19) echo ecp256 ;; 31) echo curve25519 ;; esac; }
+bench_topology
 
 # run_load NAME PID GROUP: the load against the responder PID; sets cpu_s, rss_per_sa, wall_rate.
 run_load() {
@@ -38,66 +30,10 @@ run_load() {
   echo "$1 group $3: $count CHILD_SAs in the kernel ($states ESP SAs), responder CPU $cpu_s s, RSS $r0 -> $r1 kB"
 }
 
-start_charon() {  # GROUP
-  d=$LAB_DIR/charon-$1
-  mkdir -p "$d"
-  cat > "$d/strongswan.conf" <<EOC
-charon {
-  load_modular = no
-  load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 openssl kernel-netlink socket-default vici
-  install_routes = no
-  cookie_threshold = 100000
-  cookie_threshold_ip = 100000
-  block_threshold = 100000
-  ikesa_table_size = 1024
-  ikesa_table_segments = 16
-  filelog { log { path = $d/charon.log
-      default = 0 } }
-  plugins { vici { socket = unix://$d/charon.vici } }
-}
-EOC
-  ( umask 077; cat > "$d/swanctl.conf" <<EOC
-connections {
-  bench {
-    local_addrs = 10.77.0.2
-    version = 2
-    proposals = aes128gcm16-prfsha256-$(group_name "$1")
-    unique = never
-    local { auth = psk
-      id = pop.example.net }
-    remote { auth = psk
-      id = %any }
-    children { c { local_ts = 10.201.0.0/24
-        remote_ts = 10.99.99.0/24
-        esp_proposals = aes128gcm16 } }
-  }
-}
-secrets { ike-bench { secret = "$psk" } }
-EOC
-  )
-  ip netns exec resp unshare -m sh -c "mount -t tmpfs tmpfs /run; exec env STRONGSWAN_CONF=$d/strongswan.conf /usr/lib/ipsec/charon" \
-    > "$d/charon-stdout.log" 2>&1 &
-  charon_pid=$!
-  for _ in $(seq 100); do [ -S "$d/charon.vici" ] && break; sleep 0.1; done
-  [ -S "$d/charon.vici" ] || lab_fail "charon did not start (see $d/charon-stdout.log)"
-  [ "$(cat "/proc/$charon_pid/comm")" = charon ] || lab_fail "pid $charon_pid is not charon"
-  ip netns exec resp swanctl --load-all --file "$d/swanctl.conf" --uri "unix://$d/charon.vici" > "$d/load.log" 2>&1 ||
-    { cat "$d/load.log"; lab_fail "swanctl could not load the benchmark's connection"; }
-}
-
-stop() {  # PID
-  kill "$1" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
-  ip -n resp xfrm state flush
-  ip -n resp xfrm policy flush
-}
-
 results=$LAB_DIR/results.txt
 : > "$results"
 for g in $groups; do
-  ip netns exec resp "$bin/ike-responder" 10.77.0.2 "$g" > "$LAB_DIR/sedge-$g.log" 2>&1 &
-  sedge_pid=$!
-  for _ in $(seq 50); do grep -q listening "$LAB_DIR/sedge-$g.log" && break; sleep 0.1; done
+  start_sedge "$g"
   run_load sedge "$sedge_pid" "$g"
   s_cpu=$cpu_s s_rss=$rss_per_sa s_wall=$wall_rate
   stop "$sedge_pid"
