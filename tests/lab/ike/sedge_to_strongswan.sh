@@ -40,7 +40,7 @@ if [ $tshark_check = 1 ]; then
   # paths, which this guest cannot run, are what decrypts.
   grep -q "!! WARNING: WRITING IKE AND ESP KEYS" "$LAB_DIR/connect.log" || lab_fail "the key log was opened without its warning"
   cp "$LAB_DIR/keys/ikev2_decryption_table" "$LAB_DIR/keys/esp_sa" "$LAB_LOG_DIR/"  # lab keys only
-  ip netns exec pop1 tshark -q -i wan -f esp -w "$LAB_DIR/esp.pcap" > "$LAB_DIR/tshark-esp.log" 2>&1 &
+  ip netns exec pop1 dumpcap -P -q -i wan -f esp -w "$LAB_DIR/esp.pcap" > "$LAB_DIR/tshark-esp.log" 2>&1 &
   esp_capture=$!
   for _ in $(seq 300); do grep -q "Capturing on" "$LAB_DIR/tshark-esp.log" && break; sleep 0.1; done
 fi
