@@ -18,6 +18,8 @@ lab_swanctl site --initiate --child c --timeout 30 > "$LAB_DIR/site/initiate.log
 for _ in $(seq 300); do grep -q "tunnel site1 up:" "$LAB_DIR/respond.log" && break; sleep 0.1; done
 grep -q "tunnel site1 up:" "$LAB_DIR/respond.log" || { cat "$LAB_DIR/respond.log"; lab_fail "sedge did not install the tunnel"; }
 cat "$LAB_DIR/respond.log"
+# charon writes its log late (buffered): wait for its verdict on sedge's AUTH before reading it.
+wait_for_line "$LAB_DIR/site/charon.log" "authentication of '$POP1_ID' with .* successful" || true
 echo "\$ grep authentication site/charon.log"
 grep -E "authentication of|received end entity cert|sending end entity cert|received cert request|received SIGNATURE_HASH" "$LAB_DIR/site/charon.log" | sed 's/^.*\] //' | head -12
 if [ "$kind" = rsa ]; then scheme='RSA_EMSA_PSS_SHA2_256(_SALT_32)?'; else scheme=ECDSA_WITH_SHA256_DER; fi
