@@ -5,7 +5,8 @@
 # RemoteTrafficSelector= on its [Tunnel]) and installs it through the same path as c, with its
 # own reqid; each LAN host's pings to srv1 go through their own CHILD_SA in the kernel. Every
 # ESP SA of sedge's carries the kernel time limits of a 100 s CHILD_SA lifetime (soft at the
-# rekey, 90 s; hard 110 s).
+# rekey, 90 s; hard 110 s). When strongSwan deletes d, sedge removes its SAs and policies and c
+# carries on.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/seed_peers.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/ike/children_lib.sh"
@@ -27,5 +28,13 @@ children_ping
 children_expect_esp pop1
 children_expect_lifetimes pop1 90 110
 children_expect_two site
+# strongSwan deletes d (swanctl --terminate --child d): sedge removes d's SAs and policies, c stays.
+lab_swanctl site --terminate --child d --timeout 30 > "$LAB_DIR/site/terminate-d.log" 2>&1 ||
+  { cat "$LAB_DIR/site/terminate-d.log"; lab_fail "strongSwan could not delete CHILD_SA d"; }
+for _ in $(seq 50); do [ "$(ip -n pop1 xfrm state | grep -c "proto esp")" -eq 2 ] && break; sleep 0.2; done
+echo "\$ ip -n pop1 xfrm policy | grep src   # after d's Delete"; ip -n pop1 xfrm policy | grep "^src"
+[ "$(ip -n pop1 xfrm state | grep -c "proto esp")" -eq 2 ] || lab_fail "sedge did not remove CHILD_SA d's SAs when strongSwan deleted it"
+! ip -n pop1 xfrm policy | grep -q "10.88.88.0/24" || lab_fail "sedge did not remove CHILD_SA d's policies when strongSwan deleted it"
+ip netns exec lanhost0 ping -c 3 -i 0.2 -W 2 10.201.0.10 || lab_fail "CHILD_SA c no longer carries lanhost0's ping after d's Delete"
 cp "$LAB_DIR/respond.log" "$LAB_LOG_DIR/respond.log"
 echo PASS
