@@ -4,18 +4,32 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace sedge {
+
+Result<std::string> read_fd(int fd) {
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+    } else if (n == 0) {
+      return out;
+    } else if (errno != EINTR) {
+      return Error::sys(std::string("read: ") + std::strerror(errno));
+    }
+  }
+}
 
 Result<std::string> read_file(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Error::sys("opening " + path);
-  std::string out;
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
-  int err = errno;
+  if (fd < 0) return Error::sys("cannot read " + path + ": " + std::strerror(errno));
+  auto out = read_fd(fd);
   ::close(fd);
-  if (n < 0) return Error::sys("reading " + path, err);
+  if (!out) return out.error().context("cannot read " + path);
   return out;
 }
 

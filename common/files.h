@@ -9,6 +9,7 @@
 
 namespace sedge {
 
+Result<std::string> read_fd(int fd);  // to its end, e.g. standard input
 Result<std::string> read_file(const std::string& path);
 Status write_file_atomic(const std::string& path, std::string_view content, unsigned mode);
 

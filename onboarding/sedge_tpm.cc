@@ -26,6 +26,7 @@
 #include <map>
 #include <sstream>
 
+#include "common/files.h"
 #include "onboarding/credential.h"
 #include "onboarding/idtoken.h"
 #include "onboarding/quote.h"
@@ -65,9 +66,9 @@ int usage() {
 }
 
 Result<Bytes> read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot read " + path, ENOENT};
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  auto text = sedge::read_file(path);
+  if (!text) return text.error();
+  return Bytes(text->begin(), text->end());
 }
 
 bool write_file(const std::string& path, sedge::onboarding::ByteView data) {

@@ -13,6 +13,7 @@
 #include "agent/config/config.h"
 #include "agent/config/ini.h"
 #include "agent/config/values.h"
+#include "common/files.h"
 
 namespace sedge::config {
 namespace fs = std::filesystem;
@@ -73,9 +74,9 @@ Result<Secret> read_secret_file(const fs::path& path, size_t max_size = 4096, co
   if (static_cast<size_t>(st.st_size) > max_size) {
     return Error{path.string() + " is larger than " + std::to_string(max_size) + " bytes: not " + what, EFBIG};
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error::sys("cannot read " + path.string() + ": " + std::strerror(errno));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto read = sedge::read_file(path.string());
+  if (!read) return read.error();
+  std::string text = std::move(*read);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   Secret s{std::string_view(text)};
   std::fill(text.begin(), text.end(), '\0');
@@ -222,10 +223,9 @@ auto uint_in = [](uint32_t min, uint32_t max) {
 // A readable file holding a PEM certificate; its path.
 auto pem_certificate_file = [](std::string_view s) -> Result<std::string> {
   const std::string path(s);
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Error{"cannot read " + path + ": " + std::strerror(errno), ENOENT};
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (text.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+  auto text = sedge::read_file(path);
+  if (!text) return text.error();
+  if (text->find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return Error{path + " holds no PEM certificate (-----BEGIN CERTIFICATE-----)", EINVAL};
   }
   return path;

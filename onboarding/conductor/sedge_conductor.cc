@@ -1,13 +1,13 @@
 // sedge-conductor: the reference conductor. Operators register routers from their device ID
 // tokens, hand out onboarding tokens, and run `serve` for ports 930 and 933.
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -85,18 +85,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "register" && args.size() == 3) {
-    std::string text;
-    if (args[2] == "-") {
-      // Through rdbuf: GCC 12 at -O2 sees a null dereference in istreambuf_iterator (-Werror).
-      std::ostringstream in;
-      in << std::cin.rdbuf();
-      text = in.str();
-    } else {
-      auto file = sedge::read_file(args[2]);
-      if (!file) return fail(file.error());
-      text = *file;
-    }
-    auto r = c.register_router(args[1], text);
+    auto text = args[2] == "-" ? sedge::read_fd(STDIN_FILENO) : sedge::read_file(args[2]);
+    if (!text) return fail(text.error());
+    auto r = c.register_router(args[1], *text);
     if (!r) return fail(r.error());
     std::cout << "registered " << r->router_id << " (identity key SHA-256 " << r->ek_sha256
               << ")\n";

@@ -18,10 +18,10 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <iterator>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/files.h"
 #include "netlink/ownership.h"
 #include "netlink/reconcile.h"
 #include "netlink/route.h"
@@ -315,7 +315,9 @@ int events(int count, int seconds) {
 int main(int argc, char** argv) {
   std::string cmd = argc > 1 ? argv[1] : "";
   if (cmd == "apply" || cmd == "daemon") {
-    std::string text((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    auto in = sedge::read_fd(STDIN_FILENO);
+    if (!in) fail("cannot read the spec on stdin");
+    std::string text = std::move(*in);
     json spec = json::parse(text, nullptr, false);
     std::fill(text.begin(), text.end(), '\0');  // held keys
     if (spec.is_discarded()) fail("the spec on stdin is not JSON");

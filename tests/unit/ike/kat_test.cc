@@ -150,7 +150,7 @@ TEST(IkeKat, EcpGroupsRfc5903Section8) {
     // A public value that is not the private key's, or not on the curve, is refused.
     EXPECT_FALSE(KeyExchange::from_private(c.group, hex(c.i), gr).ok());
     Bytes off = gr;
-    off.back() ^= 1;
+    off.at(off.size() - 1) ^= 1;  // not back(): GCC 12 at -O2 warns of a null dereference there
     EXPECT_FALSE(initiator->shared_secret(off).ok());
   }
 }
