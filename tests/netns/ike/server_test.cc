@@ -1,5 +1,7 @@
 // ike::Server on loopback in a private network namespace: many real initiators at once, the
 // COOKIE path, retransmissions, refusals, and a malformed flood while an initiator connects.
+#include "ike/server.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -14,18 +16,12 @@
 #include <thread>
 
 #include "ike/initiator.h"
-#include "ike/server.h"
+#include "tests/support/ipv4.h"
 
 namespace sedge::ike {
 namespace {
 
-sockaddr_in addr(const char* ip, uint16_t port = 500) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
+using testing::ipv4_endpoint;
 
 TrafficSelector ts(uint8_t a, uint8_t b, uint8_t c) { return {{a, b, c, 0}, {a, b, c, 255}}; }
 
@@ -85,7 +81,7 @@ class ServerTest : public ::testing::Test {
   }
   void start(size_t cookie_threshold = 256) {
     ServerConfig c;
-    c.local = addr("127.0.0.1");
+    c.local = ipv4_endpoint("127.0.0.1");
     c.suite = suite_;
     c.handler = &handler_;
     c.workers = 2;
@@ -105,8 +101,8 @@ class ServerTest : public ::testing::Test {
   InitiatorConfig initiator(int host, const Secret* psk = nullptr) {
     InitiatorConfig ic;
     const std::string ip = "127.0.0." + std::to_string(host);
-    ic.local = addr(ip.c_str());
-    ic.remote = addr("127.0.0.1");
+    ic.local = ipv4_endpoint(ip.c_str());
+    ic.remote = ipv4_endpoint("127.0.0.1");
     ic.tunnel.local_id_type = kIdRfc822;
     ic.tunnel.local_id = "site@example.com";
     ic.tunnel.remote_id_type = kIdFqdn;
@@ -197,14 +193,14 @@ Bytes init_request(const Suite& suite, uint64_t spi_i, const Bytes& cookie = {})
 struct RawPeer {
   int fd = socket(AF_INET, SOCK_DGRAM, 0);
   explicit RawPeer(const char* ip) {
-    sockaddr_in a = addr(ip, 0);
+    sockaddr_in a = ipv4_endpoint(ip, 0);
     bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
     timeval tv{2, 0};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   }
   ~RawPeer() { close(fd); }
   void send(const Bytes& b, uint16_t port = 500) const {
-    sockaddr_in to = addr("127.0.0.1", port);
+    sockaddr_in to = ipv4_endpoint("127.0.0.1", port);
     (void)sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
   }
   Bytes receive() const {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "ike/responder.h"
+#include "tests/support/ipv4.h"
 
 namespace sedge::ike {
 namespace {
@@ -13,13 +14,7 @@ namespace {
 constexpr uint16_t kNatSource = 16388, kNatDestination = 16389;
 constexpr uint64_t kSpiI = 0x0102030405060708ull;
 
-sockaddr_in at(const char* ip, uint16_t port = 500) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
-}
+using testing::ipv4_endpoint;
 
 Payload nat_notify(uint16_t type, const sockaddr_in& a) {
   return {kNotify, false, encode_notify({0, {}, type, nat_hash(kSpiI, 0, a)})};
@@ -42,22 +37,26 @@ bool nat_seen(const sockaddr_in& local, const sockaddr_in& peer, const sockaddr_
 }
 
 TEST(ResponderNat, NoNatWhenBothHashesMatch) {
-  EXPECT_FALSE(nat_seen(at("192.0.2.2"), at("198.51.100.2"), at("198.51.100.2"), at("192.0.2.2")));
+  EXPECT_FALSE(nat_seen(ipv4_endpoint("192.0.2.2"), ipv4_endpoint("198.51.100.2"),
+                        ipv4_endpoint("198.51.100.2"), ipv4_endpoint("192.0.2.2")));
 }
 
 TEST(ResponderNat, InitiatorBehindNat) {
-  EXPECT_TRUE(nat_seen(at("192.0.2.2"), at("198.51.100.2"), at("100.64.0.2"), at("192.0.2.2")));
-  EXPECT_TRUE(
-      nat_seen(at("192.0.2.2"), at("198.51.100.2", 1024), at("198.51.100.2"), at("192.0.2.2")));
+  EXPECT_TRUE(nat_seen(ipv4_endpoint("192.0.2.2"), ipv4_endpoint("198.51.100.2"),
+                       ipv4_endpoint("100.64.0.2"), ipv4_endpoint("192.0.2.2")));
+  EXPECT_TRUE(nat_seen(ipv4_endpoint("192.0.2.2"), ipv4_endpoint("198.51.100.2", 1024),
+                       ipv4_endpoint("198.51.100.2"), ipv4_endpoint("192.0.2.2")));
 }
 
 TEST(ResponderNat, ResponderBehindPortForward) {
   // The initiator sent to the CPE's 192.0.2.2, which forwarded it to us at 172.16.1.2.
-  EXPECT_TRUE(nat_seen(at("172.16.1.2"), at("198.51.100.2"), at("198.51.100.2"), at("192.0.2.2")));
+  EXPECT_TRUE(nat_seen(ipv4_endpoint("172.16.1.2"), ipv4_endpoint("198.51.100.2"),
+                       ipv4_endpoint("198.51.100.2"), ipv4_endpoint("192.0.2.2")));
 }
 
 TEST(ResponderNat, OwnAddressUnknownOnAnyAddress) {
-  EXPECT_FALSE(nat_seen(at("0.0.0.0"), at("198.51.100.2"), at("198.51.100.2"), at("192.0.2.2")));
+  EXPECT_FALSE(nat_seen(ipv4_endpoint("0.0.0.0"), ipv4_endpoint("198.51.100.2"),
+                        ipv4_endpoint("198.51.100.2"), ipv4_endpoint("192.0.2.2")));
 }
 
 }  // namespace
