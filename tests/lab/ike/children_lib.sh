@@ -53,3 +53,16 @@ children_expect_two() {
   grep -Eq "^ *c: .*INSTALLED" "$LAB_DIR/list-sas.txt" && grep -Eq "^ *d: .*INSTALLED" "$LAB_DIR/list-sas.txt" ||
     lab_fail "strongSwan $1's CHILD_SAs are not c and d"
 }
+
+# children_expect_installed SEDGE_NS STRONGSWAN_NAME POLICY: sedge's kernel in SEDGE_NS holds child
+# d's policy (POLICY, "src A dst B"), both children carry their pings through their own ESP pairs
+# with the time limits of a 100 s CHILD_SA lifetime (soft 90 s, hard 110 s), and strongSwan lists
+# both children.
+children_expect_installed() {
+  echo "\$ ip -n $1 xfrm policy | grep src"; ip -n "$1" xfrm policy | grep "^src"
+  ip -n "$1" xfrm policy | grep -q "$3" || lab_fail "sedge did not install CHILD_SA d's policies ($3)"
+  children_ping
+  children_expect_esp "$1"
+  children_expect_lifetimes "$1" 90 110
+  children_expect_two "$2"
+}
