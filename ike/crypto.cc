@@ -793,6 +793,12 @@ Bytes random_bytes(size_t n) {
   return b;
 }
 
+uint64_t random_ike_spi() {
+  uint64_t spi = 0;
+  while (spi == 0) spi = get64(random_bytes(8), 0);
+  return spi;
+}
+
 Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
   uint8_t in[8 + 8 + 4 + 2];
   for (int i = 0; i < 8; ++i) {

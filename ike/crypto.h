@@ -205,6 +205,8 @@ Bytes psk_auth(const Secret& psk, std::span<const uint8_t> message, std::span<co
                const PrfKey& sk_p, std::span<const uint8_t> id_body);
 
 Bytes random_bytes(size_t n);
+// A new IKE SA SPI: random and never zero (RFC 7296 3.1).
+uint64_t random_ike_spi();
 
 // NAT_DETECTION_*_IP notify data: SHA-1(SPIi | SPIr | IPv4 address | port) (RFC 7296 2.23).
 Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const struct sockaddr_in& address);

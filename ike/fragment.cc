@@ -38,10 +38,6 @@ std::string describe(const Header& h) {
          std::to_string(h.message_id) + ")";
 }
 
-uint16_t be16(std::span<const uint8_t> b, size_t at) {
-  return static_cast<uint16_t>(b[at] << 8 | b[at + 1]);
-}
-
 Error dropped(const std::string& why) {
   return Error{"dropped an IKE fragment: " + why, EBADMSG};
 }
@@ -176,7 +172,7 @@ Result<std::vector<Payload>> Reassembler::add(const SkKey& key, const Message& m
                                               Clock::time_point now) {
   const Payload& skf = *m.find(kSkf);
   if (skf.body.size() < 4) return dropped("an SKF payload without its fragment number and total");
-  const uint16_t number = be16(skf.body, 0), total = be16(skf.body, 2);
+  const uint16_t number = get16(skf.body, 0), total = get16(skf.body, 2);
   const std::string which = "fragment " + std::to_string(number) + " of " + std::to_string(total) +
                             " of the " + describe(m.header);
   if (number == 0 || total == 0 || number > total)

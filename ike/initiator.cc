@@ -25,12 +25,6 @@ std::vector<Proposal> esp_proposal(uint32_t spi, const Suite& suite) {
   return {{1, 3, s, esp_transforms(suite)}};
 }
 
-uint64_t random_spi() {
-  const Bytes b = random_bytes(8);
-  uint64_t v = 0;
-  for (uint8_t x : b) v = v << 8 | x;
-  return v ? v : 1;
-}
 
 
 // An error notify in a response, as an error naming it.
@@ -138,7 +132,7 @@ Result<EstablishedSa> Initiator::establish() {
   auto dh = KeyExchange::generate(config_.suite.dh_group);
   if (!dh) return dh.error();
   EstablishedSa sa;
-  sa.spi_i = random_spi();
+  sa.spi_i = random_ike_spi();
   const Bytes ni = random_bytes(32);
 
   // IKE_SA_INIT, repeated once with the responder's COOKIE if it asks for one.
@@ -273,7 +267,7 @@ Result<EstablishedSa> Initiator::establish() {
   if (!local_ts || !remote_ts || local_ts->empty() || remote_ts->empty()) return Error{"IKE_AUTH: no traffic selectors", EBADMSG};
   const auto& spi = (*esp)[0].spi;
   sa.child_spi_in = config_.child_spi;
-  sa.child_spi_out = static_cast<uint32_t>(spi[0]) << 24 | static_cast<uint32_t>(spi[1]) << 16 | static_cast<uint32_t>(spi[2]) << 8 | spi[3];
+  sa.child_spi_out = get32(spi, 0);
   sa.local_ts = local_ts->front();
   sa.remote_ts = remote_ts->front();
   sa.child_keys = derive_child_keys(config_.suite, sa.keys.sk_d, ni, nr);

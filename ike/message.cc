@@ -3,13 +3,14 @@
 #include <algorithm>
 
 namespace sedge::ike {
-namespace {
 
 uint16_t get16(std::span<const uint8_t> d, size_t at) { return static_cast<uint16_t>(d[at] << 8 | d[at + 1]); }
 uint32_t get32(std::span<const uint8_t> d, size_t at) {
   return static_cast<uint32_t>(d[at]) << 24 | static_cast<uint32_t>(d[at + 1]) << 16 | static_cast<uint32_t>(d[at + 2]) << 8 | d[at + 3];
 }
 uint64_t get64(std::span<const uint8_t> d, size_t at) { return static_cast<uint64_t>(get32(d, at)) << 32 | get32(d, at + 4); }
+
+namespace {
 void put16(Bytes& b, uint16_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));
   b.push_back(static_cast<uint8_t>(v));

@@ -16,6 +16,11 @@ using Bytes = std::vector<uint8_t>;
 
 enum class Exchange : uint8_t { ike_sa_init = 34, ike_auth = 35, create_child_sa = 36, informational = 37 };
 
+// Big-endian wire fields at byte `at`; the caller has checked that they are there.
+uint16_t get16(std::span<const uint8_t> d, size_t at);
+uint32_t get32(std::span<const uint8_t> d, size_t at);
+uint64_t get64(std::span<const uint8_t> d, size_t at);
+
 // Payload types (RFC 7296 3.2).
 inline constexpr uint8_t kNoNext = 0, kSa = 33, kKe = 34, kIdi = 35, kIdr = 36, kCert = 37, kCertReq = 38,
                          kAuth = 39, kNonce = 40, kNotify = 41, kDelete = 42, kVendor = 43, kTsi = 44,

@@ -19,14 +19,8 @@ Bytes spi_bytes64(uint64_t spi) {
   for (int i = 7; i >= 0; --i, spi >>= 8) b[static_cast<size_t>(i)] = static_cast<uint8_t>(spi);
   return b;
 }
-uint32_t spi_of(std::span<const uint8_t> b) {
-  return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
-}
-uint64_t spi64_of(std::span<const uint8_t> b) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < 8; ++i) v = v << 8 | b[i];
-  return v;
-}
+uint32_t spi_of(std::span<const uint8_t> b) { return get32(b, 0); }
+uint64_t spi64_of(std::span<const uint8_t> b) { return get64(b, 0); }
 
 std::vector<Payload> encode_create_child(const CreateChildSa& m) {
   std::vector<Payload> out;

@@ -37,10 +37,6 @@ const Payload* find(const std::vector<Payload>& payloads, uint8_t type) {
   return it == payloads.end() ? nullptr : &*it;
 }
 
-uint32_t be32(const Bytes& b) {
-  return static_cast<uint32_t>(b[0]) << 24 | static_cast<uint32_t>(b[1]) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
-}
-
 // What the initiator's NAT detection says (RFC 7296 2.23): it hashed what it sent from (a NAT in
 // front of it when that is not where the request came from) and to (a NAT in front of us, which
 // forwarded the request, when that is not our own address; unknown when we listen on any address).
@@ -185,7 +181,7 @@ std::vector<Bytes> answer_ike_auth_datagrams(HalfOpenSa& half, AuthAnswer& answe
   EstablishedSa& sa = half.sa;
   const TunnelSpec& tunnel = *answer.tunnel;
   sa.child_spi_in = spi_in;
-  sa.child_spi_out = be32(answer.esp.spi);
+  sa.child_spi_out = get32(answer.esp.spi, 0);
   sa.local_ts = tunnel.local_ts;
   sa.remote_ts = tunnel.remote_ts;
   sa.child_keys = std::move(answer.child_keys);
@@ -269,9 +265,7 @@ Result<EstablishedSa> Responder::accept(std::chrono::seconds timeout) {
     (void)refuse(init, refusal, nullptr);
     return offer.error().context("from " + to_string(peer_));
   }
-  uint64_t spi_r = 0;
-  for (uint8_t b : random_bytes(8)) spi_r = spi_r << 8 | b;
-  auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, spi_r, std::move(init_request), config_.local, peer_, init.payloads,
+  auto half = answer_ike_sa_init(config_.suite, *offer, init.header.spi_i, random_ike_spi(), std::move(init_request), config_.local, peer_, init.payloads,
                                  config_.tunnel.pubkey ? &config_.tunnel.pubkey->trust : nullptr, &config_.tunnel.fragmentation);
   if (!half) return half.error().context("from " + to_string(peer_));
   EstablishedSa& sa = half->sa;

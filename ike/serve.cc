@@ -34,11 +34,6 @@ std::string hex64(uint64_t v) {
   return b;
 }
 
-uint64_t random_spi64() {
-  const Bytes b = random_bytes(8);
-  const uint64_t v = spi64_of(b);
-  return v ? v : 1;
-}
 
 bool supported_group(uint16_t g) { return KeyExchange::supported(g); }
 
@@ -92,7 +87,7 @@ ChildSa keyed_pair(ChildKeys k, bool initiator) {
 // An INVALID_KE_PAYLOAD that asks for another group we support: `group` becomes it.
 bool take_group(const std::optional<Notify>& refusal, uint16_t& group) {
   if (!refusal || refusal->type != kNotifyInvalidKe || refusal->data.size() != 2) return false;
-  const auto g = static_cast<uint16_t>(refusal->data[0] << 8 | refusal->data[1]);
+  const uint16_t g = get16(refusal->data, 0);
   if (!supported_group(g) || g == group) return false;
   group = g;
   return true;
@@ -391,7 +386,7 @@ void Session::start_ike_rekey() {
   Request r;
   r.kind = Kind::rekey_ike;
   r.on = current();
-  r.new_spi_i = random_spi64();
+  r.new_spi_i = random_ike_spi();
   r.ni = random_bytes(32);
   auto dh = KeyExchange::generate(ike_group_);
   if (!dh) {
@@ -647,7 +642,7 @@ std::vector<Payload> Session::on_rekey_ike(IkeSa& s, const CreateChildSa& req) {
   IkeSa fresh;
   fresh.initiator = false;
   fresh.spi_i = spi64_of(chosen->spi);
-  fresh.spi_r = random_spi64();
+  fresh.spi_r = random_ike_spi();
   fresh.keys = derive_rekeyed_ike_keys(su, s.keys.sk_d, g_ir->bytes(), req.nonce, nr, fresh.spi_i, fresh.spi_r);
   log_ike_keys(fresh);
   fresh.next_id = 0;
@@ -860,7 +855,7 @@ void Session::on_rekey_ike_response(Request& r, const std::vector<Payload>& inne
       resp->ke_group != ike_group_) {
     const uint16_t type = resp && resp->error ? resp->error->type : 0;
     if (type == kNotifyInvalidKe && resp->error->data.size() == 2) {
-      const auto g = static_cast<uint16_t>(resp->error->data[0] << 8 | resp->error->data[1]);
+      const uint16_t g = get16(resp->error->data, 0);
       if (supported_group(g) && g != ike_group_) {
         ike_group_ = g;
         ike_rekey_at = Clock::now();

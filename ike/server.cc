@@ -17,11 +17,6 @@ constexpr uint16_t kCookie = 16390, kInvalidSyntax = 7, kNoAdditionalSas = 35;
 constexpr size_t kMaxReadsPerWakeup = 64;
 constexpr uint64_t kTickUsec = 1'000'000;
 
-uint64_t random_u64() {
-  uint64_t v = 0;
-  for (uint8_t b : random_bytes(8)) v = v << 8 | b;
-  return v;
-}
 
 }  // namespace
 
@@ -234,8 +229,8 @@ void Server::handle_init(const Endpoint& endpoint, Bytes wire, Message m, const 
     return;
   }
   auto sa = std::make_shared<Sa>();
-  do sa->spi_r = random_u64();
-  while (sa->spi_r == 0 || sas_.count(sa->spi_r));
+  do sa->spi_r = random_ike_spi();
+  while (sas_.count(sa->spi_r));
   sa->spi_i = m.header.spi_i;
   sa->peer = from;
   sa->endpoint = &endpoint;
