@@ -86,6 +86,11 @@ std::string identity_kind(const json& idtoken) {
                                                 : std::string(protocol::kIdentityEk);
 }
 
+// The identity kind a router registered with (its device ID token says).
+std::string identity_kind(const RouterRecord& router) {
+  return identity_kind(json::parse(router.idtoken, nullptr, false));
+}
+
 const char* identity_label(const std::string& kind) {
   return kind == protocol::kIdentityIdevid ? "IDevID key" : "EK";
 }
@@ -136,6 +141,14 @@ Result<PkeyPtr> idevid_key(const std::string& idtoken_json, const std::string& c
   return PkeyPtr(X509_get_pubkey(cert.get()));
 }
 
+// The router's answer to a challenge.
+Result<json> receive_proof(ob::Channel& channel) {
+  auto proof = channel.receive(30000);
+  if (!proof) return proof.error().context("no proof");
+  if (auto s = expect_type(*proof, "proof"); !s) return s.error();
+  return proof;
+}
+
 // The EK path's challenge: a secret only the TPM holding the registered EK can recover, and
 // only for this AK, and the nonce. The proof must carry the secret back.
 Result<json> challenge_ek(ob::Channel& channel, const RouterRecord& router, const Bytes& ak_name,
@@ -154,9 +167,8 @@ Result<json> challenge_ek(ob::Channel& channel, const RouterRecord& router, cons
                                  {"nonce", base64_encode(nonce)}});
       !s)
     return s.error();
-  auto proof = channel.receive(30000);
-  if (!proof) return proof.error().context("no proof");
-  if (auto s = expect_type(*proof, "proof"); !s) return s.error();
+  auto proof = receive_proof(channel);
+  if (!proof) return proof.error();
   auto activated = b64_field(*proof, "secret");
   if (!activated) return activated.error();
   if (activated->size() != secret.size() ||
@@ -176,9 +188,8 @@ Result<json> challenge_idevid(ob::Channel& channel, const RouterRecord& router,
   if (!key) return key.error();
   if (auto s = channel.send(json{{"type", "challenge"}, {"nonce", base64_encode(nonce)}}); !s)
     return s.error();
-  auto proof = channel.receive(30000);
-  if (!proof) return proof.error().context("no proof");
-  if (auto s = expect_type(*proof, "proof"); !s) return s.error();
+  auto proof = receive_proof(channel);
+  if (!proof) return proof.error();
   auto attest = b64_field(*proof, "certify_attest");
   auto signature = b64_field(*proof, "certify_signature");
   if (!attest || !signature) return Error{"the proof has no certify of the AK", EBADMSG};
@@ -290,7 +301,7 @@ Result<std::string> Conductor::issue_token(const std::string& router_id) {
   if (!jti) return jti.error();
   TokenClaims c;
   c.router_id = router_id;
-  c.identity_kind = identity_kind(json::parse(router->idtoken, nullptr, false));
+  c.identity_kind = identity_kind(*router);
   c.identity_sha256 = router->ek_sha256;
   c.mac = router->mac;
   c.conductor_pin = pin_hex_;
@@ -330,7 +341,7 @@ Result<std::string> Conductor::show(const std::string& router_id) {
   for (const auto& r : routers) {
     out += "Router: " + r.router_id + "\n";
     out += "  MAC: " + r.mac + "\n";
-    const std::string kind = identity_kind(json::parse(r.idtoken, nullptr, false));
+    const std::string kind = identity_kind(r);
     out += "  Identity: " + kind + "\n";
     out += std::string("  ") + (kind == protocol::kIdentityIdevid ? "IDevID" : "EK") +
            " SHA-256: " + r.ek_sha256 + "\n";
@@ -365,7 +376,7 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   }
   auto router = reg->router(router_id);
   if (!router) return refuse(channel, {"unknown router " + router_id}, router_id, nullptr), router.error();
-  const std::string kind = identity_kind(json::parse(router->idtoken, nullptr, false));
+  const std::string kind = identity_kind(*router);
   if (router->ek_sha256 != claims->identity_sha256 || kind != claims->identity_kind ||
       router->mac != claims->mac) {
     Refusal r{"the token does not match the registered router's identity key and MAC"};
