@@ -12,17 +12,11 @@
 #include "common/result.h"
 #include "ike/certs.h"
 #include "ike/crypto.h"
-#include "ike/initiator.h"
+#include "ike/tunnel.h"
 #include "ike/message.h"
+#include "ike/protocol.h"
 
 namespace sedge::ike {
-
-// Auth methods (RFC 7296 3.8, RFC 4754, RFC 7427).
-inline constexpr uint8_t kAuthRsaSignature = 1, kAuthSharedKeyMic = 2, kAuthEcdsaP256 = 9, kAuthEcdsaP384 = 10,
-                         kAuthEcdsaP521 = 11, kAuthDigitalSignature = 14;
-inline constexpr uint16_t kNotifySignatureHashAlgorithms = 16431;
-// Hash algorithm IDs of RFC 7427 (IANA "IKEv2 Hash Algorithms").
-inline constexpr uint16_t kHashSha1 = 1, kHashSha256 = 2, kHashSha384 = 3, kHashSha512 = 4;
 
 enum class SignatureScheme : uint8_t { rsa_pkcs1, rsa_pss, ecdsa };
 

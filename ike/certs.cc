@@ -239,13 +239,13 @@ Status TrustStore::verify(const Certificate& leaf, const std::vector<Certificate
 // ---- Identities ----
 
 Status id_matches_certificate(const Certificate& cert, uint8_t id_type, std::span<const uint8_t> id_data) {
-  if (id_type == kIdTypeDerAsn1Dn) {
+  if (id_type == kIdDerAsn1Dn) {
     auto name = name_from_der(id_data);
     if (!name) return name.error();
     if (X509_NAME_cmp(name->get(), X509_get_subject_name(cert.get())) == 0) return {};
     return Error{"the ID " + name_line(name->get()) + " is not the certificate's subject " + cert.subject(), EACCES};
   }
-  if (id_type == kIdTypeKeyId) {
+  if (id_type == kIdKeyId) {
     const ASN1_OCTET_STRING* ski = X509_get0_subject_key_id(cert.get());
     if (ski && static_cast<size_t>(ASN1_STRING_length(ski)) == id_data.size() &&
         std::memcmp(ASN1_STRING_get0_data(ski), id_data.data(), id_data.size()) == 0) {
@@ -256,13 +256,13 @@ Status id_matches_certificate(const Certificate& cert, uint8_t id_type, std::spa
   int gen_type = 0;
   const char* kind = "";
   switch (id_type) {
-    case kIdTypeFqdn: gen_type = GEN_DNS; kind = "DNS"; break;
-    case kIdTypeRfc822: gen_type = GEN_EMAIL; kind = "email"; break;
-    case kIdTypeIpv4:
-    case kIdTypeIpv6: gen_type = GEN_IPADD; kind = "IP address"; break;
+    case kIdFqdn: gen_type = GEN_DNS; kind = "DNS"; break;
+    case kIdRfc822: gen_type = GEN_EMAIL; kind = "email"; break;
+    case kIdIpv4:
+    case kIdIpv6: gen_type = GEN_IPADD; kind = "IP address"; break;
     default: return Error{"ID type " + std::to_string(id_type) + " cannot name a certificate", EACCES};
   }
-  if ((id_type == kIdTypeIpv4 && id_data.size() != 4) || (id_type == kIdTypeIpv6 && id_data.size() != 16)) {
+  if ((id_type == kIdIpv4 && id_data.size() != 4) || (id_type == kIdIpv6 && id_data.size() != 16)) {
     return Error{"the IP address ID has " + std::to_string(id_data.size()) + " bytes", EBADMSG};
   }
   std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)> sans(
@@ -283,13 +283,13 @@ Status id_matches_certificate(const Certificate& cert, uint8_t id_type, std::spa
 
 Result<Bytes> encode_id_data(uint8_t id_type, std::string_view text) {
   const std::string s(text);
-  if (id_type == kIdTypeIpv4 || id_type == kIdTypeIpv6) {
+  if (id_type == kIdIpv4 || id_type == kIdIpv6) {
     uint8_t buf[16];
-    const int af = id_type == kIdTypeIpv4 ? AF_INET : AF_INET6;
+    const int af = id_type == kIdIpv4 ? AF_INET : AF_INET6;
     if (inet_pton(af, s.c_str(), buf) != 1) return Error{"'" + s + "' is not an IPv" + (af == AF_INET ? "4" : "6") + " address", EINVAL};
     return Bytes(buf, buf + (af == AF_INET ? 4 : 16));
   }
-  if (id_type == kIdTypeDerAsn1Dn) {
+  if (id_type == kIdDerAsn1Dn) {
     auto name = parse_dn(text);
     if (!name) return name.error();
     unsigned char* der = nullptr;
@@ -304,7 +304,7 @@ Result<Bytes> encode_id_data(uint8_t id_type, std::string_view text) {
 bool id_payload_is(uint8_t id_type, std::string_view text, std::span<const uint8_t> id_body) {
   if (id_body.size() < 4 || id_body[0] != id_type) return false;
   const auto data = id_body.subspan(4);
-  if (id_type == kIdTypeDerAsn1Dn) {
+  if (id_type == kIdDerAsn1Dn) {
     auto want = parse_dn(text);
     auto got = name_from_der(data);
     return want && got && X509_NAME_cmp(want->get(), got->get()) == 0;
@@ -318,16 +318,16 @@ std::string describe_id(std::span<const uint8_t> id_body) {
   const auto data = id_body.subspan(4);
   char addr[INET6_ADDRSTRLEN] = {};
   switch (id_body[0]) {
-    case kIdTypeIpv4:
+    case kIdIpv4:
       if (data.size() == 4 && inet_ntop(AF_INET, data.data(), addr, sizeof addr)) return addr;
       break;
-    case kIdTypeIpv6:
+    case kIdIpv6:
       if (data.size() == 16 && inet_ntop(AF_INET6, data.data(), addr, sizeof addr)) return addr;
       break;
-    case kIdTypeDerAsn1Dn:
+    case kIdDerAsn1Dn:
       if (auto n = name_from_der(data)) return name_line(n->get());
       break;
-    case kIdTypeKeyId: {
+    case kIdKeyId: {
       std::string hex;
       static constexpr char kDigits[] = "0123456789abcdef";
       for (uint8_t b : data) {

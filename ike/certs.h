@@ -13,18 +13,13 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "ike/message.h"
+#include "ike/protocol.h"
 
 typedef struct x509_st X509;
 typedef struct evp_pkey_st EVP_PKEY;
 typedef struct x509_store_st X509_STORE;
 
 namespace sedge::ike {
-
-// ID types (RFC 7296 3.5).
-inline constexpr uint8_t kIdTypeIpv4 = 1, kIdTypeFqdn = 2, kIdTypeRfc822 = 3, kIdTypeIpv6 = 5, kIdTypeDerAsn1Dn = 9,
-                         kIdTypeKeyId = 11;
-// CERT / CERTREQ encoding (RFC 7296 3.6): X.509 Certificate - Signature.
-inline constexpr uint8_t kCertX509Signature = 4;
 
 class Certificate {
  public:

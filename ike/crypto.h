@@ -17,16 +17,9 @@
 #include "common/result.h"
 #include "common/secret.h"
 #include "ike/message.h"
+#include "ike/protocol.h"
 
 namespace sedge::ike {
-
-// IANA IKEv2 transform IDs (RFC 7296 3.3.2; RFC 4868; RFC 5282).
-inline constexpr uint16_t kEncrNull = 11, kEncrAesCbc = 12, kEncrAesGcm16 = 20;  // type 1
-// Type 2. HMAC-SHA1 is here for known-answer tests of the KDF only: sedge never negotiates it.
-inline constexpr uint16_t kPrfHmacSha1 = 2, kPrfHmacSha256 = 5, kPrfHmacSha384 = 6, kPrfHmacSha512 = 7;
-inline constexpr uint16_t kIntegNone = 0, kIntegHmacSha256_128 = 12, kIntegHmacSha384_192 = 13,
-                          kIntegHmacSha512_256 = 14;  // type 3
-inline constexpr uint8_t kTransformEncr = 1, kTransformPrf = 2, kTransformInteg = 3, kTransformDh = 4, kTransformEsn = 5;
 
 size_t prf_size(uint16_t prf);        // output and key size: 20, 32, 48, 64 (0: unknown)
 size_t integ_key_size(uint16_t integ);  // HMAC-SHA2 key: the hash's size (RFC 4868 2.1.1)

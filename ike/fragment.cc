@@ -7,7 +7,6 @@
 #include <string>
 
 #include "common/log.h"
-#include "ike/endpoint.h"
 
 namespace sedge::ike {
 namespace {
@@ -107,15 +106,6 @@ std::vector<Bytes> seal_message(const SkKey& key, const Header& header, uint8_t 
                 " IKE fragments (RFC 7383) of at most " + std::to_string(max_datagram) + " bytes",
             {{"IKE_MESSAGE_ID", std::to_string(header.message_id)}});
   return out;
-}
-
-Status send_all(const Endpoint& endpoint, const std::vector<Bytes>& datagrams,
-                const sockaddr_in& peer) {
-  Status first;
-  for (const Bytes& d : datagrams) {
-    if (auto st = endpoint.send_to(d, peer); !st && first) first = st;
-  }
-  return first;
 }
 
 Reassembler::~Reassembler() {

@@ -17,10 +17,9 @@
 #include "common/result.h"
 #include "ike/crypto.h"
 #include "ike/message.h"
+#include "ike/protocol.h"
 
 namespace sedge::ike {
-
-inline constexpr uint16_t kNotifyFragmentationSupported = 16430;
 
 // strongSwan's names and meanings (its `fragmentation` option): yes announces support and
 // fragments our messages when the peer announced it too; accept announces support (the peer may
@@ -54,10 +53,6 @@ size_t fragment_size_for(const FragmentConfig& config,
 std::vector<Bytes> seal_message(const SkKey& key, const Header& header, uint8_t inner_first,
                                 std::span<const uint8_t> inner, uint64_t& iv_counter,
                                 size_t max_datagram);
-class Endpoint;
-// Sends every datagram of a message (a failure of one does not stop the others); the first error.
-Status send_all(const Endpoint& endpoint, const std::vector<Bytes>& datagrams,
-                const sockaddr_in& peer);
 // The content one fragment carries for this key and datagram size (0: too small).
 size_t fragment_capacity(const SkKey& key, size_t max_datagram);
 

@@ -1,6 +1,8 @@
 #include "ike/message.h"
 
 #include <algorithm>
+#include <cstring>
+#include <string>
 
 namespace sedge::ike {
 
@@ -10,7 +12,6 @@ uint32_t get32(std::span<const uint8_t> d, size_t at) {
 }
 uint64_t get64(std::span<const uint8_t> d, size_t at) { return static_cast<uint64_t>(get32(d, at)) << 32 | get32(d, at + 4); }
 
-namespace {
 void put16(Bytes& b, uint16_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));
   b.push_back(static_cast<uint8_t>(v));
@@ -23,6 +24,8 @@ void put64(Bytes& b, uint64_t v) {
   put32(b, static_cast<uint32_t>(v >> 32));
   put32(b, static_cast<uint32_t>(v));
 }
+
+namespace {
 Error malformed(const std::string& what) { return Error{"malformed IKE message: " + what, EBADMSG}; }
 
 // Payload types this implementation understands; an unknown one marked critical fails.
@@ -211,13 +214,18 @@ Result<Notify> decode_notify(std::span<const uint8_t> d) {
 Bytes encode_ts(const std::vector<TrafficSelector>& selectors) {
   Bytes b{static_cast<uint8_t>(selectors.size()), 0, 0, 0};
   for (const auto& s : selectors) {
-    b.insert(b.end(), {7 /* TS_IPV4_ADDR_RANGE */, 0 /* any protocol */, 0, 16, 0, 0, 0xff, 0xff});
-    b.insert(b.end(), s.start, s.start + 4);
-    b.insert(b.end(), s.end, s.end + 4);
+    const size_t n = s.address_size();
+    b.insert(b.end(), {s.type, s.protocol});
+    put16(b, static_cast<uint16_t>(8 + 2 * n));
+    put16(b, s.start_port);
+    put16(b, s.end_port);
+    b.insert(b.end(), s.start, s.start + n);
+    b.insert(b.end(), s.end, s.end + n);
   }
   return b;
 }
 
+// Selectors of a type we do not know are skipped (the peer may offer more than we take).
 Result<std::vector<TrafficSelector>> decode_ts(std::span<const uint8_t> d) {
   if (d.size() < 4) return malformed("traffic selectors truncated");
   std::vector<TrafficSelector> out;
@@ -226,15 +234,41 @@ Result<std::vector<TrafficSelector>> decode_ts(std::span<const uint8_t> d) {
     if (at + 4 > d.size()) return malformed("traffic selector truncated");
     const uint16_t len = get16(d, at + 2);
     if (len < 8 || at + len > d.size()) return malformed("traffic selector length out of bounds");
-    if (d[at] == 7 && len == 16) {
+    const uint8_t type = d[at];
+    if (type == kTsIpv4AddrRange || type == kTsIpv6AddrRange) {
       TrafficSelector s;
-      std::copy_n(d.begin() + static_cast<long>(at + 8), 4, s.start);
-      std::copy_n(d.begin() + static_cast<long>(at + 12), 4, s.end);
+      s.type = type;
+      const size_t n = s.address_size();
+      if (len != 8 + 2 * n) return malformed("traffic selector of type " + std::to_string(type) + " with length " + std::to_string(len));
+      s.protocol = d[at + 1];
+      s.start_port = get16(d, at + 4);
+      s.end_port = get16(d, at + 6);
+      std::copy_n(d.begin() + static_cast<long>(at + 8), n, s.start);
+      std::copy_n(d.begin() + static_cast<long>(at + 8 + n), n, s.end);
       out.push_back(s);
     }
     at += len;
   }
   return out;
+}
+
+bool TrafficSelector::contains(const TrafficSelector& inner) const {
+  const size_t n = address_size();
+  return inner.type == type && (protocol == 0 || inner.protocol == protocol) && inner.start_port >= start_port &&
+         inner.end_port <= end_port && std::memcmp(inner.start, start, n) >= 0 && std::memcmp(inner.end, end, n) <= 0;
+}
+
+std::optional<TrafficSelector> intersect(const TrafficSelector& a, const TrafficSelector& b) {
+  if (a.type != b.type || (a.protocol && b.protocol && a.protocol != b.protocol)) return std::nullopt;
+  const size_t n = a.address_size();
+  TrafficSelector r = a;
+  r.protocol = a.protocol ? a.protocol : b.protocol;
+  r.start_port = std::max(a.start_port, b.start_port);
+  r.end_port = std::min(a.end_port, b.end_port);
+  std::memcpy(r.start, std::memcmp(a.start, b.start, n) >= 0 ? a.start : b.start, n);
+  std::memcpy(r.end, std::memcmp(a.end, b.end, n) <= 0 ? a.end : b.end, n);
+  if (r.start_port > r.end_port || std::memcmp(r.start, r.end, n) > 0) return std::nullopt;
+  return r;
 }
 
 Bytes encode_ke(uint16_t group, std::span<const uint8_t> public_value) {

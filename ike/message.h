@@ -9,24 +9,19 @@
 #include <vector>
 
 #include "common/result.h"
+#include "ike/protocol.h"
 
 namespace sedge::ike {
 
 using Bytes = std::vector<uint8_t>;
 
-enum class Exchange : uint8_t { ike_sa_init = 34, ike_auth = 35, create_child_sa = 36, informational = 37 };
-
 // Big-endian wire fields at byte `at`; the caller has checked that they are there.
 uint16_t get16(std::span<const uint8_t> d, size_t at);
+void put16(Bytes& b, uint16_t v);
+void put32(Bytes& b, uint32_t v);
+void put64(Bytes& b, uint64_t v);
 uint32_t get32(std::span<const uint8_t> d, size_t at);
 uint64_t get64(std::span<const uint8_t> d, size_t at);
-
-// Payload types (RFC 7296 3.2).
-inline constexpr uint8_t kNoNext = 0, kSa = 33, kKe = 34, kIdi = 35, kIdr = 36, kCert = 37, kCertReq = 38,
-                         kAuth = 39, kNonce = 40, kNotify = 41, kDelete = 42, kVendor = 43, kTsi = 44,
-                         kTsr = 45, kSk = 46, kCp = 47, kEap = 48, kSkf = 53;  // SKF: RFC 7383
-
-enum HeaderFlags : uint8_t { kFlagInitiator = 0x08, kFlagVersion = 0x10, kFlagResponse = 0x20 };
 
 inline constexpr size_t kHeaderSize = 28;
 inline constexpr size_t kMaxMessageSize = 65535;
@@ -92,10 +87,22 @@ struct Notify {
 Bytes encode_notify(const Notify& n);
 Result<Notify> decode_notify(std::span<const uint8_t> body);
 
-struct TrafficSelector {  // IPv4 address range, any protocol and port
-  uint8_t start[4] = {};
-  uint8_t end[4] = {};
+// One traffic selector (3.13.1): an IPv4 or IPv6 address range, an IP protocol (0: any) and a
+// port range (0-65535: any).
+struct TrafficSelector {
+  uint8_t type = kTsIpv4AddrRange;
+  uint8_t protocol = 0;
+  uint16_t start_port = 0, end_port = 65535;
+  uint8_t start[16] = {};  // IPv4: the first 4 bytes
+  uint8_t end[16] = {};
+  bool ipv6() const { return type == kTsIpv6AddrRange; }
+  size_t address_size() const { return ipv6() ? 16 : 4; }
+  // Every address, protocol and port of `inner` is in this selector.
+  bool contains(const TrafficSelector& inner) const;
+  friend bool operator==(const TrafficSelector&, const TrafficSelector&) = default;
 };
+// What `a` and `b` have in common (same family; protocol and ports too), if anything.
+std::optional<TrafficSelector> intersect(const TrafficSelector& a, const TrafficSelector& b);
 Bytes encode_ts(const std::vector<TrafficSelector>& selectors);
 Result<std::vector<TrafficSelector>> decode_ts(std::span<const uint8_t> body);
 

@@ -47,7 +47,7 @@ Result<CreateChildSa> decode_create_child(const std::vector<Payload>& payloads) 
       case kNotify: {
         auto n = decode_notify(p.body);
         if (!n) return n.error();
-        if (n->type < 16384) {
+        if (n->type <= kNotifyErrorMax) {
           if (!m.error) m.error = std::move(*n);
         } else if (n->type == kNotifyRekeySa) {
           if (n->protocol != kProtocolEsp || n->spi.size() != 4) return malformed("REKEY_SA without a 4-byte ESP SPI");

@@ -14,14 +14,9 @@
 #include "common/secret.h"
 #include "ike/crypto.h"
 #include "ike/message.h"
+#include "ike/protocol.h"
 
 namespace sedge::ike {
-
-// Notify types of CREATE_CHILD_SA.
-inline constexpr uint16_t kNotifyNoProposalChosen = 14, kNotifyInvalidKe = 17, kNotifyInvalidSyntax = 7,
-                          kNotifyTsUnacceptable = 38, kNotifyNoAdditionalSas = 35, kNotifyTemporaryFailure = 43,
-                          kNotifyChildSaNotFound = 44, kNotifyRekeySa = 16393;
-inline constexpr uint8_t kProtocolIke = 1, kProtocolEsp = 3;
 
 // The payloads of a CREATE_CHILD_SA request or response (section 1.3):
 // request  SK { [N(REKEY_SA)], SA, Ni, [KEi], [TSi, TSr] }

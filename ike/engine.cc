@@ -1,0 +1,257 @@
+#include "ike/engine.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "common/log.h"
+#include "ike/tasks/task.h"
+
+namespace sedge::ike {
+
+using std::chrono::microseconds;
+
+Engine::Engine(sd_event* loop) : loop_(sd_event_ref(loop)), cookie_secret_(random_bytes(32)) {}
+
+Engine::~Engine() {
+  sas_.clear();
+  sockets_.reset();
+  if (timer_) sd_event_source_disable_unref(timer_);
+  sd_event_unref(loop_);
+}
+
+Result<std::unique_ptr<Engine>> Engine::open(sd_event* loop, const EngineOptions& options) {
+  std::unique_ptr<Engine> e(new Engine(loop));
+  e->limits_ = options.limits;
+  auto sockets = Sockets::open(loop, options.sockets, [raw = e.get()](Datagram&& d) { raw->receive(std::move(d)); });
+  if (!sockets) return sockets.error();
+  e->sockets_ = std::move(*sockets);
+  if (int r = sd_event_add_time(loop, &e->timer_, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, e.get()); r < 0) {
+    return Error::sys("adding the IKE timer", -r);
+  }
+  return e;
+}
+
+Time Engine::now() const {
+  uint64_t usec = 0;
+  sd_event_now(loop_, CLOCK_MONOTONIC, &usec);
+  return Time{} + microseconds(usec);
+}
+
+Result<Address> Engine::source_for(const Address& remote) {
+  sockaddr_storage ss{};
+  const socklen_t len = remote.with_port(remote.port ? remote.port : kIkePort).to_sockaddr(ss);
+  const int fd = socket(remote.family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_storage local{};
+  socklen_t local_len = sizeof local;
+  const bool ok = fd >= 0 && connect(fd, reinterpret_cast<const sockaddr*>(&ss), len) == 0 &&
+                  getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!ok) return Error::sys("finding a route to " + remote.ip_string());
+  auto a = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&local), local_len);
+  if (!a) return Error{"finding a route to " + remote.ip_string() + ": no address", EADDRNOTAVAIL};
+  return a->with_port(0);
+}
+
+void Engine::listen(SaConfig init_config, ConfigLookup lookup, SaEnvironment env) {
+  listen_config_ = std::move(init_config);
+  lookup_ = std::move(lookup);
+  listen_env_ = env;
+}
+
+IkeSa* Engine::initiate(SaConfig config, SaEnvironment env, const Address& local, const Address& remote) {
+  auto sa = IkeSa::initiate(std::move(config), env, local.with_port(ike_port()), remote.port ? remote : remote.with_port(kIkePort), now());
+  sa->natt_port = natt_port();
+  IkeSa* raw = sa.get();
+  sas_.emplace(raw, std::move(sa));
+  settle(raw);
+  return sas_.count(raw) ? raw : nullptr;
+}
+
+void Engine::close(IkeSa* sa, bool abandon) {
+  if (!sas_.count(sa)) return;
+  if (abandon) {
+    sa->abandon();
+  } else {
+    sa->close(now());
+  }
+  settle(sa);
+}
+
+// ---- Receiving ----
+
+void Engine::receive(Datagram&& d) {
+  ++stats_.received;
+  auto m = parse(d.data);
+  if (!m) {
+    ++stats_.dropped;
+    log::debug("dropped a malformed message from " + d.from.to_string() + ": " + m.error().message);
+    return;
+  }
+  const Header& h = m->header;
+  const bool response = h.flags & kFlagResponse;
+  if (h.exchange == Exchange::ike_sa_init && !response && h.spi_r == 0) return on_init_request(*m, d);
+  const uint64_t ours = (h.flags & kFlagInitiator) ? h.spi_r : h.spi_i;
+  auto it = by_spi_.find(ours);
+  if (it == by_spi_.end()) {
+    ++stats_.dropped;
+    return;
+  }
+  IkeSa* sa = it->second;
+  sa->process(*m, d.data, d.from, d.to, now());
+  settle(sa);
+}
+
+// COOKIE (2.6): a keyed hash of what the initiator sends, so a responder under load keeps no
+// state until the initiator proves it receives at its address.
+Bytes Engine::cookie_for(const Message& m, const Datagram& d) const {
+  Bytes data;
+  if (const Payload* ni = m.find(kNonce)) data = ni->body;
+  const auto ip = d.from.ip_bytes();
+  data.insert(data.end(), ip.begin(), ip.end());
+  put64(data, m.header.spi_i);
+  return prf(kPrfHmacSha256, cookie_secret_.bytes(), data);
+}
+
+bool Engine::cookie_ok(const Message& m, const Datagram& d) {
+  if (half_open_.size() < limits_.cookie_threshold) return true;
+  const bool first_is_cookie = !m.payloads.empty() && m.payloads.front().type == kNotify;
+  if (first_is_cookie) {
+    auto n = decode_notify(m.payloads.front().body);
+    if (n && n->type == kNotifyCookie && constant_time_equal(n->data, cookie_for(m, d))) return true;
+  }
+  const Header h{m.header.spi_i, 0, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
+  const Bytes reply = serialize(h, {notify_payload(kNotifyCookie, cookie_for(m, d))});
+  (void)sockets_->send(reply, d.to, d.from);
+  ++stats_.cookies_sent;
+  return false;
+}
+
+void Engine::on_init_request(const Message& m, Datagram& d) {
+  if (!listen_config_) {
+    ++stats_.dropped;
+    return;
+  }
+  // A retransmission: the same response again (kept in the SA's response cache).
+  if (auto it = half_open_by_init_.find({d.from, m.header.spi_i}); it != half_open_by_init_.end()) {
+    if (const Generation* g = it->second->current()) {
+      for (const auto& b : g->answer) (void)sockets_->send(b, d.to, d.from);
+    }
+    return;
+  }
+  const Address source = d.from.with_port(0);
+  if (half_open_.size() >= limits_.half_open_max || half_open_per_source_[source] >= limits_.half_open_per_source) {
+    ++stats_.refused_half_open;
+    log::debug("dropped IKE_SA_INIT from " + d.from.to_string() + ": too many half-open IKE SAs");
+    return;
+  }
+  if (!cookie_ok(m, d)) return;
+  Outgoing refusal;
+  auto sa = IkeSa::respond(*listen_config_, lookup_, listen_env_, m, d.data, d.to, d.from, now(), &refusal);
+  if (!sa) {
+    if (!refusal.data.empty()) (void)sockets_->send(refusal.data, refusal.from, refusal.to);
+    log::info(sa.error().message);
+    return;
+  }
+  (*sa)->natt_port = natt_port();
+  IkeSa* raw = sa->get();
+  sas_.emplace(raw, std::move(*sa));
+  half_open_[raw] = HalfOpen{d.from, m.header.spi_i, now()};
+  half_open_by_init_[{d.from, m.header.spi_i}] = raw;
+  ++half_open_per_source_[source];
+  settle(raw);
+}
+
+// ---- After an SA ran ----
+
+void Engine::flush(IkeSa* sa) {
+  for (auto& o : sa->take_sends()) {
+    const Status st = o.keepalive ? sockets_->send_keepalive(o.from, o.to) : sockets_->send(o.data, o.from, o.to);
+    if (!st) log::debug("sending to " + o.to.to_string() + ": " + st.error().message);
+  }
+}
+
+void Engine::settle(IkeSa* sa) {
+  flush(sa);
+  // Our SPIs: new generations in, deleted ones out.
+  auto& spis = spis_of_[sa];
+  for (uint64_t s : spis) by_spi_.erase(s);
+  spis = sa->local_spis();
+  for (uint64_t s : spis) by_spi_[s] = sa;
+  if (sa->state() != SaState::connecting) drop_half_open(sa);
+  for (const auto& e : sa->take_events()) {
+    if (observer_) observer_(*sa, e);
+  }
+  if (sa->state() == SaState::closed) {
+    forget(sa);
+    arm();
+    return;
+  }
+  if (auto t = timer_of_.find(sa); t != timer_of_.end()) timers_.erase({t->second, sa});
+  const Time next = sa->next_timer();
+  timer_of_[sa] = next;
+  timers_.insert({next, sa});
+  arm();
+}
+
+void Engine::drop_half_open(IkeSa* sa) {
+  auto it = half_open_.find(sa);
+  if (it == half_open_.end()) return;
+  const Address source = it->second.from.with_port(0);
+  half_open_by_init_.erase({it->second.from, it->second.spi_i});
+  half_open_.erase(it);
+  if (--half_open_per_source_[source] == 0) half_open_per_source_.erase(source);
+}
+
+void Engine::forget(IkeSa* sa) {
+  drop_half_open(sa);
+  for (uint64_t s : spis_of_[sa]) by_spi_.erase(s);
+  spis_of_.erase(sa);
+  if (auto t = timer_of_.find(sa); t != timer_of_.end()) {
+    timers_.erase({t->second, sa});
+    timer_of_.erase(t);
+  }
+  sas_.erase(sa);
+}
+
+// ---- Timers ----
+
+void Engine::arm() {
+  Time next = timers_.empty() ? Time::max() : timers_.begin()->first;
+  if (!half_open_.empty()) next = std::min(next, now() + std::chrono::seconds(1));
+  const uint64_t usec = next == Time::max() ? UINT64_MAX
+                                            : static_cast<uint64_t>(std::chrono::duration_cast<microseconds>(next.time_since_epoch()).count());
+  sd_event_source_set_time(timer_, usec);
+  sd_event_source_set_enabled(timer_, usec == UINT64_MAX ? SD_EVENT_OFF : SD_EVENT_ONESHOT);
+}
+
+void Engine::expire_half_open(Time t) {
+  std::vector<IkeSa*> stale;
+  for (const auto& [sa, h] : half_open_) {
+    if (t >= h.started + limits_.half_open_timeout) stale.push_back(sa);
+  }
+  for (IkeSa* sa : stale) {
+    ++stats_.half_open_expired;
+    log::info("half-open IKE SA with " + sa->remote().to_string() + " given up: no IKE_AUTH within " +
+              std::to_string(limits_.half_open_timeout.count()) + " s");
+    forget(sa);
+  }
+}
+
+int Engine::on_timer(sd_event_source* /*source*/, uint64_t /*usec*/, void* engine) {
+  auto* e = static_cast<Engine*>(engine);
+  const Time t = e->now();
+  e->expire_half_open(t);
+  std::vector<IkeSa*> due;
+  for (auto it = e->timers_.begin(); it != e->timers_.end() && it->first <= t; ++it) due.push_back(it->second);
+  for (IkeSa* sa : due) {
+    if (!e->sas_.count(sa)) continue;
+    sa->tick(t);
+    e->settle(sa);
+  }
+  e->arm();
+  return 0;
+}
+
+}  // namespace sedge::ike
