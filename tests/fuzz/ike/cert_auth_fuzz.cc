@@ -37,7 +37,7 @@ Bytes id_body(const std::vector<Payload>& payloads) {
   for (const auto& p : payloads) {
     if ((p.type == kIdi || p.type == kIdr) && p.body.size() >= 4) return p.body;
   }
-  return {kIdTypeFqdn, 0, 0, 0, 'p', 'o', 'p'};
+  return {kIdFqdn, 0, 0, 0, 'p', 'o', 'p'};
 }
 
 void check_whole(const std::vector<Payload>& payloads, const std::vector<Certificate>& certs,

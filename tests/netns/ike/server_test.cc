@@ -186,7 +186,7 @@ Bytes init_request(const Suite& suite, uint64_t spi_i, const Bytes& cookie = {})
   std::vector<Payload> p = {{kSa, false, encode_sa({{1, 1, {}, ike_transforms(suite)}})},
                             {kKe, false, encode_ke(suite.dh_group, dh->public_value())},
                             {kNonce, false, Bytes(32, 7)}};
-  if (!cookie.empty()) p.insert(p.begin(), {kNotify, false, encode_notify({0, {}, 16390, cookie})});
+  if (!cookie.empty()) p.insert(p.begin(), {kNotify, false, encode_notify({0, {}, kNotifyCookie, cookie})});
   return serialize({spi_i, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0}, p);
 }
 
@@ -237,7 +237,7 @@ TEST_F(ServerTest, CookieFromAnotherAddressOrSpiIsRefused) {
   ASSERT_TRUE(reply.ok());
   auto n = decode_notify(reply->payloads.at(0).body);
   ASSERT_TRUE(n.ok());
-  ASSERT_EQ(n->type, 16390);
+  ASSERT_EQ(n->type, kNotifyCookie);
   b.send(init_request(suite_, 0x55, n->data));  // another address: another COOKIE, no SA
   auto again = parse(b.receive());
   ASSERT_TRUE(again.ok());

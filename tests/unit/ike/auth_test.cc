@@ -58,7 +58,7 @@ Issued issue(const std::string& subject, Key key, const Issued* issuer, const ch
   ASN1_INTEGER_set(X509_get_serialNumber(x), ++serial);
   X509_gmtime_adj(X509_getm_notBefore(x), from_days * 86400);
   X509_gmtime_adj(X509_getm_notAfter(x), to_days * 86400);
-  auto name = encode_id_data(kIdTypeDerAsn1Dn, subject);
+  auto name = encode_id_data(kIdDerAsn1Dn, subject);
   const unsigned char* p = name->data();
   X509_NAME* n = d2i_X509_NAME(nullptr, &p, static_cast<long>(name->size()));
   X509_set_subject_name(x, n);
@@ -256,47 +256,47 @@ TEST_P(IdMatching, Table) {
 
 INSTANTIATE_TEST_SUITE_P(
     Ids, IdMatching,
-    ::testing::Values(IdCase{"fqdn", kIdTypeFqdn, "pop1.example.net", true},
-                      IdCase{"fqdn_case", kIdTypeFqdn, "POP1.Example.NET", true},
-                      IdCase{"fqdn_other", kIdTypeFqdn, "pop2.example.net", false},
-                      IdCase{"fqdn_suffix", kIdTypeFqdn, "example.net", false},
-                      IdCase{"rfc822", kIdTypeRfc822, "site1@example.com", true},
-                      IdCase{"rfc822_other", kIdTypeRfc822, "site2@example.com", false},
-                      IdCase{"rfc822_is_not_dns", kIdTypeFqdn, "site1@example.com", false},
-                      IdCase{"fqdn_is_not_email", kIdTypeRfc822, "pop1.example.net", false},
-                      IdCase{"ipv4", kIdTypeIpv4, "192.0.2.2", true},
-                      IdCase{"ipv4_other", kIdTypeIpv4, "192.0.2.3", false},
-                      IdCase{"ipv6", kIdTypeIpv6, "2001:db8::2", true},
-                      IdCase{"ipv6_other", kIdTypeIpv6, "2001:db8::3", false},
-                      IdCase{"dn", kIdTypeDerAsn1Dn, "CN=pop1.example.net, O=Example, C=CH", true},
-                      IdCase{"dn_order", kIdTypeDerAsn1Dn, "C=CH, O=Example, CN=pop1.example.net", false},
-                      IdCase{"dn_other_cn", kIdTypeDerAsn1Dn, "CN=pop2.example.net, O=Example, C=CH", false},
-                      IdCase{"dn_missing_rdn", kIdTypeDerAsn1Dn, "CN=pop1.example.net, O=Example", false},
-                      IdCase{"key_id", kIdTypeKeyId, "skid", true},
-                      IdCase{"key_id_other", kIdTypeKeyId, "0123", false}),
+    ::testing::Values(IdCase{"fqdn", kIdFqdn, "pop1.example.net", true},
+                      IdCase{"fqdn_case", kIdFqdn, "POP1.Example.NET", true},
+                      IdCase{"fqdn_other", kIdFqdn, "pop2.example.net", false},
+                      IdCase{"fqdn_suffix", kIdFqdn, "example.net", false},
+                      IdCase{"rfc822", kIdRfc822, "site1@example.com", true},
+                      IdCase{"rfc822_other", kIdRfc822, "site2@example.com", false},
+                      IdCase{"rfc822_is_not_dns", kIdFqdn, "site1@example.com", false},
+                      IdCase{"fqdn_is_not_email", kIdRfc822, "pop1.example.net", false},
+                      IdCase{"ipv4", kIdIpv4, "192.0.2.2", true},
+                      IdCase{"ipv4_other", kIdIpv4, "192.0.2.3", false},
+                      IdCase{"ipv6", kIdIpv6, "2001:db8::2", true},
+                      IdCase{"ipv6_other", kIdIpv6, "2001:db8::3", false},
+                      IdCase{"dn", kIdDerAsn1Dn, "CN=pop1.example.net, O=Example, C=CH", true},
+                      IdCase{"dn_order", kIdDerAsn1Dn, "C=CH, O=Example, CN=pop1.example.net", false},
+                      IdCase{"dn_other_cn", kIdDerAsn1Dn, "CN=pop2.example.net, O=Example, C=CH", false},
+                      IdCase{"dn_missing_rdn", kIdDerAsn1Dn, "CN=pop1.example.net, O=Example", false},
+                      IdCase{"key_id", kIdKeyId, "skid", true},
+                      IdCase{"key_id_other", kIdKeyId, "0123", false}),
     [](const auto& p) { return std::string(p.param.name); });
 
 TEST(IdMatching, MalformedIds) {
   const Issued ca = issue("CN=Test CA", ec_key("P-256"), nullptr, nullptr, true);
   const Issued pop = issue("CN=pop1", ec_key("P-256"), &ca, "IP:192.0.2.2", false);
-  EXPECT_FALSE(id_matches_certificate(pop.cert, kIdTypeIpv4, hex("c00002")).ok());  // 3 bytes
-  EXPECT_FALSE(id_matches_certificate(pop.cert, kIdTypeDerAsn1Dn, hex("3003")).ok());
+  EXPECT_FALSE(id_matches_certificate(pop.cert, kIdIpv4, hex("c00002")).ok());  // 3 bytes
+  EXPECT_FALSE(id_matches_certificate(pop.cert, kIdDerAsn1Dn, hex("3003")).ok());
   EXPECT_FALSE(id_matches_certificate(pop.cert, 4, hex("c0000200")).ok());  // an IPv4 range: names no certificate
   const Issued bare = issue("CN=bare", ec_key("P-256"), &ca, nullptr, false);
-  EXPECT_FALSE(id_matches_certificate(bare.cert, kIdTypeFqdn, Bytes{'b', 'a', 'r', 'e'}).ok());  // CN is not a SAN
-  EXPECT_FALSE(encode_id_data(kIdTypeIpv4, "192.0.2").ok());
-  EXPECT_FALSE(encode_id_data(kIdTypeDerAsn1Dn, "no equals sign").ok());
-  EXPECT_FALSE(encode_id_data(kIdTypeDerAsn1Dn, "XYZZY=1").ok());
+  EXPECT_FALSE(id_matches_certificate(bare.cert, kIdFqdn, Bytes{'b', 'a', 'r', 'e'}).ok());  // CN is not a SAN
+  EXPECT_FALSE(encode_id_data(kIdIpv4, "192.0.2").ok());
+  EXPECT_FALSE(encode_id_data(kIdDerAsn1Dn, "no equals sign").ok());
+  EXPECT_FALSE(encode_id_data(kIdDerAsn1Dn, "XYZZY=1").ok());
 }
 
 TEST(IdMatching, ConfiguredIdentityAgainstReceivedPayload) {
-  auto dn = encode_id_data(kIdTypeDerAsn1Dn, "CN=pop1, O=Example");
-  EXPECT_TRUE(id_payload_is(kIdTypeDerAsn1Dn, "CN=pop1,O=Example", encode_typed(kIdTypeDerAsn1Dn, *dn)));
-  EXPECT_FALSE(id_payload_is(kIdTypeDerAsn1Dn, "CN=pop2,O=Example", encode_typed(kIdTypeDerAsn1Dn, *dn)));
-  EXPECT_TRUE(id_payload_is(kIdTypeIpv4, "192.0.2.2", encode_typed(kIdTypeIpv4, hex("c0000202"))));
-  EXPECT_FALSE(id_payload_is(kIdTypeFqdn, "192.0.2.2", encode_typed(kIdTypeIpv4, hex("c0000202"))));
-  EXPECT_EQ(describe_id(encode_typed(kIdTypeIpv4, hex("c0000202"))), "192.0.2.2");
-  EXPECT_EQ(describe_id(encode_typed(kIdTypeDerAsn1Dn, *dn)), "O=Example,CN=pop1");
+  auto dn = encode_id_data(kIdDerAsn1Dn, "CN=pop1, O=Example");
+  EXPECT_TRUE(id_payload_is(kIdDerAsn1Dn, "CN=pop1,O=Example", encode_typed(kIdDerAsn1Dn, *dn)));
+  EXPECT_FALSE(id_payload_is(kIdDerAsn1Dn, "CN=pop2,O=Example", encode_typed(kIdDerAsn1Dn, *dn)));
+  EXPECT_TRUE(id_payload_is(kIdIpv4, "192.0.2.2", encode_typed(kIdIpv4, hex("c0000202"))));
+  EXPECT_FALSE(id_payload_is(kIdFqdn, "192.0.2.2", encode_typed(kIdIpv4, hex("c0000202"))));
+  EXPECT_EQ(describe_id(encode_typed(kIdIpv4, hex("c0000202"))), "192.0.2.2");
+  EXPECT_EQ(describe_id(encode_typed(kIdDerAsn1Dn, *dn)), "O=Example,CN=pop1");
 }
 
 // ---- Chains ----
@@ -361,8 +361,8 @@ TEST(IkeAuth, CertificatesBothWaysAndRefusals) {
   const TunnelSpec site_t = spec(site), pop_t = spec(pop), stranger_t = spec(stranger);
   const Bytes message = hex("aabbccddeeff00112233"), nonce = Bytes(32, 7);
   const PrfKey sk_p(Secret(Bytes(32, 9)));
-  const Bytes site_id = encode_typed(kIdTypeRfc822, *encode_id_data(kIdTypeRfc822, "site1@example.com"));
-  const Bytes pop_id = encode_typed(kIdTypeFqdn, *encode_id_data(kIdTypeFqdn, "pop1.example.net"));
+  const Bytes site_id = encode_typed(kIdRfc822, *encode_id_data(kIdRfc822, "site1@example.com"));
+  const Bytes pop_id = encode_typed(kIdFqdn, *encode_id_data(kIdFqdn, "pop1.example.net"));
   const std::vector<uint16_t> hashes = {kHashSha256, kHashSha384, kHashSha512};
   auto inner = [](const LocalAuth& a) {
     std::vector<Payload> p = a.certs;
@@ -385,7 +385,7 @@ TEST(IkeAuth, CertificatesBothWaysAndRefusals) {
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message.find("does not verify"), std::string::npos) << st.error().message;
   // Another identity than the certificate's.
-  const Bytes other_id = encode_typed(kIdTypeRfc822, *encode_id_data(kIdTypeRfc822, "site2@example.com"));
+  const Bytes other_id = encode_typed(kIdRfc822, *encode_id_data(kIdRfc822, "site2@example.com"));
   auto signed_other = *build_auth(site_t, message, nonce, sk_p, other_id, hashes);
   st = verify_peer_auth(pop_t, inner(signed_other), message, nonce, sk_p, other_id);
   ASSERT_FALSE(st.ok());
@@ -414,7 +414,7 @@ TEST(IkeAuth, PreSharedKeyAndMethodMismatch) {
   TunnelSpec a, b;
   a.psk = &psk;
   b.psk = &other;
-  const Bytes message = hex("0102"), nonce = Bytes(16, 1), id = encode_typed(kIdTypeFqdn, Bytes{'x'});
+  const Bytes message = hex("0102"), nonce = Bytes(16, 1), id = encode_typed(kIdFqdn, Bytes{'x'});
   const PrfKey sk_p(Secret(Bytes(32, 3)));
   auto auth = build_auth(a, message, nonce, sk_p, id, {});
   ASSERT_TRUE(auth);

@@ -117,7 +117,7 @@ TEST(Fragment, NotifyAndNegotiation) {
   const std::vector<Payload> without = {{kNonce, false, Bytes(32)}};
   EXPECT_TRUE(announces_fragmentation(with));
   EXPECT_FALSE(announces_fragmentation(without));
-  EXPECT_EQ(decode_notify(fragmentation_supported_notify().body)->type, 16430);
+  EXPECT_EQ(decode_notify(fragmentation_supported_notify().body)->type, kNotifyFragmentationSupported);
   EXPECT_EQ(fragment_size_for({FragmentMode::yes, 1000}, with), 1000u);
   EXPECT_EQ(fragment_size_for({FragmentMode::force, 1000}, with), 1000u);
   EXPECT_EQ(fragment_size_for({FragmentMode::accept, 1000}, with), 0u);

@@ -150,7 +150,7 @@ TEST(IkeCodec, MessageAndSaRoundTrip) {
   const std::vector<Proposal> props = {{1, 1, {}, {{1, 20, 128}, {2, 5, std::nullopt}, {4, 14, std::nullopt}}},
                                        {2, 3, {1, 2, 3, 4}, {{1, 12, 256}, {3, 12, std::nullopt}, {5, 0, std::nullopt}}}};
   const std::vector<Payload> payloads = {{kSa, false, encode_sa(props)}, {kKe, false, encode_ke(14, Bytes(256, 5))},
-                                         {kNonce, false, Bytes(32, 6)}, {kNotify, false, encode_notify({0, {}, 16388, {1, 2}})}};
+                                         {kNonce, false, Bytes(32, 6)}, {kNotify, false, encode_notify({0, {}, kNotifyNatDetectionSourceIp, {1, 2}})}};
   const Bytes wire = serialize({0xabcdef, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0}, payloads);
   auto m = parse(wire);
   ASSERT_TRUE(m.ok()) << m.error().message;
@@ -164,7 +164,7 @@ TEST(IkeCodec, MessageAndSaRoundTrip) {
   EXPECT_EQ((*sa)[1].transforms, props[1].transforms);
   auto n = decode_notify(m->find(kNotify)->body);
   ASSERT_TRUE(n.ok());
-  EXPECT_EQ(n->type, 16388);
+  EXPECT_EQ(n->type, kNotifyNatDetectionSourceIp);
   EXPECT_EQ(serialize(m->header, m->payloads), wire);
   TrafficSelector ts{{10, 99, 99, 0}, {10, 99, 99, 255}};
   auto back = decode_ts(encode_ts({ts}));

@@ -11,7 +11,6 @@
 namespace sedge::ike {
 namespace {
 
-constexpr uint16_t kNatSource = 16388, kNatDestination = 16389;
 constexpr uint64_t kSpiI = 0x0102030405060708ull;
 
 using testing::ipv4_endpoint;
@@ -29,8 +28,8 @@ bool nat_seen(const sockaddr_in& local, const sockaddr_in& peer, const sockaddr_
   EXPECT_TRUE(ke.ok());
   const InitOffer offer{Proposal{1, 1, {}, ike_transforms(suite)}, ke->public_value(), Bytes(32, 7),
                         true};
-  const std::vector<Payload> init = {nat_notify(kNatSource, sent_from),
-                                     nat_notify(kNatDestination, sent_to)};
+  const std::vector<Payload> init = {nat_notify(kNotifyNatDetectionSourceIp, sent_from),
+                                     nat_notify(kNotifyNatDetectionDestinationIp, sent_to)};
   auto half = answer_ike_sa_init(suite, offer, kSpiI, 0x1111, Bytes{}, local, peer, init);
   EXPECT_TRUE(half.ok());
   return half->nat;
