@@ -99,6 +99,14 @@ void Engine::receive(Datagram&& d) {
     return;
   }
   IkeSa* sa = it->second;
+  if (response && h.exchange == Exchange::ike_sa_init && !m->payloads.empty() && m->payloads.front().type == kNotify) {
+    if (auto n = decode_notify(m->payloads.front().body); n && n->type == kNotifyCookie) ++stats_.cookies_received;
+  }
+  // A request the SA answered last (unfragmented): it sends the same response again.
+  if (const Generation* g = sa->current(); !response && h.first_payload == kSk && g && g->spi_i == h.spi_i &&
+                                           g->spi_r == h.spi_r && g->answered == h.message_id) {
+    ++stats_.retransmits_answered;
+  }
   sa->process(*m, d.data, d.from, d.to, now());
   settle(sa);
 }
@@ -137,6 +145,7 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
   if (auto it = half_open_by_init_.find({d.from, m.header.spi_i}); it != half_open_by_init_.end()) {
     if (const Generation* g = it->second->current()) {
       for (const auto& b : g->answer) (void)sockets_->send(b, d.to, d.from);
+      ++stats_.retransmits_answered;
     }
     return;
   }
@@ -150,7 +159,10 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
   Outgoing refusal;
   auto sa = IkeSa::respond(*listen_config_, lookup_, listen_env_, m, d.data, d.to, d.from, now(), &refusal);
   if (!sa) {
-    if (!refusal.data.empty()) (void)sockets_->send(refusal.data, refusal.from, refusal.to);
+    if (!refusal.data.empty()) {
+      (void)sockets_->send(refusal.data, refusal.from, refusal.to);
+      ++stats_.refused;
+    }
     log::info(sa.error().message);
     return;
   }
@@ -165,11 +177,14 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
 
 // ---- After an SA ran ----
 
-void Engine::flush(IkeSa* sa) {
+size_t Engine::flush(IkeSa* sa) {
+  size_t sent = 0;
   for (auto& o : sa->take_sends()) {
     const Status st = o.keepalive ? sockets_->send_keepalive(o.from, o.to) : sockets_->send(o.data, o.from, o.to);
     if (!st) log::debug("sending to " + o.to.to_string() + ": " + st.error().message);
+    if (!o.keepalive) ++sent;
   }
+  return sent;
 }
 
 void Engine::settle(IkeSa* sa) {
@@ -247,7 +262,10 @@ int Engine::on_timer(sd_event_source* /*source*/, uint64_t /*usec*/, void* engin
   for (auto it = e->timers_.begin(); it != e->timers_.end() && it->first <= t; ++it) due.push_back(it->second);
   for (IkeSa* sa : due) {
     if (!e->sas_.count(sa)) continue;
+    const Task* waiting = sa->outstanding();
     sa->tick(t);
+    // The same request still outstanding and something sent: that request again.
+    if (waiting && sa->outstanding() == waiting && e->flush(sa) > 0) ++e->stats_.retransmitted;
     e->settle(sa);
   }
   e->arm();

@@ -63,6 +63,10 @@ class Engine {
   static Result<Address> source_for(const Address& remote);
   struct Stats {
     uint64_t received = 0, dropped = 0, cookies_sent = 0, refused_half_open = 0, half_open_expired = 0;
+    uint64_t refused = 0;               // IKE_SA_INIT requests refused (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN)
+    uint64_t retransmits_answered = 0;  // the peers' requests sent again, answered from the cached response
+    uint64_t retransmitted = 0;         // requests of ours sent again (no response in time)
+    uint64_t cookies_received = 0;      // COOKIEs responders asked our IKE_SA_INIT requests for
   };
   const Stats& stats() const { return stats_; }
 
@@ -75,7 +79,7 @@ class Engine {
   // After an SA ran: its sends out, its SPIs indexed, its events delivered, its timer set;
   // destroyed if it closed.
   void settle(IkeSa* sa);
-  void flush(IkeSa* sa);
+  size_t flush(IkeSa* sa);  // the IKE datagrams sent (keepalives left out)
   void forget(IkeSa* sa);
   void drop_half_open(IkeSa* sa);
   void arm();
