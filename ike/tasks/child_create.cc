@@ -401,6 +401,8 @@ std::vector<Payload> answer_create_child(IkeSa& sa, Generation& g, const std::ve
     log::warning("the peer's CREATE_CHILD_SA: " + req.error().message);
     return refuse("CREATE_CHILD_SA", kNotifyInvalidSyntax);
   }
+  // Not before IKE_AUTH has authenticated the peer (as strongSwan): it may ask again later.
+  if (sa.state() != SaState::established) return refuse("CREATE_CHILD_SA before IKE_AUTH completed", kNotifyTemporaryFailure);
   if (req->rekeys_ike()) return answer_ike_rekey(sa, g, inner, now);
   const char* what = req->rekey_spi ? "CHILD_SA rekey" : "new CHILD_SA";
   // 2.25.2: no CHILD_SA work while the IKE SA is being rekeyed.

@@ -172,6 +172,8 @@ std::vector<Payload> answer_ike_auth(IkeSa& sa, Generation& g, const std::vector
   // The tunnel's configuration from now on, with the IKE suite IKE_SA_INIT negotiated.
   SaConfig chosen = *config;
   chosen.suite.dh_group = sa.config().suite.dh_group;
+  if (chosen.local_ts.empty()) chosen.local_ts = {chosen.tunnel.local_ts};  // empty: the tunnel's own
+  if (chosen.remote_ts.empty()) chosen.remote_ts = {chosen.tunnel.remote_ts};
   sa.set_config(chosen);
   sa.child_group = chosen.pfs_group;
   const TunnelSpec& t = sa.config().tunnel;
