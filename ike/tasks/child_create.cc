@@ -176,17 +176,8 @@ class ChildCreate : public Task {
       g_ir = std::move(*shared);
     }
     Child fresh;
-    fresh.sa = keyed_pair(derive_rekeyed_child_keys(suite, sa.current_generation()->keys.sk_d, g_ir.bytes(), ni_, resp->nonce), true);
-    const ChildSa shape = child_shape(sa, index_, resp->tsi.front(), resp->tsr.front());
-    fresh.sa.index = index_;
-    fresh.sa.spi_in = shape_.spi_in;
-    fresh.sa.spi_out = get32(p.spi, 0);
-    fresh.sa.local_ts = shape.local_ts;
-    fresh.sa.remote_ts = shape.remote_ts;
-    fresh.sa.local = shape.local;
-    fresh.sa.remote = shape.remote;
-    fresh.sa.encapsulated = shape.encapsulated;
-    fresh.sa.suite = shape.suite;
+    fresh.sa = keyed_pair(derive_rekeyed_child_keys(suite, sa.current_generation()->keys.sk_d, g_ir.bytes(), ni_, resp->nonce), true,
+                          child_shape(sa, index_, resp->tsi.front(), resp->tsr.front()), shape_.spi_in, get32(p.spi, 0));
     sa.start_child_timers(fresh, now);
     nr_ = resp->nonce;
     return fresh;
@@ -322,17 +313,9 @@ std::vector<Payload> answer_child(IkeSa& sa, Generation& g, const CreateChildSa&
   }
   const Bytes nr = random_bytes(32);
   Child fresh;
-  fresh.sa = keyed_pair(derive_rekeyed_child_keys(sa.config().suite, g.keys.sk_d, g_ir.bytes(), req.nonce, nr), false);
+  fresh.sa = keyed_pair(derive_rekeyed_child_keys(sa.config().suite, g.keys.sk_d, g_ir.bytes(), req.nonce, nr), false, shape, *spi,
+                        get32(chosen->spi, 0));
   ChildSa& k = fresh.sa;
-  k.index = shape.index;
-  k.spi_in = *spi;
-  k.spi_out = get32(chosen->spi, 0);
-  k.local_ts = shape.local_ts;
-  k.remote_ts = shape.remote_ts;
-  k.local = shape.local;
-  k.remote = shape.remote;
-  k.encapsulated = shape.encapsulated;
-  k.suite = shape.suite;
   if (auto st = kernel.install_inbound(k); !st) {
     log::error("installing the inbound SA " + hex32(*spi) + ": " + st.error().message);
     kernel.remove(k.shape());

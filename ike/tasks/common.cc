@@ -39,8 +39,10 @@ const Payload* find_payload(const std::vector<Payload>& payloads, uint8_t type) 
   return nullptr;
 }
 
-ChildSa keyed_pair(ChildKeys k, bool initiator) {
-  ChildSa c;
+ChildSa keyed_pair(ChildKeys k, bool initiator, const ChildSa& shape, uint32_t spi_in, uint32_t spi_out) {
+  ChildSa c = shape.shape();
+  c.spi_in = spi_in;
+  c.spi_out = spi_out;
   c.key_in = std::move(initiator ? k.responder_to_initiator : k.initiator_to_responder);
   c.key_out = std::move(initiator ? k.initiator_to_responder : k.responder_to_initiator);
   c.integ_in = std::move(initiator ? k.integ_responder_to_initiator : k.integ_initiator_to_responder);

@@ -116,18 +116,8 @@ class IkeAuth : public Task {
       return Error{"IKE_AUTH: the responder widened the traffic selectors", EPROTO};
     }
     Child child;
-    child.sa = keyed_pair(derive_child_keys(c.suite, g.keys.sk_d, sa.init().ni, sa.init().nr), true);
-    ChildSa& k = child.sa;
-    const ChildSa shape = child_shape(sa, 0, tsi->front(), tsr->front());
-    k.index = 0;
-    k.spi_in = shape_.spi_in;
-    k.spi_out = get32((*esp)[0].spi, 0);
-    k.local_ts = shape.local_ts;
-    k.remote_ts = shape.remote_ts;
-    k.local = shape.local;
-    k.remote = shape.remote;
-    k.encapsulated = shape.encapsulated;
-    k.suite = shape.suite;
+    child.sa = keyed_pair(derive_child_keys(c.suite, g.keys.sk_d, sa.init().ni, sa.init().nr), true,
+                          child_shape(sa, 0, tsi->front(), tsr->front()), shape_.spi_in, get32((*esp)[0].spi, 0));
     if (auto st = install_first(sa, child); !st) return st;
     shape_ = {};
     sa.start_child_timers(child, now);
@@ -195,21 +185,11 @@ std::vector<Payload> answer_ike_auth(IkeSa& sa, Generation& g, const std::vector
   auto ours = build_auth(t, sa.init().response, sa.init().ni, g.keys.sk_pr, idr, sa.init().peer_hashes);
   if (!ours) return fail_with(kNotifyAuthenticationFailed, ours.error().context("IKE_AUTH: our AUTH"));
 
-  Child child;
-  child.sa = keyed_pair(derive_child_keys(suite, g.keys.sk_d, sa.init().ni, sa.init().nr), false);
   const ChildSa shape = child_shape(sa, 0, t.local_ts, t.remote_ts);
   auto spi = sa.env().children->allocate_spi(shape);
   if (!spi) return fail_with(kNotifyTemporaryFailure, spi.error().context("allocating an inbound SPI"));
-  ChildSa& k = child.sa;
-  k.index = 0;
-  k.spi_in = *spi;
-  k.spi_out = get32(esp->spi, 0);
-  k.local_ts = shape.local_ts;
-  k.remote_ts = shape.remote_ts;
-  k.local = shape.local;
-  k.remote = shape.remote;
-  k.encapsulated = shape.encapsulated;
-  k.suite = suite;
+  Child child;
+  child.sa = keyed_pair(derive_child_keys(suite, g.keys.sk_d, sa.init().ni, sa.init().nr), false, shape, *spi, get32(esp->spi, 0));
   if (auto st = install_first(sa, child); !st) return fail_with(kNotifyTemporaryFailure, st.error());
   Proposal reply = *esp;
   reply.spi = spi_bytes(*spi);

@@ -74,8 +74,9 @@ std::optional<Notify> error_notify(const std::vector<Payload>& payloads);
 const Payload* find_payload(const std::vector<Payload>& payloads, uint8_t type);
 // The notifies of a type.
 std::optional<Notify> find_notify(const std::vector<Payload>& payloads, uint16_t type);
-// A CHILD_SA's keys from KEYMAT; `initiator`: this side initiated the exchange that made it.
-ChildSa keyed_pair(ChildKeys keys, bool initiator);
+// A CHILD_SA of `shape` (index, selectors, outer addresses, suite) with its SPIs and its keys
+// from KEYMAT; `initiator`: this side initiated the exchange that made it.
+ChildSa keyed_pair(ChildKeys keys, bool initiator, const ChildSa& shape, uint32_t spi_in, uint32_t spi_out);
 // The suite's ESP transforms with a DH group for PFS (0: none); IKE transforms with `group`.
 std::vector<Transform> esp_with(const Suite& suite, uint16_t group);
 std::vector<Transform> ike_with(const Suite& suite, uint16_t group);

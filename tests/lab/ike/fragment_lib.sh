@@ -21,6 +21,12 @@ fragment_drop_ip_fragments() {
 }
 
 fragment_expect() {  # PEER LOG
+  # charon writes its log buffered: wait (up to 10 s) for both lines before reading it.
+  for _ in $(seq 100); do
+    grep -q "splitting IKE message .* into [0-9]* fragments" "$LAB_DIR/$1/charon.log" &&
+      grep -q "received fragment #.*reassembled fragmented IKE message" "$LAB_DIR/$1/charon.log" && break
+    sleep 0.1
+  done
   echo "\$ grep fragment $1/charon.log"
   grep -E "fragment" "$LAB_DIR/$1/charon.log" | sed 's/^.*\] //' | head -12
   grep -q "splitting IKE message .* into [0-9]* fragments" "$LAB_DIR/$1/charon.log" ||
