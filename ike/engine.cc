@@ -12,7 +12,10 @@ namespace sedge::ike {
 
 using std::chrono::microseconds;
 
-Engine::Engine(sd_event* loop) : loop_(sd_event_ref(loop)), cookie_secret_(random_bytes(32)) {}
+Engine::Engine(sd_event* loop)
+    : loop_(sd_event_ref(loop)), cookie_secret_(random_bytes(32)), cookie_previous_(random_bytes(32)) {
+  cookie_secret_born_ = now();
+}
 
 Engine::~Engine() {
   sas_.clear();
@@ -111,26 +114,48 @@ void Engine::receive(Datagram&& d) {
   settle(sa);
 }
 
-// COOKIE (2.6): a keyed hash of what the initiator sends, so a responder under load keeps no
-// state until the initiator proves it receives at its address.
-Bytes Engine::cookie_for(const Message& m, const Datagram& d) const {
+// COOKIE (2.6): <VersionIDofSecret> | prf(<secret>, Ni | IPi | SPIi), so a responder under load
+// keeps no state until the initiator proves it receives at its address. The secret changes
+// every cookie_secret_lifetime; COOKIEs of the previous one are still good, older ones are not.
+Bytes Engine::cookie_for(const Message& m, const Datagram& d, uint8_t version) const {
   Bytes data;
   if (const Payload* ni = m.find(kNonce)) data = ni->body;
   const auto ip = d.from.ip_bytes();
   data.insert(data.end(), ip.begin(), ip.end());
   put64(data, m.header.spi_i);
-  return prf(kPrfHmacSha256, cookie_secret_.bytes(), data);
+  const Secret& secret = version == cookie_version_ ? cookie_secret_ : cookie_previous_;
+  Bytes cookie{version};
+  const Bytes mac = prf(kPrfHmacSha256, secret.bytes(), data);
+  cookie.insert(cookie.end(), mac.begin(), mac.end());
+  return cookie;
+}
+
+// One secret per lifetime since the engine opened: a COOKIE is good in the lifetime it was made
+// in and the next one. After a quiet spell the current secret is older than that: none is kept.
+void Engine::rotate_cookie_secret(Time t) {
+  const auto lifetime = limits_.cookie_secret_lifetime;
+  if (lifetime.count() <= 0 || t < cookie_secret_born_ + lifetime) return;
+  const auto passed = (t - cookie_secret_born_) / lifetime;
+  cookie_previous_ = passed == 1 ? std::move(cookie_secret_) : Secret(random_bytes(32));
+  cookie_secret_ = Secret(random_bytes(32));
+  ++cookie_version_;
+  cookie_secret_born_ += passed * lifetime;
 }
 
 bool Engine::cookie_ok(const Message& m, const Datagram& d) {
   if (half_open_.size() < limits_.cookie_threshold) return true;
+  rotate_cookie_secret(now());
   const bool first_is_cookie = !m.payloads.empty() && m.payloads.front().type == kNotify;
   if (first_is_cookie) {
     auto n = decode_notify(m.payloads.front().body);
-    if (n && n->type == kNotifyCookie && constant_time_equal(n->data, cookie_for(m, d))) return true;
+    const uint8_t previous = static_cast<uint8_t>(cookie_version_ - 1);
+    if (n && n->type == kNotifyCookie && !n->data.empty() && (n->data[0] == cookie_version_ || n->data[0] == previous) &&
+        constant_time_equal(n->data, cookie_for(m, d, n->data[0]))) {
+      return true;
+    }
   }
   const Header h{m.header.spi_i, 0, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
-  const Bytes reply = serialize(h, {notify_payload(kNotifyCookie, cookie_for(m, d))});
+  const Bytes reply = serialize(h, {notify_payload(kNotifyCookie, cookie_for(m, d, cookie_version_))});
   (void)sockets_->send(reply, d.to, d.from);
   ++stats_.cookies_sent;
   return false;
@@ -150,7 +175,10 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
     return;
   }
   const Address source = d.from.with_port(0);
-  if (half_open_.size() >= limits_.half_open_max || half_open_per_source_[source] >= limits_.half_open_per_source) {
+  // find, not []: an entry for every address that only sent a request would grow without bound.
+  const auto held = half_open_per_source_.find(source);
+  if (half_open_.size() >= limits_.half_open_max ||
+      (held != half_open_per_source_.end() && held->second >= limits_.half_open_per_source)) {
     ++stats_.refused_half_open;
     log::debug("dropped IKE_SA_INIT from " + d.from.to_string() + ": too many half-open IKE SAs");
     return;

@@ -28,6 +28,9 @@ struct ResponderLimits {
   size_t half_open_per_source = 5;   // half-open SAs one address may hold
   size_t half_open_max = 10000;      // half-open SAs in all
   std::chrono::seconds half_open_timeout{30};
+  // The COOKIE secret changes this often (RFC 7296 2.6); COOKIEs of the previous one are still
+  // accepted, so one stays good for one to two lifetimes. 0: never changed.
+  std::chrono::seconds cookie_secret_lifetime{60};
 };
 
 struct EngineOptions {
@@ -75,7 +78,8 @@ class Engine {
   void receive(Datagram&& d);
   void on_init_request(const Message& m, Datagram& d);
   bool cookie_ok(const Message& m, const Datagram& d);
-  Bytes cookie_for(const Message& m, const Datagram& d) const;
+  Bytes cookie_for(const Message& m, const Datagram& d, uint8_t version) const;
+  void rotate_cookie_secret(Time now);
   // After an SA ran: its sends out, its SPIs indexed, its events delivered, its timer set;
   // destroyed if it closed.
   void settle(IkeSa* sa);
@@ -109,7 +113,9 @@ class Engine {
   std::map<IkeSa*, HalfOpen> half_open_;
   std::map<std::pair<Address, uint64_t>, IkeSa*> half_open_by_init_;
   std::map<Address, size_t> half_open_per_source_;  // by address without port
-  Secret cookie_secret_;
+  Secret cookie_secret_, cookie_previous_;  // of cookie_version_ and the version before it
+  uint8_t cookie_version_ = 0;
+  Time cookie_secret_born_{};
   Stats stats_;
 };
 
