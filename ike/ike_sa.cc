@@ -279,6 +279,16 @@ void IkeSa::retransmit(Time now) {
       out_->task->abort(*this);
       return;
     }
+    if (out_->task->kind() == TaskKind::ike_delete && out_->on->dying && current()) {
+      // A replaced IKE SA's Delete: the peer deleted it already if only its answer was lost, and
+      // with it the keys to answer again. The current IKE SA is not at stake.
+      Generation* g = out_->on;
+      log::info("no answer to the Delete of the replaced IKE SA " + g->name() + ": taken as deleted");
+      out_.reset();
+      generations_.remove_if([g](const Generation& x) { return &x == g; });
+      start_next(now);
+      return;
+    }
     const auto waited = std::chrono::duration_cast<seconds>(now - out_->first_sent).count();
     fail(Error{"the peer " + remote_.to_string() + " is dead: no answer to a " + out_->task->name() + " for " +
                    std::to_string(waited) + " s",
@@ -335,10 +345,16 @@ Time IkeSa::next_timer() const {
   if (out_) {
     t = out_->next_retransmit;
   } else if (state_ == SaState::established) {
-    t = std::min(t, ike_rekey_at);
-    if (next_create < config_.create_children.size()) t = std::min(t, create_at);
-    for (const auto& c : children_) {
-      if (c.live()) t = std::min(t, c.rekey_at);
+    // Rekeys and new CHILD_SAs wait while an IKE SA rekey or CHILD_SA work is unfinished (as in
+    // start_next): a message of the peer ends that, so they are not due before (no busy loop).
+    const bool rekeying_ike = std::any_of(generations_.begin(), generations_.end(), [](const Generation& g) { return g.dying; });
+    const bool child_work = std::any_of(children_.begin(), children_.end(), [](const Child& c) { return !c.live(); });
+    if (!rekeying_ike && !child_work) {
+      t = std::min(t, ike_rekey_at);
+      if (next_create < config_.create_children.size()) t = std::min(t, create_at);
+      for (const auto& c : children_) {
+        if (c.live()) t = std::min(t, c.rekey_at);
+      }
     }
     if (config_.dpd_interval.count() > 0) t = std::min(t, last_heard_ + config_.dpd_interval);
   }

@@ -100,7 +100,8 @@ class ChildCreate : public Task {
     }
     m.tsi = {selectors_.first};
     m.tsr = {selectors_.second};
-    return Request{sa.current_generation(), Exchange::create_child_sa, encode_create_child(m)};
+    on_ = sa.current_generation();
+    return Request{on_, Exchange::create_child_sa, encode_create_child(m)};
   }
 
   Next process(IkeSa& sa, const Message& /*m*/, std::span<const uint8_t> /*wire*/, const std::vector<Payload>& inner,
@@ -176,7 +177,7 @@ class ChildCreate : public Task {
       g_ir = std::move(*shared);
     }
     Child fresh;
-    fresh.sa = keyed_pair(derive_rekeyed_child_keys(suite, sa.current_generation()->keys.sk_d, g_ir.bytes(), ni_, resp->nonce), true,
+    fresh.sa = keyed_pair(derive_rekeyed_child_keys(suite, on_->keys.sk_d, g_ir.bytes(), ni_, resp->nonce), true,
                           child_shape(sa, index_, resp->tsi.front(), resp->tsr.front()), shape_.spi_in, get32(p.spi, 0));
     sa.start_child_timers(fresh, now);
     nr_ = resp->nonce;
@@ -247,6 +248,7 @@ class ChildCreate : public Task {
   uint32_t index_ = 0;
   uint16_t group_ = 0;
   ChildSa shape_;  // the new pair's inbound SPI, once allocated
+  Generation* on_ = nullptr;  // the IKE SA it runs on, whose SK_d keys the pair (close() may have made it dying)
   std::optional<KeyExchange> dh_;
   Bytes ni_, nr_;
   std::optional<Collision> collision_;

@@ -79,6 +79,7 @@ class IkeRekey : public Task {
   void settle(IkeSa& sa, Generation fresh, const Bytes& nr, Time now) {
     auto& gens = sa.generations();
     const std::string old_name = old_->name();
+    const bool closing = old_->dying;  // close() came while the rekey was outstanding
     bool redundant = false;
     if (theirs_) {
       redundant = lowest_nonce_in(ni_, nr, peer_ni_, peer_nr_);
@@ -98,6 +99,14 @@ class IkeRekey : public Task {
     } else {
       old_->delete_by_us = true;
       gens.push_front(std::move(fresh));
+    }
+    if (closing) {  // the new IKE SA goes as well, last (the peer takes the others as replaced)
+      gens.splice(gens.end(), gens, gens.begin());
+      for (auto& g : gens) {
+        if (!g.dying) g.dying = true, g.delete_by_us = true;
+      }
+      log::info("rekeyed the IKE SA " + old_name + " while closing it: the new one is deleted too");
+      return;
     }
     log::info("rekeyed the IKE SA " + old_name + ": new " + sa.current()->name(), {{"IKE_SPI", sa.current()->name()}});
     sa.emit(SaEventKind::ike_rekeyed, "IKE SA rekeyed: " + sa.current()->name());
