@@ -241,7 +241,11 @@ Result<SignatureAlgorithm> parse_algorithm_identifier(std::span<const uint8_t> d
   return out;
 }
 
-Bytes signature_hashes_notify_data() { return {0, kHashSha256, 0, kHashSha384, 0, kHashSha512}; }
+Bytes signature_hashes_notify_data() {
+  Bytes b;
+  for (uint16_t hash : {kHashSha256, kHashSha384, kHashSha512}) put16(b, hash);
+  return b;
+}
 
 std::vector<uint16_t> peer_signature_hashes(const std::vector<Payload>& payloads) {
   std::vector<uint16_t> out;
@@ -249,7 +253,7 @@ std::vector<uint16_t> peer_signature_hashes(const std::vector<Payload>& payloads
     if (p.type != kNotify) continue;
     auto n = decode_notify(p.body);
     if (!n || n->type != kNotifySignatureHashAlgorithms) continue;
-    for (size_t i = 0; i + 1 < n->data.size(); i += 2) out.push_back(static_cast<uint16_t>(n->data[i] << 8 | n->data[i + 1]));
+    for (size_t i = 0; i + 1 < n->data.size(); i += 2) out.push_back(get16(n->data, i));
     if (out.empty()) out.push_back(0);  // an empty list still says RFC 7427 is understood
   }
   return out;

@@ -31,8 +31,8 @@ Bytes concat(std::initializer_list<std::span<const uint8_t>> parts) {
 }
 
 Bytes be64(uint64_t v) {
-  Bytes b(8);
-  for (int i = 7; i >= 0; --i, v >>= 8) b[static_cast<size_t>(i)] = static_cast<uint8_t>(v);
+  Bytes b;
+  put64(b, v);
   return b;
 }
 
@@ -599,7 +599,8 @@ Bytes sk_prefix(Header& header, uint8_t inner_first, size_t body, uint8_t type =
   header.length = static_cast<uint32_t>(kHeaderSize + 4 + body);
   Bytes msg = serialize_header(header);
   const size_t sk_len = 4 + body;
-  msg.insert(msg.end(), {inner_first, 0, static_cast<uint8_t>(sk_len >> 8), static_cast<uint8_t>(sk_len)});
+  msg.insert(msg.end(), {inner_first, 0});
+  put16(msg, static_cast<uint16_t>(sk_len));
   msg.insert(msg.end(), lead.begin(), lead.end());
   return msg;
 }
@@ -759,8 +760,9 @@ Bytes seal_fragment(const SkKey& key, Header header, uint8_t inner_first, uint16
     log::error("IKE: an SKF payload key of " + std::to_string(key.size()) + " bytes does not fit its algorithm; nothing sent");
     return {};
   }
-  const uint8_t lead[4] = {static_cast<uint8_t>(number >> 8), static_cast<uint8_t>(number), static_cast<uint8_t>(total >> 8),
-                           static_cast<uint8_t>(total)};
+  Bytes lead;
+  put16(lead, number);
+  put16(lead, total);
   return key.encr() == kEncrAesCbc ? seal_cbc(key, header, inner_first, chunk, kSkf, lead)
                                    : seal_gcm(key, header, inner_first, chunk, iv_counter, kSkf, lead);
 }
@@ -800,15 +802,15 @@ uint64_t random_ike_spi() {
 }
 
 Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
-  uint8_t in[8 + 8 + 4 + 2];
-  for (int i = 0; i < 8; ++i) {
-    in[i] = static_cast<uint8_t>(spi_i >> (56 - 8 * i));
-    in[8 + i] = static_cast<uint8_t>(spi_r >> (56 - 8 * i));
-  }
-  std::memcpy(in + 16, &a.sin_addr, 4);
-  std::memcpy(in + 20, &a.sin_port, 2);
+  Bytes in;
+  put64(in, spi_i);
+  put64(in, spi_r);
+  const auto* addr = reinterpret_cast<const uint8_t*>(&a.sin_addr);
+  const auto* port = reinterpret_cast<const uint8_t*>(&a.sin_port);
+  in.insert(in.end(), addr, addr + 4);
+  in.insert(in.end(), port, port + 2);
   Bytes out(SHA_DIGEST_LENGTH);
-  SHA1(in, sizeof in, out.data());
+  SHA1(in.data(), in.size(), out.data());
   return out;
 }
 

@@ -6,25 +6,6 @@
 
 namespace sedge::ike {
 
-uint16_t get16(std::span<const uint8_t> d, size_t at) { return static_cast<uint16_t>(d[at] << 8 | d[at + 1]); }
-uint32_t get32(std::span<const uint8_t> d, size_t at) {
-  return static_cast<uint32_t>(d[at]) << 24 | static_cast<uint32_t>(d[at + 1]) << 16 | static_cast<uint32_t>(d[at + 2]) << 8 | d[at + 3];
-}
-uint64_t get64(std::span<const uint8_t> d, size_t at) { return static_cast<uint64_t>(get32(d, at)) << 32 | get32(d, at + 4); }
-
-void put16(Bytes& b, uint16_t v) {
-  b.push_back(static_cast<uint8_t>(v >> 8));
-  b.push_back(static_cast<uint8_t>(v));
-}
-void put32(Bytes& b, uint32_t v) {
-  put16(b, static_cast<uint16_t>(v >> 16));
-  put16(b, static_cast<uint16_t>(v));
-}
-void put64(Bytes& b, uint64_t v) {
-  put32(b, static_cast<uint32_t>(v >> 32));
-  put32(b, static_cast<uint32_t>(v));
-}
-
 namespace {
 Error malformed(const std::string& what) { return Error{"malformed IKE message: " + what, EBADMSG}; }
 
@@ -281,7 +262,7 @@ Bytes encode_ke(uint16_t group, std::span<const uint8_t> public_value) {
 
 Result<KePayload> decode_ke(std::span<const uint8_t> body) {
   if (body.size() < 5) return Error{"KE payload without a public value", EBADMSG};
-  KePayload ke{static_cast<uint16_t>(body[0] << 8 | body[1]), Bytes(body.begin() + 4, body.end())};
+  KePayload ke{get16(body, 0), Bytes(body.begin() + 4, body.end())};
   if (ke.group == 0) return Error{"KE payload for DH group 0", EBADMSG};
   return ke;
 }

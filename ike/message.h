@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/result.h"
 #include "ike/protocol.h"
 
@@ -15,13 +16,13 @@ namespace sedge::ike {
 
 using Bytes = std::vector<uint8_t>;
 
-// Big-endian wire fields at byte `at`; the caller has checked that they are there.
-uint16_t get16(std::span<const uint8_t> d, size_t at);
-void put16(Bytes& b, uint16_t v);
-void put32(Bytes& b, uint32_t v);
-void put64(Bytes& b, uint64_t v);
-uint32_t get32(std::span<const uint8_t> d, size_t at);
-uint64_t get64(std::span<const uint8_t> d, size_t at);
+// Big-endian wire fields (common/bytes.h).
+using sedge::get16;
+using sedge::get32;
+using sedge::get64;
+using sedge::put16;
+using sedge::put32;
+using sedge::put64;
 
 inline constexpr size_t kHeaderSize = 28;
 inline constexpr size_t kMaxMessageSize = 65535;

@@ -12,11 +12,13 @@ Error malformed(const std::string& what) { return Error{"malformed CREATE_CHILD_
 }  // namespace
 
 Bytes spi_bytes(uint32_t spi) {
-  return {static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8), static_cast<uint8_t>(spi)};
+  Bytes b;
+  put32(b, spi);
+  return b;
 }
 Bytes spi_bytes64(uint64_t spi) {
-  Bytes b(8);
-  for (int i = 7; i >= 0; --i, spi >>= 8) b[static_cast<size_t>(i)] = static_cast<uint8_t>(spi);
+  Bytes b;
+  put64(b, spi);
   return b;
 }
 uint32_t spi_of(std::span<const uint8_t> b) { return get32(b, 0); }
@@ -105,11 +107,9 @@ Result<CreateChildSa> decode_create_child(const std::vector<Payload>& payloads) 
 Bytes encode_delete(const DeleteSa& d) {
   const uint8_t spi_size = d.protocol == kProtocolIke ? 0 : 4;
   const auto count = static_cast<uint16_t>(spi_size ? d.spis.size() : 0);
-  Bytes b{d.protocol, spi_size, static_cast<uint8_t>(count >> 8), static_cast<uint8_t>(count)};
-  for (size_t i = 0; i < count; ++i) {
-    const Bytes s = spi_bytes(d.spis[i]);
-    b.insert(b.end(), s.begin(), s.end());
-  }
+  Bytes b{d.protocol, spi_size};
+  put16(b, count);
+  for (size_t i = 0; i < count; ++i) put32(b, d.spis[i]);
   return b;
 }
 
@@ -118,7 +118,7 @@ Result<DeleteSa> decode_delete(std::span<const uint8_t> d) {
   DeleteSa out;
   out.protocol = d[0];
   const uint8_t spi_size = d[1];
-  const size_t count = static_cast<size_t>(d[2] << 8 | d[3]);
+  const size_t count = get16(d, 2);
   if (out.protocol == kProtocolIke) {
     if (spi_size != 0 || count != 0 || d.size() != 4) return Error{"malformed Delete payload: an IKE SA has no SPIs here", EBADMSG};
     return out;

@@ -10,6 +10,8 @@
 #include <cstring>
 #include <memory>
 
+#include "common/bytes.h"
+
 namespace sedge::onboarding {
 namespace {
 
@@ -28,11 +30,11 @@ struct CipherCtxFree {
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 
-void put_u32_be(uint8_t* out, uint32_t v) {
-  out[0] = static_cast<uint8_t>(v >> 24);
-  out[1] = static_cast<uint8_t>(v >> 16);
-  out[2] = static_cast<uint8_t>(v >> 8);
-  out[3] = static_cast<uint8_t>(v);
+// Writes the 4-byte counter at the start of a KDF block.
+void set_counter(Bytes& block, uint32_t i) {
+  Bytes counter;
+  put32(counter, i);
+  std::copy(counter.begin(), counter.end(), block.begin());
 }
 
 Error crypto_error(const std::string& what) { return Error{"make_credential: " + what, EIO}; }
@@ -124,19 +126,15 @@ Result<Secret> kdfa(uint16_t hash_alg, ByteView key, const std::string& label, B
   if (!md) return Error{"KDFa: unsupported hash " + alg_name(hash_alg), EINVAL};
   if (bits == 0 || bits % 8 != 0 || bits > 0xffffffffu) return Error{"KDFa: the output size must be a positive multiple of 8 bits", EINVAL};
   Secret out(bits / 8);
-  Bytes block(4 + label.size() + 1 + context_u.size() + context_v.size() + 4);
-  uint8_t* p = block.data() + 4;
-  std::memcpy(p, label.data(), label.size());
-  p += label.size();
-  *p++ = 0;
-  if (!context_u.empty()) std::memcpy(p, context_u.data(), context_u.size());
-  p += context_u.size();
-  if (!context_v.empty()) std::memcpy(p, context_v.data(), context_v.size());
-  p += context_v.size();
-  put_u32_be(p, static_cast<uint32_t>(bits));
+  Bytes block(4);  // the counter, then label | 0 | contextU | contextV | bits
+  block.insert(block.end(), label.begin(), label.end());
+  block.push_back(0);
+  block.insert(block.end(), context_u.begin(), context_u.end());
+  block.insert(block.end(), context_v.begin(), context_v.end());
+  put32(block, static_cast<uint32_t>(bits));
   size_t done = 0;
   for (uint32_t i = 1; done < out.size(); ++i) {
-    put_u32_be(block.data(), i);
+    set_counter(block, i);
     auto k = hmac(hash_alg, key, block);
     if (!k) return k.error();
     const size_t n = std::min(k->size(), out.size() - done);
@@ -162,7 +160,7 @@ Result<Secret> kdfe(uint16_t hash_alg, ByteView z, const std::string& label, Byt
   size_t done = 0;
   uint8_t digest[EVP_MAX_MD_SIZE];
   for (uint32_t i = 1; done < out.size(); ++i) {
-    put_u32_be(block.data(), i);
+    set_counter(block, i);
     unsigned int len = 0;
     if (!EVP_Digest(block.data(), block.size(), digest, &len, EVP_get_digestbyname(md), nullptr)) return Error{"KDFe: hash failed", EIO};
     const size_t n = std::min<size_t>(len, out.size() - done);
@@ -184,7 +182,7 @@ Result<Credential> make_credential(const PublicArea& ek, ByteView ak_name, const
   if (secret.empty() || secret.size() > hlen) {
     return Error{"make_credential: the secret must be 1 to " + std::to_string(hlen) + " bytes", EINVAL};
   }
-  if (ak_name.size() < 2 || digest_size(static_cast<uint16_t>(ak_name[0] << 8 | ak_name[1])) + 2 != ak_name.size()) {
+  if (ak_name.size() < 2 || digest_size(get16(ak_name, 0)) + 2 != ak_name.size()) {
     return Error{"make_credential: the AK name is not nameAlg || digest", EINVAL};
   }
 
@@ -210,9 +208,10 @@ Result<Credential> make_credential(const PublicArea& ek, ByteView ak_name, const
   if (!hmac_key) return hmac_key.error();
 
   // encIdentity: the secret as a TPM2B_DIGEST, AES-CFB with a zero IV.
+  Bytes size;
+  put16(size, static_cast<uint16_t>(secret.size()));
   Secret plain(2 + secret.size());
-  plain.mutable_bytes()[0] = static_cast<uint8_t>(secret.size() >> 8);
-  plain.mutable_bytes()[1] = static_cast<uint8_t>(secret.size());
+  std::copy(size.begin(), size.end(), plain.mutable_bytes().begin());
   std::memcpy(plain.mutable_bytes().data() + 2, secret.bytes().data(), secret.size());
   const EVP_CIPHER* cipher = ek.sym_bits == 128 ? EVP_aes_128_cfb128() : ek.sym_bits == 192 ? EVP_aes_192_cfb128() : EVP_aes_256_cfb128();
   std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
@@ -242,8 +241,8 @@ Result<Credential> make_credential(const PublicArea& ek, ByteView ak_name, const
 
 Bytes credential_file(const Credential& c) {
   Bytes out;
-  put_u32(out, kCredentialMagic);
-  put_u32(out, kCredentialVersion);
+  put32(out, kCredentialMagic);
+  put32(out, kCredentialVersion);
   out.insert(out.end(), c.id_object.begin(), c.id_object.end());
   out.insert(out.end(), c.encrypted_secret.begin(), c.encrypted_secret.end());
   return out;

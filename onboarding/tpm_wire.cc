@@ -71,22 +71,22 @@ Result<uint8_t> WireReader::u8(const char* field) {
 
 Result<uint16_t> WireReader::u16(const char* field) {
   if (remaining() < 2) return Error{std::string("truncated at ") + field, EBADMSG};
-  const auto v = static_cast<uint16_t>(data_[pos_] << 8 | data_[pos_ + 1]);
+  const uint16_t v = get16(data_, pos_);
   pos_ += 2;
   return v;
 }
 
 Result<uint32_t> WireReader::u32(const char* field) {
   if (remaining() < 4) return Error{std::string("truncated at ") + field, EBADMSG};
-  uint32_t v = 0;
-  for (int i = 0; i < 4; ++i) v = v << 8 | data_[pos_++];
+  const uint32_t v = get32(data_, pos_);
+  pos_ += 4;
   return v;
 }
 
 Result<uint64_t> WireReader::u64(const char* field) {
   if (remaining() < 8) return Error{std::string("truncated at ") + field, EBADMSG};
-  uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v = v << 8 | data_[pos_++];
+  const uint64_t v = get64(data_, pos_);
+  pos_ += 8;
   return v;
 }
 
@@ -109,17 +109,8 @@ Status WireReader::expect_end(const char* what) const {
   return {};
 }
 
-void put_u16(Bytes& out, uint16_t v) {
-  out.push_back(static_cast<uint8_t>(v >> 8));
-  out.push_back(static_cast<uint8_t>(v));
-}
-
-void put_u32(Bytes& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
-}
-
 void put_tpm2b(Bytes& out, ByteView data) {
-  put_u16(out, static_cast<uint16_t>(data.size()));
+  put16(out, static_cast<uint16_t>(data.size()));
   out.insert(out.end(), data.begin(), data.end());
 }
 
@@ -252,26 +243,26 @@ Result<PublicArea> parse_public(ByteView bytes) {
 
 Bytes marshal_tpmt_public(const PublicArea& p) {
   Bytes out;
-  put_u16(out, p.type);
-  put_u16(out, p.name_alg);
-  put_u32(out, p.attributes);
+  put16(out, p.type);
+  put16(out, p.name_alg);
+  put32(out, p.attributes);
   put_tpm2b(out, p.auth_policy);
-  put_u16(out, p.sym_alg);
+  put16(out, p.sym_alg);
   if (p.sym_alg != alg::kNull) {
-    put_u16(out, p.sym_bits);
-    put_u16(out, p.sym_mode);
+    put16(out, p.sym_bits);
+    put16(out, p.sym_mode);
   }
-  put_u16(out, p.scheme);
-  if (p.scheme != alg::kNull && p.scheme != alg::kRsaes) put_u16(out, p.scheme_hash);
-  if (p.scheme == alg::kEcdaa) put_u16(out, p.scheme_count);
+  put16(out, p.scheme);
+  if (p.scheme != alg::kNull && p.scheme != alg::kRsaes) put16(out, p.scheme_hash);
+  if (p.scheme == alg::kEcdaa) put16(out, p.scheme_count);
   if (p.type == alg::kRsa) {
-    put_u16(out, p.rsa_bits);
-    put_u32(out, p.rsa_exponent);
+    put16(out, p.rsa_bits);
+    put32(out, p.rsa_exponent);
     put_tpm2b(out, p.rsa_modulus);
   } else {
-    put_u16(out, p.curve);
-    put_u16(out, p.kdf);
-    if (p.kdf != alg::kNull) put_u16(out, p.kdf_hash);
+    put16(out, p.curve);
+    put16(out, p.kdf);
+    if (p.kdf != alg::kNull) put16(out, p.kdf_hash);
     put_tpm2b(out, p.ecc_x);
     put_tpm2b(out, p.ecc_y);
   }
@@ -289,7 +280,7 @@ Result<Bytes> object_name(const PublicArea& p) {
   if (!md) return Error{"unsupported nameAlg " + alg_name(p.name_alg), EINVAL};
   const Bytes body = marshal_tpmt_public(p);
   Bytes name;
-  put_u16(name, p.name_alg);
+  put16(name, p.name_alg);
   name.resize(2 + digest_size(p.name_alg));
   unsigned int len = 0;
   if (!EVP_Digest(body.data(), body.size(), name.data() + 2, &len, EVP_get_digestbyname(md), nullptr)) {

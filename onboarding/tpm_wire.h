@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/bytes.h"
 #include "common/hex.h"
 #include "common/result.h"
 
@@ -178,9 +179,7 @@ class WireReader {
   size_t pos_ = 0;
 };
 
-// Big-endian writers.
-void put_u16(Bytes& out, uint16_t v);
-void put_u32(Bytes& out, uint32_t v);
+// A TPM2B: the 2-byte size (common/bytes.h put16) then the bytes.
 void put_tpm2b(Bytes& out, ByteView data);
 
 using sedge::from_hex;

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "common/base64.h"
+#include "common/bytes.h"
 
 namespace sedge::websocket {
 namespace {
@@ -151,7 +152,7 @@ bool is_control(Opcode op) { return (static_cast<uint8_t>(op) & 0x8) != 0; }
 void put_close_payload(Message& m) {
   m.close_code = close_code::kNoStatus;
   if (m.payload.size() >= 2) {
-    m.close_code = static_cast<uint16_t>((m.payload[0] << 8) | m.payload[1]);
+    m.close_code = get16(m.payload, 0);
     m.close_reason.assign(m.payload.begin() + 2, m.payload.end());
   }
 }
@@ -396,11 +397,10 @@ Result<Bytes> encode_frame(Role sender, Opcode opcode, std::span<const uint8_t> 
     out.push_back(static_cast<uint8_t>(mask_bit | n));
   } else if (n <= 0xFFFF) {
     out.push_back(mask_bit | 126);
-    out.push_back(static_cast<uint8_t>(n >> 8));
-    out.push_back(static_cast<uint8_t>(n));
+    put16(out, static_cast<uint16_t>(n));
   } else {
     out.push_back(mask_bit | 127);
-    for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(static_cast<uint64_t>(n) >> shift));
+    put64(out, n);
   }
   if (sender == Role::server) {
     out.insert(out.end(), payload.begin(), payload.end());
@@ -433,7 +433,8 @@ Result<Bytes> encode_text(Role sender, std::string_view text, size_t fragment) {
 
 Result<Bytes> encode_close(Role sender, uint16_t code, std::string_view reason) {
   if (!is_valid_close_code(code)) return Error{"WebSocket close code " + std::to_string(code) + " cannot be sent", EINVAL};
-  Bytes payload{static_cast<uint8_t>(code >> 8), static_cast<uint8_t>(code)};
+  Bytes payload;
+  put16(payload, code);
   auto r = std::span(reinterpret_cast<const uint8_t*>(reason.data()), reason.size());
   if (!is_valid_utf8(r)) return Error{"WebSocket close reason must be UTF-8", EINVAL};
   size_t len = std::min(r.size(), kMaxControlPayload - 2);
@@ -479,6 +480,7 @@ bool FrameDecoder::decode_one(size_t& off, DecodeResult& out) {
   const size_t avail = buf_.size() - off;
   if (avail < 2) return false;
   const uint8_t* p = buf_.data() + off;
+  const std::span<const uint8_t> frame(p, avail);
   const bool fin = (p[0] & 0x80) != 0;
   if ((p[0] & 0x70) != 0) {
     fail(close_code::kProtocolError, "reserved bits set without a negotiated extension");
@@ -503,7 +505,7 @@ bool FrameDecoder::decode_one(size_t& off, DecodeResult& out) {
   size_t header = 2;
   if (len == 126) {
     if (avail < 4) return false;
-    len = (uint64_t{p[2]} << 8) | p[3];
+    len = get16(frame, 2);
     header = 4;
     if (len < 126) {
       fail(close_code::kProtocolError, "16-bit length " + std::to_string(len) + " is not minimally encoded");
@@ -511,8 +513,7 @@ bool FrameDecoder::decode_one(size_t& off, DecodeResult& out) {
     }
   } else if (len == 127) {
     if (avail < 10) return false;
-    len = 0;
-    for (size_t i = 0; i < 8; ++i) len = (len << 8) | p[2 + i];
+    len = get64(frame, 2);
     header = 10;
     if (len >> 63) {
       fail(close_code::kProtocolError, "64-bit length with the most significant bit set");
