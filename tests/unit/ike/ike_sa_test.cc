@@ -1244,7 +1244,7 @@ TEST(IkeSaFragments, FragmentedExchangesComplete) {
 
 // Writes the seeds of tests/fuzz/ike/corpus-sa from real exchanges of the pair into the
 // directory SEDGE_WRITE_SA_CORPUS names; run by hand when the input format changes:
-//   SEDGE_WRITE_SA_CORPUS=tests/fuzz/ike/corpus-sa ike_sa_test --gtest_also_run_disabled_tests \
+//   SEDGE_WRITE_SA_CORPUS=tests/fuzz/ike/corpus-sa ike_sa_test --gtest_also_run_disabled_tests
 //     --gtest_filter=IkeSaFuzzCorpus.*
 TEST(IkeSaFuzzCorpus, DISABLED_Write) {
   const char* dir = std::getenv("SEDGE_WRITE_SA_CORPUS");
