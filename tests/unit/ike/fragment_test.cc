@@ -10,8 +10,8 @@
 #include <random>
 
 #include "ike/crypto.h"
+#include "ike/ike_sa.h"
 #include "ike/message.h"
-#include "ike/responder.h"
 
 namespace sedge::ike {
 namespace {
@@ -132,22 +132,27 @@ struct Negotiated {
   size_t size = 0;
 };
 Negotiated respond(bool initiator_announced, FragmentConfig config) {
-  const Suite suite;
-  auto ke = KeyExchange::generate(suite.dh_group);
+  SaConfig c;
+  c.tunnel.fragmentation = config;
+  auto ke = KeyExchange::generate(c.suite.dh_group);
   EXPECT_TRUE(ke.ok());
-  const InitOffer offer{Proposal{1, 1, {}, ike_transforms(suite)}, ke->public_value(), Bytes(32, 7),
-                        false};
-  std::vector<Payload> init;
+  std::vector<Payload> init = {{kSa, false, encode_sa({Proposal{1, kProtocolIke, {}, ike_transforms(c.suite)}})},
+                               {kKe, false, encode_ke(c.suite.dh_group, ke->public_value())},
+                               {kNonce, false, Bytes(32, 7)}};
   if (initiator_announced) init.push_back(fragmentation_supported_notify());
-  sockaddr_in local{}, peer{};
-  local.sin_family = peer.sin_family = AF_INET;
-  auto half = answer_ike_sa_init(suite, offer, 0x0102, 0x0304, Bytes{}, local, peer, init, nullptr,
-                                 &config);
-  EXPECT_TRUE(half.ok());
-  auto response = parse(half->init_response);
+  const Bytes wire = serialize({0x0102, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0}, init);
+  auto request = parse(wire);
+  EXPECT_TRUE(request.ok());
+  Outgoing refusal;
+  auto sa = IkeSa::respond(c, nullptr, SaEnvironment{}, *request, wire, *Address::parse("192.0.2.2", kIkePort),
+                           *Address::parse("198.51.100.2", kIkePort), Time{}, &refusal);
+  EXPECT_TRUE(sa.ok()) << (sa.ok() ? "" : sa.error().message);
+  if (!sa.ok()) return {};
+  auto sends = (*sa)->take_sends();
+  EXPECT_EQ(sends.size(), 1u);
+  auto response = parse(sends.front().data);
   EXPECT_TRUE(response.ok());
-  return {announces_fragmentation(response->payloads), half->sa.fragmentation,
-          half->sa.fragment_size};
+  return {announces_fragmentation(response->payloads), (*sa)->fragmentation, (*sa)->fragment_size};
 }
 
 TEST(Fragment, ResponderAnswersTheNotifyOnlyWhenAsked) {

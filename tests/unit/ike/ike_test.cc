@@ -166,7 +166,9 @@ TEST(IkeCodec, MessageAndSaRoundTrip) {
   ASSERT_TRUE(n.ok());
   EXPECT_EQ(n->type, kNotifyNatDetectionSourceIp);
   EXPECT_EQ(serialize(m->header, m->payloads), wire);
-  TrafficSelector ts{{10, 99, 99, 0}, {10, 99, 99, 255}};
+  TrafficSelector ts;
+  std::memcpy(ts.start, Bytes{10, 99, 99, 0}.data(), 4);
+  std::memcpy(ts.end, Bytes{10, 99, 99, 255}.data(), 4);
   auto back = decode_ts(encode_ts({ts}));
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(std::memcmp(back->front().end, ts.end, 4), 0);
