@@ -99,6 +99,38 @@ lab_pop1_behind_cpe() {
   LAB_POP1_WAN=172.16.1.2
 }
 
+# lab_topology_ipv6: IPv6 beside IPv4 on the standard topology (call it after a plain
+# lab_topology, no nat=): documentation prefixes (RFC 3849) on the site's wan0 (2001:db8:100::2/64,
+# inet's isp0 ::1), pop1's wan (2001:db8:2::2/64, inet's pop1 ::1), the site's lan0 (2001:db8:99::1/64,
+# lanhost0 ::10) and pop1's srv (2001:db8:201::1/64, srv1 ::10), default routes through inet and the
+# routers forwarding IPv6. Addresses skip duplicate address detection: usable at once. Sets
+# LAB_SITE_WAN6 and LAB_POP1_WAN6.
+lab_topology_ipv6() {
+  for ns in nat0 cpe1; do
+    ! ip netns list | grep -qw "$ns" || { echo "lab_topology_ipv6: not with lab_topology nat=" >&2; return 2; }
+  done
+  LAB_SITE_WAN6=2001:db8:100::2 LAB_POP1_WAN6=2001:db8:2::2
+  for ns in site inet pop1; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.forwarding=1; done
+  for ns in site inet pop1 lanhost0 srv1; do ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0; done
+  while read -r ns dev addr; do
+    ip netns exec "$ns" sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=0"
+    ip -n "$ns" -6 addr add "$addr" dev "$dev" nodad
+  done <<EOA
+site wan0 2001:db8:100::2/64
+inet isp0 2001:db8:100::1/64
+inet pop1 2001:db8:2::1/64
+pop1 wan 2001:db8:2::2/64
+site lan0 2001:db8:99::1/64
+lanhost0 eth0 2001:db8:99::10/64
+pop1 srv 2001:db8:201::1/64
+srv1 eth0 2001:db8:201::10/64
+EOA
+  ip -n site -6 route add default via 2001:db8:100::1 dev wan0
+  ip -n pop1 -6 route add default via 2001:db8:2::1 dev wan
+  ip -n lanhost0 -6 route add default via 2001:db8:99::1 dev eth0
+  ip -n srv1 -6 route add default via 2001:db8:201::1 dev eth0
+}
+
 # ---- strongSwan (charon + swanctl), one per namespace, each with a private /run ----
 
 # lab_strongswan NAME NS: starts charon in NS with $LAB_DIR/NAME/swanctl.conf (written by the
