@@ -196,8 +196,9 @@ void IkeSa::rekey_child(uint32_t index, Time now) {
 // ---- Sending ----
 
 std::vector<Bytes> IkeSa::seal_for(Generation& g, const Header& header, const std::vector<Payload>& payloads) {
-  return seal_message(g.out(), header, payloads.empty() ? kNoNext : payloads.front().type, serialize_payloads(payloads), g.iv,
-                      fragment_size);
+  // FragmentSize= counts an IPv4 header; an IPv6 one is 20 bytes longer.
+  const size_t max = fragment_size && remote_.ipv6() ? fragment_size - 20 : fragment_size;
+  return seal_message(g.out(), header, payloads.empty() ? kNoNext : payloads.front().type, serialize_payloads(payloads), g.iv, max);
 }
 
 void IkeSa::send_datagrams(const std::vector<Bytes>& datagrams) {

@@ -223,34 +223,38 @@ Result<uint32_t> KernelChildren::allocate_spi(const ike::ChildSa& child) {
   req.src = ip_of(child.remote);
   req.dst = ip_of(child.local);
   req.reqid = reqid(child);
+  req.mark = mark_;
   return xfrm_.alloc_spi(req);
 }
 
 Status KernelChildren::install_inbound(const ike::ChildSa& child) {
   log_keys(child, false);
-  return install_inbound_sa(xfrm_, esp_state(child, false, reqid(child), lifetime_));
+  return install_inbound_sa(xfrm_, marked(esp_state(child, false, reqid(child), lifetime_)));
 }
 
 Status KernelChildren::install_outbound(const ike::ChildSa& child) {
   log_keys(child, true);
-  return xfrm_.add_sa(esp_state(child, true, reqid(child), lifetime_));
+  return xfrm_.add_sa(marked(esp_state(child, true, reqid(child), lifetime_)));
 }
 
 Status KernelChildren::install_policies(const ike::ChildSa& child) {
   for (const auto& p : child_policies(child, reqid(child))) {
-    if (auto st = xfrm_.add_policy(p); !st) return st;
+    if (auto st = xfrm_.add_policy(marked(p)); !st) return st;
   }
   return {};
 }
 
 void KernelChildren::remove_policies(const ike::ChildSa& child) {
   for (const auto& p : child_policies(child, reqid(child)))
-    warn_unless_gone(xfrm_.delete_policy(p.id()));
+    warn_unless_gone(xfrm_.delete_policy(marked(p).id()));
 }
 
 void KernelChildren::remove(const ike::ChildSa& child) {
   for (const bool outbound : {false, true}) {
-    if (direction(child, outbound).spi) warn_unless_gone(xfrm_.delete_sa(sa_id(child, outbound)));
+    if (!direction(child, outbound).spi) continue;
+    netlink::XfrmSaId id = sa_id(child, outbound);
+    id.mark = mark_;
+    warn_unless_gone(xfrm_.delete_sa(id));
   }
 }
 
@@ -259,6 +263,16 @@ Status KernelChildren::install(const ike::ChildSa& child) {
   if (st) st = install_outbound(child);
   if (st) st = install_policies(child);
   return st;
+}
+
+netlink::XfrmSa KernelChildren::marked(netlink::XfrmSa sa) const {
+  sa.mark = mark_;
+  return sa;
+}
+
+netlink::XfrmPolicy KernelChildren::marked(netlink::XfrmPolicy p) const {
+  p.mark = mark_;
+  return p;
 }
 
 // A key log that cannot be written costs the capture its decryption, not the tunnel.

@@ -74,6 +74,9 @@ class KernelChildren final : public ike::ChildSaHandler {
                  ike::KeyLog* key_log = nullptr);
 
   uint32_t reqid(const ike::ChildSa& child) const { return reqid_base_ + child.index; }
+  // A route-based tunnel's SAs and policies carry its VTI key as their mark (set before the
+  // first CHILD_SA goes in).
+  void set_mark(std::optional<netlink::XfrmMark> mark) { mark_ = mark; }
 
   Result<uint32_t> allocate_spi(const ike::ChildSa& child) override;
   Status install_inbound(const ike::ChildSa& child) override;
@@ -94,6 +97,9 @@ class KernelChildren final : public ike::ChildSaHandler {
   uint32_t reqid_base_;
   ike::KernelLifetime lifetime_;
   ike::KeyLog* key_log_;
+  std::optional<netlink::XfrmMark> mark_;
+  netlink::XfrmSa marked(netlink::XfrmSa sa) const;
+  netlink::XfrmPolicy marked(netlink::XfrmPolicy p) const;
 };
 
 }  // namespace sedge::connector

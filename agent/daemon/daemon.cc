@@ -85,7 +85,24 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Options options) {
   if (auto st = check("enabling the watchdog", sd_event_set_watchdog(loop, 1)); !st) return st.error();
   if (auto st = d->attach_signals(); !st) return st.error();
   if (auto st = d->attach_bus(); !st) return st.error();
+  d->open_connectors();
   return d;
+}
+
+// The connectors need the kernel (CAP_NET_ADMIN) and the IKE ports: without them the daemon
+// still runs (configuration, D-Bus, onboarding) and says why no tunnel comes up.
+void Daemon::open_connectors() {
+  auto c = Connectors::open(loop_.get(), ike::EngineOptions{});
+  if (!c) {
+    log::error("no connectors will run: " + c.error().message);
+    return;
+  }
+  connectors_ = std::move(*c);
+  state_.live = [this](const std::string& tunnel) { return connectors_->describe_tunnel(tunnel); };
+  connectors_->manager().observe([this](const connector::TunnelView&) {
+    if (bus_) sd_bus_emit_properties_changed(bus_.get(), kObjectPath, kInterface, "Status", nullptr);
+    notify_status();
+  });
 }
 
 Status Daemon::attach_signals() {
@@ -140,11 +157,14 @@ void Daemon::notify_status() const {
 int Daemon::run() {
   log::info("sedged " + std::string(kVersion) + " started: " + state_.status_line(),
             {{"CONFIG_FILES", std::to_string(state_.loaded.config.files.size())}});
+  if (connectors_) connectors_->manager().apply(state_.loaded.config);
   notify_status();
   apply_onboarding();
   const int r = sd_event_loop(loop_.get());
   sd_notify(0, "STOPPING=1\nSTATUS=stopping");
   onboarding_.reset();
+  state_.live = nullptr;
+  connectors_.reset();  // IKE SAs deleted, kernel objects removed
   if (r < 0) {
     log::error(std::string("event loop failed: ") + std::strerror(-r));
     return 1;
@@ -183,6 +203,7 @@ Result<std::string> Daemon::reload() {
   state_.last_reload_error.clear();
   apply_log_level(state_.loaded.config);
   apply_onboarding();
+  if (connectors_) connectors_->manager().apply(state_.loaded.config);
   const std::string summary = "reloaded: " + std::to_string(changes.changes.size()) + " change" +
                               (changes.changes.size() == 1 ? "" : "s");
   log::info(summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});

@@ -2,6 +2,8 @@
 // and the D-Bus API org.sedge.Agent1.
 #pragma once
 
+#include "agent/daemon/connectors.h"
+
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
@@ -82,6 +84,8 @@ class Daemon {
   SlotPtr object_slot_, connector_slot_, enumerator_slot_, manager_slot_;
   AgentState state_;
   std::unique_ptr<OnboardingTask> onboarding_;  // when [Onboarding] names a conductor
+  std::unique_ptr<Connectors> connectors_;      // null when the kernel or the IKE ports are refused
+  void open_connectors();
   void apply_onboarding();
   nlohmann::json describe() const;
 };

@@ -37,10 +37,17 @@ json tunnel_json(const config::Config& c, const config::Tunnel& t) {
 
 std::string AgentState::status_line() const {
   const auto& c = loaded.config;
-  size_t active = 0;
-  for (const auto& [n, t] : c.tunnels) active += t.referenced;
+  size_t active = 0, up = 0;
+  for (const auto& [n, t] : c.tunnels) {
+    active += t.referenced;
+    if (live) {
+      const json l = live(n);
+      up += !l.is_null() && l.value("state", "") == "up";
+    }
+  }
   std::string s = std::to_string(c.connectors.size()) + " connector" + (c.connectors.size() == 1 ? "" : "s") + ", " +
-                  std::to_string(active) + " of " + std::to_string(c.tunnels.size()) + " tunnels configured, " +
+                  (live ? std::to_string(up) + " of " + std::to_string(active) + " tunnels up, "
+                        : std::to_string(active) + " of " + std::to_string(c.tunnels.size()) + " tunnels configured, ") +
                   std::to_string(c.policies.size()) + " steering polic" + (c.policies.size() == 1 ? "y" : "ies");
   if (!last_reload_error.empty()) s += "; last reload refused";
   return s;
@@ -52,7 +59,13 @@ json AgentState::describe_connector(const std::string& name) const {
   if (it == c.connectors.end()) return nullptr;
   const auto& k = it->second;
   json tunnels = json::array();
-  for (const auto* t : c.tunnels_of(name)) tunnels.push_back(tunnel_json(c, *t));
+  for (const auto* t : c.tunnels_of(name)) {
+    json tj = tunnel_json(c, *t);
+    if (live) {
+      if (json l = live(t->name); !l.is_null()) tj.update(l);
+    }
+    tunnels.push_back(std::move(tj));
+  }
   return {{"name", name},
           {"provider", config::to_string(k.provider)},
           {"type", config::to_string(k.type)},

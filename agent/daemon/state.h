@@ -2,6 +2,8 @@
 // renders it as JSON for D-Bus clients (sedgectl), as networkd's Describe does.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,6 +18,9 @@ struct AgentState {
   config::LoadedConfig loaded;
   uint64_t loaded_at_usec = 0;  // CLOCK_REALTIME
   std::string last_reload_error;
+  // The running tunnel's live state (state, SPIs, CHILD_SAs...), null when it does not run;
+  // unset when the daemon runs no connectors.
+  std::function<nlohmann::json(const std::string& tunnel)> live;
 
   // One line for systemd's STATUS= and `sedgectl status`.
   std::string status_line() const;

@@ -1,0 +1,38 @@
+// The daemon's connectors: the kernel clients, the IKE engine and the connector manager, made
+// at start-up after the reconcile pass has removed what a previous run left behind (nothing is
+// adopted: IKE SAs do not survive a restart, so their CHILD_SAs and policies go too).
+#pragma once
+
+#include <systemd/sd-event.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "agent/config/config.h"
+#include "agent/connector/manager.h"
+#include "netlink/route.h"
+#include "netlink/xfrm_client.h"
+
+namespace sedge::agent {
+
+class Connectors {
+ public:
+  static Result<std::unique_ptr<Connectors>> open(sd_event* loop, const ike::EngineOptions& options);
+  ~Connectors();
+  connector::Manager& manager() { return *manager_; }
+  // The live state of a tunnel for Describe (null when it does not run).
+  nlohmann::json describe_tunnel(const std::string& name) const;
+
+ private:
+  Connectors() = default;
+  std::unique_ptr<netlink::XfrmClient> xfrm_;
+  std::unique_ptr<netlink::RouteClient> routes_;
+  std::unique_ptr<connector::NetlinkXfrmOps> xfrm_ops_;
+  std::unique_ptr<connector::NetlinkLinkOps> link_ops_;
+  std::unique_ptr<connector::Manager> manager_;
+};
+
+// A tunnel's live state as JSON (Describe, sedgectl).
+nlohmann::json to_json(const connector::TunnelView& v);
+
+}  // namespace sedge::agent
