@@ -15,7 +15,7 @@ group_name() { case $1 in 14) echo modp2048 ;; 19) echo ecp256 ;; 31) echo curve
 # cpu_seconds PID: utime + stime of all its threads so far.
 cpu_seconds() { awk -v t="$(cpu_ticks "$1")" -v hz="$hz" 'BEGIN { printf "%.3f", t / hz }'; }
 
-# start_sedge GROUP: sedge's ike::Server (ike-responder) in resp, installing each CHILD_SA into
+# start_sedge GROUP: sedge's IKE engine (ike-responder) in resp, installing each CHILD_SA into
 # the kernel; sets sedge_pid.
 start_sedge() {
   ip netns exec resp "$bin/ike-responder" 10.77.0.2 "$1" > "$LAB_DIR/sedge-$1.log" 2>&1 &

@@ -1,65 +1,152 @@
-// ike-load: many IKE SAs in flight from one process against a responder (sedge's ike::Server or
-// charon), for the IKE benchmark. One UDP socket, responses demultiplexed by the initiator's
-// SPI; IKE_SA_INIT (answering a COOKIE) then IKE_AUTH with a PSK and one CHILD_SA, the
-// responder's AUTH verified. Prints the setups per second.
-//   ike-load LOCAL_IP REMOTE_IP GROUP COUNT [CONCURRENCY [PSK_FILE]]  (the key: the file's first line)
-#include <arpa/inet.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
+// ike-load: many IKE SAs in flight from one process against a responder (sedge's ike-responder
+// or charon), for the IKE benchmarks. One ike::Engine (the one tunnels run) with COUNT
+// initiators, CONCURRENCY of them setting up at a time, all on one pair of UDP sockets (each IKE
+// SA has its own random SPI): IKE_SA_INIT (answering a COOKIE) then IKE_AUTH with a PSK and one
+// CHILD_SA, the responder's AUTH verified. The CHILD_SAs' SPIs are counted out here and nothing
+// goes into this kernel. A failed request is sent again every 5 s, 3 times. Prints the setups
+// per second; logs below warnings are left out unless SEDGE_LOG_LEVEL says.
+//   ike-load LOCAL_IP REMOTE_IP GROUP COUNT [CONCURRENCY [PSK_FILE]]  (the key: the file's first
+//   line)
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <optional>
+#include <random>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
+#include <utility>
 
-#include "ike/crypto.h"
-#include "ike/initiator.h"
+#include "agent/config/values.h"
+#include "agent/connector/tunnel_config.h"
+#include "common/log.h"
+#include "ike/engine.h"
 
 using namespace sedge;
-using namespace sedge::ike;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr uint16_t kCookie = 16390;
-constexpr uint8_t kAuthSharedKey = 2;
-
-struct Attempt {
-  uint64_t spi_i = 0;
-  std::optional<KeyExchange> dh;
-  Bytes ni, nr, init_request, request;
-  IkeKeys keys;
-  Bytes init_response;
-  int stage = 0;  // 0 IKE_SA_INIT, 1 IKE_AUTH
-  int tries = 0;
-  Clock::time_point sent;
-};
-
 std::string group_name(uint16_t g) {
   switch (g) {
-    case 14: return "modp2048";
-    case 19: return "ecp256";
-    case 31: return "curve25519";
-    default: return "";
+    case 14:
+      return "modp2048";
+    case 19:
+      return "ecp256";
+    case 31:
+      return "curve25519";
+    default:
+      return "";
   }
 }
+
+// The initiators' CHILD_SAs stay out of the kernel (as the load tester's fake kernel interface):
+// nothing is installed, and the inbound SPIs are counted up from a random start (successive runs
+// against one responder must not reuse the SPIs of its outbound SAs).
+class NoKernel final : public ike::ChildSaHandler {
+ public:
+  NoKernel() : next_spi_(0x1000 + static_cast<uint32_t>(std::random_device{}() % 0xe0000000u)) {}
+  Result<uint32_t> allocate_spi(const ike::ChildSa&) override { return next_spi_++; }
+  Status install_inbound(const ike::ChildSa&) override { return {}; }
+  Status install_outbound(const ike::ChildSa&) override { return {}; }
+  Status install_policies(const ike::ChildSa&) override { return {}; }
+  void remove_policies(const ike::ChildSa&) override {}
+  void remove(const ike::ChildSa&) override {}
+
+ private:
+  uint32_t next_spi_;
+};
+
+// COUNT setups, WINDOW at a time: the next ones start, from the loop, once some are up or failed.
+class Load {
+ public:
+  Load(ike::Engine& engine, ike::SaConfig config, ike::Address local, ike::Address remote,
+       long count, long window)
+      : engine_(engine),
+        config_(std::move(config)),
+        local_(local),
+        remote_(remote),
+        count_(count),
+        window_(window) {}
+  ~Load() {
+    engine_.observe(nullptr);
+    if (refill_) sd_event_source_disable_unref(refill_);
+  }
+  Load(const Load&) = delete;
+  Load& operator=(const Load&) = delete;
+
+  Status start(sd_event* loop) {
+    loop_ = loop;
+    if (int r = sd_event_add_defer(loop, &refill_, on_refill, this); r < 0)
+      return Error::sys("adding an event source", -r);
+    sd_event_source_set_enabled(refill_, SD_EVENT_OFF);
+    engine_.observe([this](ike::IkeSa& sa, const ike::SaEvent& e) { on_event(sa, e); });
+    t0_ = Clock::now();
+    fill();
+    return {};
+  }
+  long established() const { return established_; }
+  long failed() const { return failed_; }
+  double seconds() const { return std::chrono::duration<double>(t1_ - t0_).count(); }
+
+ private:
+  void fill() {
+    while (started_ < count_ && started_ - established_ - failed_ < window_) {
+      ++started_;
+      engine_.initiate(config_, {&children_, nullptr, 0}, local_, remote_);
+    }
+    if (established_ + failed_ >= count_ && !done_) {
+      done_ = true;
+      t1_ = Clock::now();
+      sd_event_exit(loop_, 0);
+    }
+  }
+  void on_event(ike::IkeSa& sa, const ike::SaEvent& e) {
+    if (e.kind == ike::SaEventKind::up) {
+      ++established_;
+      up_.insert(&sa);
+    } else if (e.kind == ike::SaEventKind::down) {
+      if (up_.erase(&sa)) return;
+      ++failed_;
+      log::warning("IKE SA with " + sa.remote().to_string() + " failed: " + sa.failure().message);
+    } else {
+      return;
+    }
+    // Not from inside the engine's call (it is settling this SA): from the loop, next.
+    sd_event_source_set_enabled(refill_, SD_EVENT_ONESHOT);
+  }
+  static int on_refill(sd_event_source* /*source*/, void* load) {
+    static_cast<Load*>(load)->fill();
+    return 0;
+  }
+
+  ike::Engine& engine_;
+  ike::SaConfig config_;
+  ike::Address local_, remote_;
+  long count_, window_;
+  NoKernel children_;
+  sd_event* loop_ = nullptr;
+  sd_event_source* refill_ = nullptr;
+  std::unordered_set<const ike::IkeSa*> up_;
+  long started_ = 0, established_ = 0, failed_ = 0;
+  bool done_ = false;
+  Clock::time_point t0_, t1_;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: ike-load LOCAL_IP REMOTE_IP GROUP COUNT [CONCURRENCY [PSK_FILE]]  (the key: the file's first line)\n");
+    std::fprintf(stderr,
+                 "usage: ike-load LOCAL_IP REMOTE_IP GROUP COUNT [CONCURRENCY [PSK_FILE]]  (the "
+                 "key: the file's first line)\n");
     return 2;
   }
-  sockaddr_in local{}, remote{};
-  local.sin_family = remote.sin_family = AF_INET;
-  remote.sin_port = htons(500);
-  if (inet_pton(AF_INET, argv[1], &local.sin_addr) != 1 || inet_pton(AF_INET, argv[2], &remote.sin_addr) != 1) {
+  if (!std::getenv("SEDGE_LOG_LEVEL")) log::set_level(log::Level::warning);
+  auto local = ike::Address::parse(argv[1]);
+  auto remote = ike::Address::parse(argv[2], ike::kIkePort);
+  if (!local || !remote) {
     std::fprintf(stderr, "ike-load: bad address\n");
     return 2;
   }
@@ -72,138 +159,66 @@ int main(int argc, char** argv) {
     std::getline(f, psk_text);
   }
   const Secret psk{std::string_view(psk_text)};
-  auto suite = parse_suite("aes128gcm16-prfsha256-" + group_name(group), "aes128gcm16");
+  auto suite = ike::parse_suite("aes128gcm16-prfsha256-" + group_name(group), "aes128gcm16");
   if (!suite) {
     std::fprintf(stderr, "ike-load: group %u: %s\n", group, suite.error().message.c_str());
     return 2;
   }
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-  const int big = 4 << 20;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
-  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-    std::perror("ike-load: socket");
+  if (count <= 0 || window <= 0) {
+    std::fprintf(stderr, "ike-load: COUNT and CONCURRENCY must be positive\n");
+    return 2;
+  }
+  ike::SaConfig config;
+  config.suite = *suite;
+  config.tunnel.local_id_type = ike::kIdRfc822;
+  config.tunnel.local_id = "load@example.com";
+  config.tunnel.remote_id_type = ike::kIdFqdn;
+  config.tunnel.remote_id = "pop.example.net";
+  config.tunnel.psk = &psk;
+  config.tunnel.local_ts = connector::selector(*config::parse_prefix("10.99.99.0/24"));
+  config.tunnel.remote_ts = connector::selector(*config::parse_prefix("10.201.0.0/24"));
+  config.retransmit = ike::RetransmitConfig{std::chrono::milliseconds(5000), 1.0, 3, 0.0};
+
+  sd_event* loop = nullptr;
+  if (int r = sd_event_default(&loop); r < 0) {
+    std::fprintf(stderr, "ike-load: creating the event loop: %s\n", std::strerror(-r));
     return 1;
   }
-  const std::string idi_text = "load@example.com", idr_text = "pop.example.net";
-  const Bytes idi = encode_typed(kIdRfc822, Bytes(idi_text.begin(), idi_text.end()));
-  const Bytes idr = encode_typed(kIdFqdn, Bytes(idr_text.begin(), idr_text.end()));
-  const TrafficSelector tsi{{10, 99, 99, 0}, {10, 99, 99, 255}}, tsr{{10, 201, 0, 0}, {10, 201, 0, 255}};
-
-  std::unordered_map<uint64_t, std::unique_ptr<Attempt>> inflight;
-  long started = 0, established = 0, failed = 0, cookies = 0, retransmits = 0;
-  uint32_t next_child_spi = 0xd0000000u;
-  auto send = [&](const Bytes& b) { (void)sendto(fd, b.data(), b.size(), 0, reinterpret_cast<sockaddr*>(&remote), sizeof remote); };
-  auto init_payloads = [&](const Attempt& a, const Bytes& cookie) {
-    std::vector<Payload> p = {{kSa, false, encode_sa({{1, 1, {}, ike_transforms(*suite)}})},
-                              {kKe, false, encode_ke(group, a.dh->public_value())},
-                              {kNonce, false, a.ni}};
-    if (!cookie.empty()) p.insert(p.begin(), {kNotify, false, encode_notify({0, {}, kCookie, cookie})});
-    return serialize({a.spi_i, 0, 0, Exchange::ike_sa_init, kFlagInitiator, 0, 0}, p);
-  };
-  const auto t0 = Clock::now();
-  std::vector<uint8_t> buf(65535);
-  while (established + failed < count) {
-    while (started < count && static_cast<long>(inflight.size()) < window) {
-      auto a = std::make_unique<Attempt>();
-      for (uint8_t b : random_bytes(8)) a->spi_i = a->spi_i << 8 | b;
-      auto dh = KeyExchange::generate(group);
-      if (!dh) {
-        std::fprintf(stderr, "ike-load: %s\n", dh.error().message.c_str());
-        return 1;
-      }
-      a->dh.emplace(std::move(*dh));
-      a->ni = random_bytes(32);
-      a->init_request = a->request = init_payloads(*a, {});
-      a->sent = Clock::now();
-      send(a->request);
-      ++started;
-      inflight.emplace(a->spi_i, std::move(a));
-    }
-    pollfd p{fd, POLLIN, 0};
-    poll(&p, 1, 20);
-    for (;;) {
-      const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
-      if (n <= 0) break;
-      auto m = parse(std::span(buf.data(), static_cast<size_t>(n)));
-      if (!m || !(m->header.flags & kFlagResponse)) continue;
-      auto it = inflight.find(m->header.spi_i);
-      if (it == inflight.end()) continue;
-      Attempt& a = *it->second;
-      if (a.stage == 0 && m->header.exchange == Exchange::ike_sa_init) {
-        const Payload* n0 = m->find(kNotify);
-        const Payload* ke = m->find(kKe);
-        const Payload* nr = m->find(kNonce);
-        if (!ke && n0) {
-          auto notify = decode_notify(n0->body);
-          if (notify && notify->type == kCookie) {
-            ++cookies;
-            a.init_request = a.request = init_payloads(a, notify->data);
-            send(a.request);
-            a.sent = Clock::now();
-            continue;
-          }
-        }
-        auto kep = ke && nr ? decode_ke(ke->body) : Result<KePayload>(Error{"no KE", 0});
-        auto g_ir = kep ? a.dh->shared_secret(kep->public_value) : Result<Secret>(kep.error());
-        if (!g_ir) {
-          ++failed;
-          inflight.erase(it);
-          continue;
-        }
-        a.nr = nr->body;
-        a.keys = derive_ike_keys(*suite, g_ir->bytes(), a.ni, a.nr, a.spi_i, m->header.spi_r);
-        a.init_response.assign(buf.begin(), buf.begin() + n);
-        const uint32_t spi = next_child_spi++;
-        const Bytes spi_bytes{static_cast<uint8_t>(spi >> 24), static_cast<uint8_t>(spi >> 16), static_cast<uint8_t>(spi >> 8),
-                              static_cast<uint8_t>(spi)};
-        const std::vector<Payload> inner = {{kIdi, false, idi},
-                                            {kIdr, false, idr},
-                                            {kAuth, false, encode_typed(kAuthSharedKey, psk_auth(psk, a.init_request, a.nr, a.keys.sk_pi, idi))},
-                                            {kSa, false, encode_sa({{1, 3, spi_bytes, esp_transforms(*suite)}})},
-                                            {kTsi, false, encode_ts({tsi})},
-                                            {kTsr, false, encode_ts({tsr})}};
-        a.request = seal(a.keys.sk_ei, {a.spi_i, m->header.spi_r, kSk, Exchange::ike_auth, kFlagInitiator, 1, 0}, kIdi,
-                         serialize_payloads(inner), 1);
-        a.stage = 1;
-        a.tries = 0;
-        a.sent = Clock::now();
-        send(a.request);
-      } else if (a.stage == 1 && m->header.exchange == Exchange::ike_auth) {
-        auto inner = open(a.keys.sk_er, *m, std::span(buf.data(), static_cast<size_t>(n)));
-        bool ok = false;
-        if (inner) {
-          const Payload *id = nullptr, *auth = nullptr;
-          for (const auto& q : *inner) {
-            if (q.type == kIdr) id = &q;
-            if (q.type == kAuth) auth = &q;
-          }
-          ok = id && auth && auth->body.size() > 4 &&
-               constant_time_equal(std::span(auth->body).subspan(4), psk_auth(psk, a.init_response, a.ni, a.keys.sk_pr, id->body));
-        }
-        ok ? ++established : ++failed;
-        inflight.erase(it);
-      }
-    }
-    const auto now = Clock::now();
-    for (auto it = inflight.begin(); it != inflight.end();) {
-      Attempt& a = *it->second;
-      if (now - a.sent < std::chrono::seconds(5)) {
-        ++it;
-        continue;
-      }
-      if (++a.tries > 3) {
-        ++failed;
-        it = inflight.erase(it);
-        continue;
-      }
-      ++retransmits;
-      a.sent = now;
-      send(a.request);
-      ++it;
+  // The kernel picks both ports, as for any client: several loads may run side by side.
+  ike::EngineOptions options;
+  options.sockets.bind = {*local};
+  options.sockets.ike_port = 0;
+  options.sockets.natt_port = 0;
+  auto engine = ike::Engine::open(loop, options);
+  if (!engine) {
+    std::fprintf(stderr, "ike-load: %s\n", engine.error().message.c_str());
+    sd_event_unref(loop);
+    return 1;
+  }
+  int code = 0;
+  {
+    Load load(**engine, std::move(config), *local, *remote, count, window);
+    const Status started = load.start(loop);
+    const int r = started ? sd_event_loop(loop) : 0;
+    if (!started || r < 0) {
+      std::fprintf(stderr, "ike-load: %s\n",
+                   started ? std::strerror(-r) : started.error().message.c_str());
+      code = 1;
+    } else {
+      const ike::Engine::Stats& s = (*engine)->stats();
+      const double seconds = load.seconds();
+      std::printf(
+          "ike-load: group %u: %ld established, %ld failed, %llu cookies, %llu retransmissions in "
+          "%.3f s: %.1f setups/s\n",
+          group, load.established(), load.failed(),
+          static_cast<unsigned long long>(s.cookies_received),
+          static_cast<unsigned long long>(s.retransmitted), seconds,
+          static_cast<double>(load.established()) / seconds);
+      if (load.failed() != 0) code = 1;
     }
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-  std::printf("ike-load: group %u: %ld established, %ld failed, %ld cookies, %ld retransmissions in %.3f s: %.1f setups/s\n", group,
-              established, failed, cookies, retransmits, seconds, static_cast<double>(established) / seconds);
-  return failed == 0 ? 0 : 1;
+  // The established IKE SAs are left as they are: nothing is sent on exit.
+  engine->reset();
+  sd_event_unref(loop);
+  return code;
 }

@@ -1,16 +1,26 @@
-// ike-responder: sedge's multi-SA IKE server for the IKE benchmark. It accepts any initiator
-// identity with the benchmark's PSK and installs each first CHILD_SA into the kernel (ALLOCSPI,
-// then both ESP SAs through the netlink layer), as charon does in the same benchmark. Runs
-// until SIGTERM or SIGINT, then prints its counters.
+// ike-responder: sedge's IKE engine (ike::Engine, the one tunnels run) as the many-SA responder
+// of the IKE benchmark. It accepts any initiator identity with the benchmark's PSK and installs
+// each first CHILD_SA into the kernel through the connector's kernel adapter (ALLOCSPI, both
+// ESP SAs, the policies), as charon does in the same benchmark. Runs until SIGTERM or SIGINT,
+// then prints its counters. Logs below warnings are left out unless SEDGE_LOG_LEVEL says.
 //   ike-responder LOCAL_IP GROUP [PSK_FILE]  (the key: the file's first line)
-#include <arpa/inet.h>
 #include <signal.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
-#include <thread>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <utility>
+#include <vector>
 
-#include "ike/server.h"
+#include "agent/config/values.h"
+#include "agent/connector/kernel_children.h"
+#include "agent/connector/tunnel_config.h"
+#include "common/log.h"
+#include "ike/engine.h"
 #include "netlink/ownership.h"
 #include "netlink/xfrm_client.h"
 
@@ -18,52 +28,63 @@ using namespace sedge;
 
 namespace {
 
-ike::Server* running = nullptr;
-
-std::string ip_of(const sockaddr_in& a) {
-  char b[INET_ADDRSTRLEN];
-  inet_ntop(AF_INET, &a.sin_addr, b, sizeof b);
-  return b;
-}
-
-class KernelHandler : public ike::SaHandler {
+// KernelChildren with one set of policies for all the CHILD_SAs that share selectors: every
+// initiator of the benchmark asks for the same ones and the kernel holds one policy per
+// selector and direction, so they go in with the first such CHILD_SA and out with the last
+// (strongSwan's kernel-netlink counts them the same way).
+class SharedPolicies final : public ike::ChildSaHandler {
  public:
-  KernelHandler(netlink::XfrmClient xfrm, netlink::IpAddress me) : xfrm_(std::move(xfrm)), me_(me) {}
-  Result<uint32_t> allocate_spi(const sockaddr_in& peer) override {
-    netlink::XfrmSpiRequest req;
-    req.src = *netlink::IpAddress::parse(ip_of(peer));
-    req.dst = me_;
-    req.reqid = reqid_;
-    return xfrm_.alloc_spi(req);
+  explicit SharedPolicies(connector::KernelChildren& kernel) : kernel_(kernel) {}
+  Result<uint32_t> allocate_spi(const ike::ChildSa& child) override {
+    return kernel_.allocate_spi(child);
   }
-  Status install(const ike::EstablishedSa& sa, const sockaddr_in& peer) override {
-    const auto them = *netlink::IpAddress::parse(ip_of(peer));
-    if (auto st = xfrm_.update_sa(esp(them, me_, sa.child_spi_in, sa.child_keys.initiator_to_responder)); !st) return st;
-    return xfrm_.add_sa(esp(me_, them, sa.child_spi_out, sa.child_keys.responder_to_initiator));
+  Status install_inbound(const ike::ChildSa& child) override {
+    return kernel_.install_inbound(child);
   }
-  void remove(const ike::EstablishedSa& sa, const sockaddr_in& peer) override {
-    const auto them = *netlink::IpAddress::parse(ip_of(peer));
-    (void)xfrm_.delete_sa(netlink::XfrmSaId{me_, sa.child_spi_in, netlink::XfrmProto::Esp, std::nullopt, them});
-    (void)xfrm_.delete_sa(netlink::XfrmSaId{them, sa.child_spi_out, netlink::XfrmProto::Esp, std::nullopt, me_});
+  Status install_outbound(const ike::ChildSa& child) override {
+    return kernel_.install_outbound(child);
   }
+  Status install_policies(const ike::ChildSa& child) override {
+    Users& u = users_of(child);
+    if (u.count == 0) {
+      if (auto st = kernel_.install_policies(child); !st) return st;
+    }
+    ++u.count;
+    return {};
+  }
+  void remove_policies(const ike::ChildSa& child) override {
+    Users& u = users_of(child);
+    if (u.count == 0 || --u.count > 0) return;
+    kernel_.remove_policies(child);
+  }
+  void remove(const ike::ChildSa& child) override { kernel_.remove(child); }
 
  private:
-  // The benchmark's ESP is AES-GCM-16 128 (RFC 4106).
-  netlink::XfrmSa esp(const netlink::IpAddress& src, const netlink::IpAddress& dst, uint32_t spi, const Secret& key) const {
-    netlink::XfrmSa s;
-    s.src = src;
-    s.dst = dst;
-    s.spi = spi;
-    s.reqid = reqid_;
-    s.aead = netlink::XfrmAead{"rfc4106(gcm(aes))", key.clone(), 128};
-    return s;
+  struct Users {
+    ike::SelectorPair selectors;
+    size_t count = 0;
+  };
+  Users& users_of(const ike::ChildSa& child) {
+    const ike::SelectorPair s{child.local_ts, child.remote_ts};
+    for (auto& u : users_) {
+      if (u.selectors == s) return u;
+    }
+    return users_.emplace_back(Users{s, 0});
   }
-  netlink::XfrmClient xfrm_;
-  netlink::IpAddress me_;
-  uint32_t reqid_ = netlink::kReqidFirst + 77;
+  connector::KernelChildren& kernel_;
+  std::vector<Users> users_;  // a few distinct pairs at most
 };
 
-std::string group_name(int g) { return g == 14 ? "modp2048" : g == 19 ? "ecp256" : g == 31 ? "curve25519" : "?"; }
+std::string group_name(int g) {
+  return g == 14 ? "modp2048" : g == 19 ? "ecp256" : g == 31 ? "curve25519" : "?";
+}
+
+// The counters of the run: the engine's, and what the events of its IKE SAs tell.
+struct Counters {
+  uint64_t setups = 0;           // IKE SAs established with their CHILD_SA installed
+  uint64_t refused_at_auth = 0;  // IKE SAs that closed before they were up: IKE_AUTH refused
+  std::unordered_set<const ike::IkeSa*> up;  // established now
+};
 
 }  // namespace
 
@@ -72,57 +93,87 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: ike-responder LOCAL_IP GROUP [PSK_FILE]\n");
     return 2;
   }
+  if (!std::getenv("SEDGE_LOG_LEVEL")) log::set_level(log::Level::warning);
   std::string psk_text = "sedge ike benchmark pre-shared key";
   if (argc > 3) {
     std::ifstream f(argv[3]);
     std::getline(f, psk_text);
   }
   const Secret psk{std::string_view(psk_text)};
-  auto suite = ike::parse_suite("aes128gcm16-prfsha256-" + group_name(std::atoi(argv[2])), "aes128gcm16");
-  auto me = netlink::IpAddress::parse(argv[1]);
+  auto suite =
+      ike::parse_suite("aes128gcm16-prfsha256-" + group_name(std::atoi(argv[2])), "aes128gcm16");
+  auto me = ike::Address::parse(argv[1], ike::kIkePort);
   auto xfrm = netlink::XfrmClient::open();
   if (!suite || !me || !xfrm) {
-    std::fprintf(stderr, "ike-responder: %s\n", !suite ? suite.error().message.c_str() : !me ? "bad address" : xfrm.error().message.c_str());
+    std::fprintf(stderr, "ike-responder: %s\n",
+                 !suite ? suite.error().message.c_str()
+                 : !me  ? "bad address"
+                        : xfrm.error().message.c_str());
     return 2;
   }
-  KernelHandler handler(std::move(*xfrm), *me);
-  ike::TunnelSpec tunnel;
-  tunnel.local_id_type = ike::kIdFqdn;
-  tunnel.local_id = "pop.example.net";
-  tunnel.psk = &psk;
-  tunnel.local_ts = {{10, 201, 0, 0}, {10, 201, 0, 255}};
-  tunnel.remote_ts = {{10, 99, 99, 0}, {10, 99, 99, 255}};
-  ike::ServerConfig c;
-  inet_pton(AF_INET, argv[1], &c.local.sin_addr);
-  c.local.sin_family = AF_INET;
-  c.suite = *suite;
-  c.handler = &handler;
-  c.cookie_threshold = 100000;  // as charon is configured in the benchmark
-  c.tunnel_for = [&](uint8_t, const std::string&) { return &tunnel; };  // any identity, one key
-  auto server = ike::Server::create(std::move(c));
-  if (!server) {
-    std::fprintf(stderr, "ike-responder: %s\n", server.error().message.c_str());
+  connector::KernelChildren kernel(*xfrm, netlink::kReqidFirst + 77, ike::KernelLifetime{});
+  SharedPolicies children(kernel);
+  ike::SaConfig sa_config;
+  sa_config.suite = *suite;
+  sa_config.tunnel.local_id_type = ike::kIdFqdn;
+  sa_config.tunnel.local_id = "pop.example.net";
+  sa_config.tunnel.psk = &psk;
+  sa_config.tunnel.local_ts = connector::selector(*config::parse_prefix("10.201.0.0/24"));
+  sa_config.tunnel.remote_ts = connector::selector(*config::parse_prefix("10.99.99.0/24"));
+
+  sd_event* loop = nullptr;
+  if (int r = sd_event_default(&loop); r < 0) {
+    std::fprintf(stderr, "ike-responder: creating the event loop: %s\n", std::strerror(-r));
     return 1;
   }
-  running = server->get();
   sigset_t mask;
   sigemptyset(&mask);
   sigaddset(&mask, SIGTERM);
   sigaddset(&mask, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &mask, nullptr);  // the workers inherit it; a thread of ours waits
-  std::thread waiter([mask] {
-    int sig = 0;
-    sigwait(&mask, &sig);
-    running->stop();
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  sd_event_add_signal(loop, nullptr, SIGTERM, nullptr, nullptr);
+  sd_event_add_signal(loop, nullptr, SIGINT, nullptr, nullptr);
+  ike::EngineOptions options;
+  options.sockets.bind = {*me};
+  // As charon is configured in the benchmark (cookie_threshold, cookie_threshold_ip,
+  // block_threshold): no COOKIEs and no half-open caps in reach of the load.
+  options.limits.cookie_threshold = 100000;
+  options.limits.half_open_per_source = 100000;
+  options.limits.half_open_max = 100000;
+  auto engine = ike::Engine::open(loop, options);
+  if (!engine) {
+    std::fprintf(stderr, "ike-responder: %s\n", engine.error().message.c_str());
+    sd_event_unref(loop);
+    return 1;
+  }
+  Counters counters;
+  (*engine)->observe([&counters](ike::IkeSa& sa, const ike::SaEvent& e) {
+    if (e.kind == ike::SaEventKind::up) {
+      ++counters.setups;
+      counters.up.insert(&sa);
+    } else if (e.kind == ike::SaEventKind::down && counters.up.erase(&sa) == 0) {
+      ++counters.refused_at_auth;
+    }
   });
+  (*engine)->listen(
+      sa_config,
+      [&sa_config](uint8_t, const std::string&) { return &sa_config; },  // any identity, one key
+      ike::SaEnvironment{&children, nullptr, 0});
   std::printf("ike-responder: listening\n");
   std::fflush(stdout);
-  auto st = (*server)->run();
-  waiter.join();
-  const ike::ServerStats s = (*server)->stats();
-  std::printf("ike-responder: %llu setups, %zu established, %llu refused, %llu dropped, %llu retransmissions answered\n",
-              static_cast<unsigned long long>(s.setups), s.established, static_cast<unsigned long long>(s.refused),
-              static_cast<unsigned long long>(s.dropped), static_cast<unsigned long long>(s.retransmits_answered));
-  if (!st) std::fprintf(stderr, "ike-responder: %s\n", st.error().message.c_str());
-  return st ? 0 : 1;
+  const int r = sd_event_loop(loop);
+  const ike::Engine::Stats& s = (*engine)->stats();
+  std::printf(
+      "ike-responder: %llu setups, %zu established, %llu refused, %llu dropped, %llu "
+      "retransmissions answered\n",
+      static_cast<unsigned long long>(counters.setups), counters.up.size(),
+      static_cast<unsigned long long>(s.refused + counters.refused_at_auth),
+      static_cast<unsigned long long>(s.dropped + s.refused_half_open),
+      static_cast<unsigned long long>(s.retransmits_answered));
+  std::fflush(stdout);
+  // The kernel's SAs and policies stay (the benchmark flushes them): nothing is deleted on exit.
+  engine->reset();
+  sd_event_unref(loop);
+  if (r < 0) std::fprintf(stderr, "ike-responder: %s\n", std::strerror(-r));
+  return r < 0 ? 1 : 0;
 }

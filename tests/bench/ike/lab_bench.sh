@@ -1,7 +1,7 @@
 #!/bin/sh
 # The IKE benchmark in the lab kernel (ESP): the responder's cost of IKE SA setups. For DH groups
 # 14, 19 and 31, ike-load (one process, many IKE SAs in flight, PSK) runs LAB_IKE_BENCH_COUNT
-# setups against sedge's ike::Server (ike-responder) and then against charon (Debian's
+# setups against sedge's IKE engine (ike-responder) and then against charon (Debian's
 # strongSwan, swanctl: same PSK and proposals, any initiator identity), each installing every
 # CHILD_SA into this kernel. Figures: setups per second of the responder's CPU time (utime +
 # stime of all its threads, /proc/<pid>/stat), its RSS growth per SA (/proc/<pid>/status), and

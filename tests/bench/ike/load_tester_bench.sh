@@ -3,7 +3,7 @@
 # SAs with their first CHILD_SA, against a pair of strongSwan endpoints doing the same. For DH
 # groups 14, 19 and 31, LAB_IKE_PAIRS_COUNT IKE_SA + CHILD_SA setups (LAB_IKE_PAIRS_WINDOW in
 # flight) from gen to resp:
-#   sedge      ike-load (sedge's IKE library, one socket) -> ike-responder (ike::Server)
+#   sedge      ike-load (sedge's IKE engine, one pair of sockets) -> ike-responder (the same engine)
 #   strongSwan charon with the load-tester plugin (built by build_load_tester.sh from Debian's
 #              source into the build tree; init_limit = the window) -> Debian's charon (swanctl)
 # Same PSK, proposals (aes128gcm16-prfsha256-<group>, ESP aes128gcm16), identities and traffic
