@@ -1277,7 +1277,9 @@ TEST(IkeSaFuzzCorpus, DISABLED_Write) {
     name += f.request() ? "-request" : "-response";
     // As it was on the wire (mostly refused by a fresh pair's keys), and sealed anew for the
     // fuzz target's pair; then a step of time and one of both rekeys.
-    Bytes input = fi::raw(to_b, f.out.data);
+    Bytes input = {static_cast<uint8_t>(n % 3 == 0 ? fi::kFuzzMoreChildren : n % 3 == 1 ? fi::kFuzzPfs | fi::kFuzzDpd : fi::kFuzzFragments)};
+    const Bytes raw = fi::raw(to_b, f.out.data);
+    input.insert(input.end(), raw.begin(), raw.end());
     if (f.inner && f.exchange() != Exchange::ike_sa_init) {
       const uint8_t id_mode = f.request() ? 0 : 1;
       const Bytes s = fi::sealed(to_b, f.exchange(), static_cast<uint8_t>(f.message->header.flags), id_mode, *f.inner);

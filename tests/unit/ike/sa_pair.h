@@ -493,16 +493,27 @@ class SaPair {
 
 // ---- The fuzz target's input (tests/fuzz/ike/ike_sa_fuzz.cc), written by the corpus generator ----
 //
-// An input is a list of steps, each a byte `op` then its operands:
+// An input is a byte of configuration flags (kFuzz...), then a list of steps, each a byte `op`
+// then its operands:
 //   op & 3 == 0  raw datagram: len16, bytes; processed as is by side (op >> 2) & 1 (0: A)
 //   op & 3 == 1  sealed message: exchange, flags, id_mode, first payload, len16, payload chain;
 //                sealed with the keys of that side's current IKE SA as if the peer sent it
 //                (id_mode 0: its next expected request ID, 1: its own last request's ID,
 //                2: the last one it answered, else id_mode itself)
 //   op & 3 == 2  time: the clock moves on by the next byte x 250 ms (timers run, the pair talks)
-//   op & 3 == 3  action of side (op >> 2) & 1 by the next byte: 0 rekey the IKE SA, 1 rekey
-//                CHILD_SA 0, 2 close, 3 deliver what is held
+//   op & 3 == 3  action of side (op >> 2) & 1 by the next byte (modulo 8): 0 rekey the IKE SA,
+//                1 rekey CHILD_SA 0, 2 close, 3 deliver what is held, 4 hold every datagram,
+//                5 drop those to this side, 6 deliver every datagram again, 7 rekey CHILD_SA 1
 namespace fuzz_input {
+
+enum Flags : uint8_t {
+  kFuzzFragments = 1,     // IKE fragmentation on both sides, 576-byte datagrams
+  kFuzzDpd = 2,           // A checks liveness after 10 s of silence
+  kFuzzLifetimes = 4,     // A's CHILD_SA lifetime 60 s, B's IKE SA lifetime 90 s
+  kFuzzPfs = 8,           // PFS with curve25519 in CREATE_CHILD_SA
+  kFuzzMoreChildren = 16, // A creates a second CHILD_SA
+  kFuzzOneChild = 32,     // B accepts no CHILD_SA beyond the first (max_children 1)
+};
 
 inline void put16(Bytes& b, size_t v) {
   b.push_back(static_cast<uint8_t>(v >> 8));
