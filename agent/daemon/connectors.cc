@@ -28,8 +28,46 @@ Result<std::unique_ptr<Connectors>> Connectors::open(sd_event* loop, const ike::
   c->xfrm_ops_ = std::make_unique<connector::NetlinkXfrmOps>(*c->xfrm_);
   c->link_ops_ = std::make_unique<connector::NetlinkLinkOps>(*c->routes_);
   c->manager_ = std::make_unique<connector::Manager>(loop, std::move(*engine), *c->xfrm_ops_, *c->link_ops_);
+  auto steering = steering::Service::open(*c->routes_, bpf::SteerProgram::kDefaultPinDir);
+  if (steering) {
+    c->steering_ = std::move(*steering);
+  } else {
+    log::error("no steering: " + steering.error().message);
+  }
   return c;
 }
+
+std::optional<steering::PathRoute> Connectors::route_of(const std::string& path) const {
+  if (auto b = breakouts_.find(path); b != breakouts_.end()) return b->second;
+  for (const auto& v : manager_->tunnels()) {
+    if (v.name == path && !v.device.empty()) return steering::PathRoute{v.device, std::nullopt};
+  }
+  return std::nullopt;
+}
+
+void Connectors::apply(const config::Config& config) {
+  manager_->apply(config);
+  if (!steering_) return;
+  breakouts_.clear();
+  for (const auto& [name, i] : config.interfaces) {
+    if (i.role != config::InterfaceRole::wan) continue;
+    steering::PathRoute r{i.device, std::nullopt};
+    if (auto gw = netlink::IpAddress::parse(i.gateway); !i.gateway.empty() && gw) r.gateway = *gw;
+    breakouts_["breakout:" + name] = r;
+  }
+  auto resolve = [this](const std::string& path) { return route_of(path); };
+  if (auto st = steering_->apply(config, resolve); !st) {
+    log::error("steering not applied: " + st.error().message);
+    return;
+  }
+  for (const auto& v : manager_->tunnels()) steering_->set_path_up(v.name, v.state == connector::RunState::up, resolve);
+}
+
+void Connectors::on_tunnel(const connector::TunnelView& v) {
+  if (steering_) steering_->set_path_up(v.name, v.state == connector::RunState::up, [this](const std::string& p) { return route_of(p); });
+}
+
+nlohmann::json Connectors::describe_steering() const { return steering_ ? steering_->describe() : nlohmann::json(nullptr); }
 
 Connectors::~Connectors() {
   if (manager_) manager_->shutdown();

@@ -10,6 +10,7 @@
 
 #include "agent/config/config.h"
 #include "agent/connector/manager.h"
+#include "agent/steering/service.h"
 #include "netlink/route.h"
 #include "netlink/xfrm_client.h"
 
@@ -20,6 +21,12 @@ class Connectors {
   static Result<std::unique_ptr<Connectors>> open(sd_event* loop, const ike::EngineOptions& options);
   ~Connectors();
   connector::Manager& manager() { return *manager_; }
+  // The tunnels and the steering to what `config` says (the steering is skipped, and said so,
+  // when the classifier could not be loaded).
+  void apply(const config::Config& config);
+  // A tunnel's state changed: its path's health follows.
+  void on_tunnel(const connector::TunnelView& tunnel);
+  nlohmann::json describe_steering() const;
   // The live state of a tunnel for Describe (null when it does not run).
   nlohmann::json describe_tunnel(const std::string& name) const;
 
@@ -30,6 +37,9 @@ class Connectors {
   std::unique_ptr<connector::NetlinkXfrmOps> xfrm_ops_;
   std::unique_ptr<connector::NetlinkLinkOps> link_ops_;
   std::unique_ptr<connector::Manager> manager_;
+  std::unique_ptr<steering::Service> steering_;
+  std::map<std::string, steering::PathRoute> breakouts_;  // breakout:<wan> -> the WAN's device and gateway
+  std::optional<steering::PathRoute> route_of(const std::string& path) const;
 };
 
 // A tunnel's live state as JSON (Describe, sedgectl).

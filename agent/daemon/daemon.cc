@@ -99,7 +99,8 @@ void Daemon::open_connectors() {
   }
   connectors_ = std::move(*c);
   state_.live = [this](const std::string& tunnel) { return connectors_->describe_tunnel(tunnel); };
-  connectors_->manager().observe([this](const connector::TunnelView&) {
+  connectors_->manager().observe([this](const connector::TunnelView& v) {
+    connectors_->on_tunnel(v);
     if (bus_) sd_bus_emit_properties_changed(bus_.get(), kObjectPath, kInterface, "Status", nullptr);
     notify_status();
   });
@@ -157,7 +158,7 @@ void Daemon::notify_status() const {
 int Daemon::run() {
   log::info("sedged " + std::string(kVersion) + " started: " + state_.status_line(),
             {{"CONFIG_FILES", std::to_string(state_.loaded.config.files.size())}});
-  if (connectors_) connectors_->manager().apply(state_.loaded.config);
+  if (connectors_) connectors_->apply(state_.loaded.config);
   notify_status();
   apply_onboarding();
   const int r = sd_event_loop(loop_.get());
@@ -203,7 +204,7 @@ Result<std::string> Daemon::reload() {
   state_.last_reload_error.clear();
   apply_log_level(state_.loaded.config);
   apply_onboarding();
-  if (connectors_) connectors_->manager().apply(state_.loaded.config);
+  if (connectors_) connectors_->apply(state_.loaded.config);
   const std::string summary = "reloaded: " + std::to_string(changes.changes.size()) + " change" +
                               (changes.changes.size() == 1 ? "" : "s");
   log::info(summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});
@@ -242,6 +243,9 @@ void Daemon::apply_onboarding() {
 
 nlohmann::json Daemon::describe() const {
   nlohmann::json out = state_.describe();
+  if (connectors_) {
+    if (auto s = connectors_->describe_steering(); !s.is_null()) out["steering"] = std::move(s);
+  }
   if (onboarding_ && out.contains("onboarding")) out["onboarding"].update(onboarding_->describe());
   return out;
 }

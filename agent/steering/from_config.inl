@@ -43,7 +43,13 @@ PolicySet from_config(const config::Config& cfg, Resolve ifindex_of, std::vector
   }
   for (const auto& [name, prof] : cfg.profiles) {
     Profile out{name, prof.strategy, {}};
-    for (const auto& path : prof.paths) out.paths.push_back({path.target, path.weight});
+    for (const auto& path : prof.paths) {
+      // A connector is its tunnels, primary first: each is a path of its own, so that the
+      // profile can move from one to the other.
+      const auto tunnels = cfg.connectors.count(path.target) ? cfg.tunnels_of(path.target) : std::vector<const config::Tunnel*>{};
+      if (tunnels.empty()) out.paths.push_back({path.target, path.weight});
+      for (const config::Tunnel* t : tunnels) out.paths.push_back({t->name, path.weight});
+    }
     set.profiles.push_back(std::move(out));
   }
   return set;

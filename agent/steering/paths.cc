@@ -11,23 +11,32 @@ namespace sedge::steering {
 uint32_t path_table(uint32_t path_id) { return netlink::kTableFirst + 0x8000u + path_id; }
 uint32_t path_rule_priority(uint32_t path_id) { return netlink::kRulePriorityFirst + 100u + path_id; }
 
-Status install_paths(netlink::RouteClient& rc, const Compiled& compiled, const std::map<std::string, PathRoute>& routes) {
+Status install_path(netlink::RouteClient& rc, uint32_t id, const PathRoute& path) {
+  netlink::Route route;
+  route.dst = netlink::IpPrefix::any(AF_INET);
+  route.table = path_table(id);
+  route.device = path.device;
+  route.gateway = path.gateway;
+  if (auto st = rc.replace_route(route); !st) return st;
+  netlink::Rule rule;
+  rule.priority = path_rule_priority(id);
+  rule.fwmark = SEDGE_STEER_PATH_MARK(id);
+  rule.fwmask = SEDGE_STEER_MARK_MASK;
+  rule.table = path_table(id);
+  if (auto st = rc.add_rule(rule); !st && st.error().code != EEXIST) return st;
+  return {};
+}
+
+Status install_paths(netlink::RouteClient& rc, const Compiled& compiled, const std::map<std::string, PathRoute>& routes,
+                     bool skip_missing) {
   for (uint32_t id = 1; id < compiled.path_names.size(); ++id) {
     const std::string& name = compiled.path_names[id];
     auto it = routes.find(name);
-    if (it == routes.end()) return Error{"steering path " + name + " has no device to route into", ENOENT};
-    netlink::Route route;
-    route.dst = netlink::IpPrefix::any(AF_INET);
-    route.table = path_table(id);
-    route.device = it->second.device;
-    route.gateway = it->second.gateway;
-    if (auto st = rc.replace_route(route); !st) return st.error().context("steering path " + name);
-    netlink::Rule rule;
-    rule.priority = path_rule_priority(id);
-    rule.fwmark = SEDGE_STEER_PATH_MARK(id);
-    rule.fwmask = SEDGE_STEER_MARK_MASK;
-    rule.table = path_table(id);
-    if (auto st = rc.add_rule(rule); !st && st.error().code != EEXIST) return st.error().context("steering path " + name);
+    if (it == routes.end()) {
+      if (skip_missing) continue;
+      return Error{"steering path " + name + " has no device to route into", ENOENT};
+    }
+    if (auto st = install_path(rc, id, it->second); !st) return st.error().context("steering path " + name);
   }
   return {};
 }

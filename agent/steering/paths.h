@@ -22,8 +22,11 @@ uint32_t path_table(uint32_t path_id);
 uint32_t path_rule_priority(uint32_t path_id);
 
 // Installs (or replaces) the rule and default route of every compiled path that `routes`
-// names; a compiled path with no route is an error naming it.
+// names; a compiled path with no route is an error naming it, unless `skip_missing` (the
+// daemon: a tunnel whose device is not there yet gets its route when it comes up).
 Status install_paths(netlink::RouteClient& rc, const Compiled& compiled,
-                     const std::map<std::string, PathRoute>& routes);
+                     const std::map<std::string, PathRoute>& routes, bool skip_missing = false);
+// The rule and default route of one path (id from the compiled set).
+Status install_path(netlink::RouteClient& rc, uint32_t path_id, const PathRoute& route);
 
 }  // namespace sedge::steering

@@ -142,7 +142,11 @@ TEST(SteeringCompiler, FromTheSeedConfiguration) {
   EXPECT_EQ(set.rules[0].name, "Internet-via-Cloud-CBO/internet");
   auto c = compile(set);
   ASSERT_TRUE(c.ok()) << c.error().message;
-  EXPECT_EQ(c->path_names.at(c->tables.profiles[c->profile_ids.at("Cloud")].path_ids[0]), "site1-to-sdcloud");
+  // The connector's tunnels, primary first.
+  const auto& cloud = c->tables.profiles[c->profile_ids.at("Cloud")];
+  ASSERT_EQ(cloud.npaths, 2u);
+  EXPECT_EQ(c->path_names.at(cloud.path_ids[0]), "site1-primary");
+  EXPECT_EQ(c->path_names.at(cloud.path_ids[1]), "site1-secondary");
   ASSERT_EQ(c->tables.lpm4.size(), 1u);
   EXPECT_EQ(c->tables.lpm4[0].first.prefixlen, 32u);  // net id only: 0.0.0.0/0
 }
