@@ -15,6 +15,8 @@ namespace {
 
 constexpr const char* kVersion = "0.1.0";
 constexpr const char* kErrorConfigRejected = "org.sedge.Agent1.Error.ConfigRejected";
+constexpr const char* kErrorNoConnectors = "org.sedge.Agent1.Error.NoConnectors";
+constexpr const char* kErrorNoSuchTunnel = "org.sedge.Agent1.Error.NoSuchTunnel";
 
 uint64_t now_realtime_usec() {
   timespec ts{};
@@ -124,6 +126,8 @@ Status Daemon::attach_bus() {
       SD_BUS_PROPERTY("ConfigLoadedAt", "t", property_loaded_at, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
       SD_BUS_METHOD("Describe", "", "s", method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("Reload", "", "s", method_reload, 0),
+      SD_BUS_METHOD("TunnelUp", "s", "", method_tunnel_up, 0),
+      SD_BUS_METHOD("TunnelDown", "s", "", method_tunnel_down, 0),
       SD_BUS_VTABLE_END};
   static const sd_bus_vtable kConnector[] = {
       SD_BUS_VTABLE_START(0),
@@ -259,6 +263,20 @@ int Daemon::method_reload(sd_bus_message* m, void* self, sd_bus_error* err) {
   if (!r) return sd_bus_error_set(err, kErrorConfigRejected, r.error().message.c_str());
   return sd_bus_reply_method_return(m, "s", r->c_str());
 }
+
+// Up/Down of one tunnel by name (sedgectl up|down NAME); not for unprivileged callers.
+int Daemon::tunnel_action(sd_bus_message* m, void* self, sd_bus_error* err, bool up) {
+  const char* name = nullptr;
+  if (int r = sd_bus_message_read(m, "s", &name); r < 0) return r;
+  auto* d = static_cast<Daemon*>(self);
+  if (!d->connectors_) return sd_bus_error_set(err, kErrorNoConnectors, "this sedged runs no connectors (see its log)");
+  const Status st = up ? d->connectors_->manager().up(name) : d->connectors_->manager().down(name);
+  if (!st) return sd_bus_error_set(err, kErrorNoSuchTunnel, st.error().message.c_str());
+  log::notice(std::string("tunnel ") + name + (up ? " brought up" : " taken down") + " by an operator", {{"TUNNEL", name}});
+  return sd_bus_reply_method_return(m, "");
+}
+int Daemon::method_tunnel_up(sd_bus_message* m, void* self, sd_bus_error* err) { return tunnel_action(m, self, err, true); }
+int Daemon::method_tunnel_down(sd_bus_message* m, void* self, sd_bus_error* err) { return tunnel_action(m, self, err, false); }
 
 int Daemon::property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void*, sd_bus_error*) {
   return sd_bus_message_append(reply, "s", kVersion);

@@ -71,6 +71,9 @@ class Daemon {
   static int on_sigterm(sd_event_source*, const struct signalfd_siginfo*, void* self);
   static int method_describe(sd_bus_message* m, void* self, sd_bus_error* err);
   static int method_reload(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_tunnel_up(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_tunnel_down(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int tunnel_action(sd_bus_message* m, void* self, sd_bus_error* err, bool up);
   static int property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
   static int property_status(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
   static int property_loaded_at(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
