@@ -51,7 +51,10 @@ struct RetransmitConfig {
 // How one IKE SA runs: its tunnel, algorithms, timers and CHILD_SAs.
 struct SaConfig {
   TunnelSpec tunnel;
-  Suite suite;
+  Suite suite;  // the first proposals; once negotiated, what was chosen
+  // Every proposal in order of preference (IkeProposal=, EspProposal= lists, strongSwan's
+  // order): the IKE algorithms of `ike_offers`, the ESP ones of `esp_offers`. Empty: `suite`.
+  std::vector<Suite> ike_offers, esp_offers;
   uint16_t pfs_group = 0;     // DH group of CREATE_CHILD_SA (0: no PFS)
   bool nat_traversal = true;  // detect NAT and float to the NAT-T port (RFC 7296 2.23)
   RetransmitConfig retransmit;

@@ -70,6 +70,18 @@ Result<ike::SaConfig> sa_config(const config::Config& cfg, const std::string& na
   auto suite = ike::parse_suite(t.ike_proposals.front(), t.esp_proposals.front());
   if (!suite) return fail(suite.error());
   c.suite = *suite;
+  // Every proposal, in the configured order: each IKE one with the first ESP one and the other
+  // way round (a Suite holds both; the engine takes the part it negotiates).
+  for (const auto& p : t.ike_proposals) {
+    auto s = ike::parse_suite(p, t.esp_proposals.front());
+    if (!s) return fail(s.error());
+    c.ike_offers.push_back(*s);
+  }
+  for (const auto& p : t.esp_proposals) {
+    auto s = ike::parse_suite(t.ike_proposals.front(), p);
+    if (!s) return fail(s.error());
+    c.esp_offers.push_back(*s);
+  }
   auto pfs = ike::parse_pfs_group(t.esp_proposals.front());
   if (!pfs) return fail(pfs.error());
   c.pfs_group = *pfs;

@@ -67,6 +67,24 @@ std::vector<Transform> ike_with(const Suite& suite, uint16_t group) {
 Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group) { return {1, kProtocolEsp, spi_bytes(spi), esp_with(suite, group)}; }
 Proposal ike_proposal(Bytes spi, const Suite& suite, uint16_t group) { return {1, kProtocolIke, std::move(spi), ike_with(suite, group)}; }
 
+std::vector<Suite> ike_offers(const SaConfig& c) { return c.ike_offers.empty() ? std::vector<Suite>{c.suite} : c.ike_offers; }
+std::vector<Suite> esp_offers(const SaConfig& c) { return c.esp_offers.empty() ? std::vector<Suite>{c.suite} : c.esp_offers; }
+
+void take_ike_part(Suite& to, const Suite& from) {
+  to.key_bits = from.key_bits;
+  to.dh_group = from.dh_group;
+  to.encr = from.encr;
+  to.integ = from.integ;
+  to.prf = from.prf;
+}
+
+void take_esp_part(Suite& to, const Suite& from) {
+  to.esp_encr = from.esp_encr;
+  to.esp_key_bits = from.esp_key_bits;
+  to.esp_integ = from.esp_integ;
+  to.esn = from.esn;
+}
+
 Bytes group_data(uint16_t group) {
   Bytes b;
   put16(b, group);

@@ -25,6 +25,16 @@ Status install_first(IkeSa& sa, Child& c) {
   return {};
 }
 
+// Our ESP proposals, numbered in order of preference, with our inbound SPI.
+std::vector<Proposal> esp_offered(const SaConfig& c, uint32_t spi) {
+  std::vector<Proposal> out;
+  for (const Suite& o : esp_offers(c)) {
+    out.push_back(esp_proposal(spi, o, 0));
+    out.back().number = static_cast<uint8_t>(out.size());
+  }
+  return out;
+}
+
 class IkeAuth : public Task {
  public:
   TaskKind kind() const override { return TaskKind::ike_auth; }
@@ -51,7 +61,7 @@ class IkeAuth : public Task {
     if (t.pubkey) p.push_back(certreq_payload(t.pubkey->trust));
     p.insert(p.end(), {{kIdr, false, encode_typed(t.remote_id_type, *remote_id)},
                        auth->auth,
-                       {kSa, false, encode_sa({esp_proposal(shape_.spi_in, sa.config().suite, 0)})},
+                       {kSa, false, encode_sa(esp_offered(sa.config(), shape_.spi_in))},
                        {kTsi, false, encode_ts({t.local_ts})},
                        {kTsr, false, encode_ts({t.remote_ts})}});
     return Request{&g, Exchange::ike_auth, std::move(p)};
@@ -106,9 +116,12 @@ class IkeAuth : public Task {
     if (!esp || esp->size() != 1 || (*esp)[0].spi.size() != 4 || (*esp)[0].protocol != kProtocolEsp) {
       return Error{"IKE_AUTH: the responder's ESP proposal is malformed", EBADMSG};
     }
-    if (!choose_proposal(*esp, kProtocolEsp, esp_transforms(c.suite))) {
+    const auto offers = esp_offers(c);
+    auto match = std::find_if(offers.begin(), offers.end(), [&](const Suite& o) { return choose_proposal(*esp, kProtocolEsp, esp_transforms(o)); });
+    if (match == offers.end()) {
       return Error{"IKE_AUTH: the responder chose an ESP proposal that was not offered (" + c.suite.esp_name() + ")", EPROTO};
     }
+    take_esp_part(sa.mutable_config().suite, *match);
     auto tsi = decode_ts(tsi_p->body);
     auto tsr = decode_ts(tsr_p->body);
     if (!tsi || !tsr || tsi->empty() || tsr->empty()) return Error{"IKE_AUTH: no traffic selectors", EBADMSG};
@@ -159,20 +172,25 @@ std::vector<Payload> answer_ike_auth(IkeSa& sa, Generation& g, const std::vector
     return fail_with(kNotifyAuthenticationFailed,
                      Error{"IKE_AUTH as '" + describe_id(idi->body) + "': authentication failed: " + st.error().message, EACCES});
   }
-  // The tunnel's configuration from now on, with the IKE suite IKE_SA_INIT negotiated.
+  // The tunnel's configuration from now on, with the IKE suite IKE_SA_INIT negotiated and the
+  // first of our ESP proposals the initiator offers too.
   SaConfig chosen = *config;
-  chosen.suite.dh_group = sa.config().suite.dh_group;
+  take_ike_part(chosen.suite, sa.config().suite);
+  auto offered = decode_sa(esp_p->body);
+  std::optional<Proposal> esp;
+  for (const Suite& o : esp_offers(chosen)) {
+    for (const auto& p : offered ? *offered : std::vector<Proposal>{}) {
+      if (esp || p.spi.size() != 4) continue;
+      esp = choose_proposal({p}, kProtocolEsp, esp_transforms(o));
+      if (esp) take_esp_part(chosen.suite, o);
+    }
+  }
   if (chosen.local_ts.empty()) chosen.local_ts = {chosen.tunnel.local_ts};  // empty: the tunnel's own
   if (chosen.remote_ts.empty()) chosen.remote_ts = {chosen.tunnel.remote_ts};
   sa.set_config(chosen);
   sa.child_group = chosen.pfs_group;
   const TunnelSpec& t = sa.config().tunnel;
   const Suite& suite = sa.config().suite;
-  auto offered = decode_sa(esp_p->body);
-  std::optional<Proposal> esp;
-  for (const auto& p : offered ? *offered : std::vector<Proposal>{}) {
-    if (!esp && p.spi.size() == 4) esp = choose_proposal({p}, kProtocolEsp, esp_transforms(suite));
-  }
   if (!esp) return fail_with(kNotifyNoProposalChosen, Error{"IKE_AUTH: no ESP proposal with the configured " + suite.esp_name(), EPROTO});
   auto tsi = decode_ts(tsi_p->body);
   auto tsr = decode_ts(tsr_p->body);

@@ -4,6 +4,8 @@
 // and signature hashes (RFC 7427).
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 #include "ike/keylog.h"
 #include "ike/tasks/task.h"
@@ -63,7 +65,12 @@ class IkeInit : public Task {
     const SaConfig& c = sa.config();
     std::vector<Payload> p;
     if (cookie_) p.push_back({kNotify, false, encode_notify(*cookie_)});
-    p.push_back({kSa, false, encode_sa({ike_proposal({}, c.suite, sa.ike_group)})});
+    std::vector<Proposal> offers;
+    for (const Suite& o : ike_offers(c)) {
+      offers.push_back(ike_proposal({}, o, o.dh_group));
+      offers.back().number = static_cast<uint8_t>(offers.size());
+    }
+    p.push_back({kSa, false, encode_sa(offers)});
     p.push_back({kKe, false, encode_ke(sa.ike_group, dh_->public_value())});
     p.push_back({kNonce, false, ni_});
     if (c.nat_traversal) {
@@ -83,7 +90,13 @@ class IkeInit : public Task {
         return Next::again;
       }
       uint16_t group = sa.ike_group;
-      if (take_group(find_notify(payloads, kNotifyInvalidKe), group)) {
+      const auto offers = ike_offers(sa.config());
+      const bool offered = [&] {  // only a group of one of our proposals
+        uint16_t g = group;
+        return take_group(find_notify(payloads, kNotifyInvalidKe), g) &&
+               std::any_of(offers.begin(), offers.end(), [g](const Suite& o) { return o.dh_group == g; });
+      }();
+      if (offered && take_group(find_notify(payloads, kNotifyInvalidKe), group)) {
         ++retries_;
         log::info("the responder asks for DH group " + std::to_string(group) + " (INVALID_KE_PAYLOAD): sending IKE_SA_INIT again with it");
         sa.ike_group = group;
@@ -107,11 +120,19 @@ class IkeInit : public Task {
  private:
   Status complete(IkeSa& sa, const Message& m, std::span<const uint8_t> wire, const std::vector<Payload>& payloads) {
     SaConfig& c = sa.mutable_config();
-    c.suite.dh_group = sa.ike_group;
     auto chosen = m.find(kSa) ? decode_sa(m.find(kSa)->body) : Result<std::vector<Proposal>>(Error{"no SA payload", EBADMSG});
-    if (!chosen || chosen->size() != 1 || !same_transforms((*chosen)[0].transforms, ike_transforms(c.suite))) {
-      return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
+    const Suite* match = nullptr;
+    const auto offers = ike_offers(c);
+    for (const Suite& o : offers) {
+      if (chosen && chosen->size() == 1 && !match && same_transforms((*chosen)[0].transforms, ike_transforms(o))) match = &o;
     }
+    if (!match) return Error{"IKE_SA_INIT: the responder chose a proposal that was not offered", EPROTO};
+    if (match->dh_group != sa.ike_group) {
+      return Error{"IKE_SA_INIT: the responder chose DH group " + std::to_string(match->dh_group) + " but our KE is for group " +
+                       std::to_string(sa.ike_group),
+                   EPROTO};
+    }
+    take_ike_part(c.suite, *match);
     const Payload* ke_p = m.find(kKe);
     auto ke = ke_p ? decode_ke(ke_p->body) : Result<KePayload>(Error{"no KE payload", EBADMSG});
     const Payload* nr_p = m.find(kNonce);
@@ -171,7 +192,6 @@ std::unique_ptr<Task> make_ike_init() { return std::make_unique<IkeInit>(); }
 Result<std::unique_ptr<IkeSa>> IkeSa::respond(const SaConfig& init_config, ConfigLookup lookup, SaEnvironment env,
                                               const Message& request, std::span<const uint8_t> wire, Address local, Address remote,
                                               Time now, Outgoing* refusal) {
-  const Suite& suite = init_config.suite;
   auto refuse_init = [&](uint16_t type, Bytes data, std::string why) -> Error {
     const Header h{request.header.spi_i, 0, 0, Exchange::ike_sa_init, kFlagResponse, 0, 0};
     *refusal = {serialize(h, {notify_payload(type, std::move(data))}), local, remote, false};
@@ -185,9 +205,20 @@ Result<std::unique_ptr<IkeSa>> IkeSa::respond(const SaConfig& init_config, Confi
   if (!sa_p || !ke || !ni_p || ni_p->body.size() < 16 || ni_p->body.size() > 256) {
     return Error{"IKE_SA_INIT from " + remote.to_string() + " lacks SA, KE or a nonce of 16 to 256 bytes", EBADMSG};
   }
+  // Our proposals in our order: the first the initiator offers too whose group its KE is for;
+  // else the first it offers at all, asking for that one's group (INVALID_KE_PAYLOAD).
   auto offered = decode_sa(sa_p->body);
-  std::optional<Proposal> chosen = offered ? choose_proposal(*offered, kProtocolIke, ike_transforms(suite)) : std::nullopt;
-  if (!chosen) return refuse_init(kNotifyNoProposalChosen, {}, "no proposal with " + suite.ike_name());
+  std::optional<Proposal> chosen;
+  Suite suite = init_config.suite;
+  const auto ours = ike_offers(init_config);
+  for (const bool same_group : {true, false}) {
+    for (const Suite& o : ours) {
+      if (chosen || !offered || (same_group && o.dh_group != ke->group)) continue;
+      chosen = choose_proposal(*offered, kProtocolIke, ike_transforms(o));
+      if (chosen) take_ike_part(suite, o);
+    }
+  }
+  if (!chosen) return refuse_init(kNotifyNoProposalChosen, {}, "no proposal with " + ours.front().ike_name());
   if (ke->group != suite.dh_group) {
     return refuse_init(kNotifyInvalidKe, group_data(suite.dh_group),
                        "KE for group " + std::to_string(ke->group) + ", asking for group " + std::to_string(suite.dh_group));
@@ -197,7 +228,9 @@ Result<std::unique_ptr<IkeSa>> IkeSa::respond(const SaConfig& init_config, Confi
   auto g_ir = dh->shared_secret(ke->public_value);
   if (!g_ir) return g_ir.error().context("IKE_SA_INIT from " + remote.to_string());
 
-  std::unique_ptr<IkeSa> sa(new IkeSa(init_config, env, local, remote));
+  SaConfig negotiated = init_config;
+  take_ike_part(negotiated.suite, suite);
+  std::unique_ptr<IkeSa> sa(new IkeSa(negotiated, env, local, remote));
   sa->lookup = std::move(lookup);
   sa->last_heard_ = now;
   Generation g;

@@ -81,6 +81,12 @@ ChildSa keyed_pair(ChildKeys keys, bool initiator, const ChildSa& shape, uint32_
 std::vector<Transform> esp_with(const Suite& suite, uint16_t group);
 std::vector<Transform> ike_with(const Suite& suite, uint16_t group);
 Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group);
+// The offers of a configuration (its suite alone when it lists none), and what choosing one
+// changes in a suite: the IKE SA's algorithms, or the CHILD_SAs'.
+std::vector<Suite> ike_offers(const SaConfig& config);
+std::vector<Suite> esp_offers(const SaConfig& config);
+void take_ike_part(Suite& to, const Suite& from);
+void take_esp_part(Suite& to, const Suite& from);
 Proposal ike_proposal(Bytes spi, const Suite& suite, uint16_t group);
 // An INVALID_KE_PAYLOAD asking for another group we support: `group` becomes it.
 bool take_group(const std::optional<Notify>& refusal, uint16_t& group);

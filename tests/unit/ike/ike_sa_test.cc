@@ -253,22 +253,9 @@ TEST(IkeSaInit, GivesUpAfterThreeCookies) {
 // request is made to offer both groups (as an initiator with several would), so that the
 // responder's choice is a proposal whose group differs from the KE's.
 TEST(IkeSaInit, InvalidKePayloadRetriesWithTheResponderGroup) {
-  SaPair p;  // A: curve25519 (31)
-  p.b_config.suite = suite("aes128gcm16-prfsha256-ecp256");  // B: ecp256 (19)
-  int rewritten = 0;
-  p.rewrite = [&](Flight& f) {
-    if (!f.to_b || !f.is(Exchange::ike_sa_init, true) || rewritten++) return;
-    std::vector<Payload> payloads = f.message->payloads;
-    for (auto& pl : payloads) {
-      if (pl.type != kSa) continue;
-      auto props = decode_sa(pl.body);
-      ASSERT_TRUE(props.ok());
-      props->push_back({2, kProtocolIke, {}, ike_transforms(p.b_config.suite)});
-      pl.body = encode_sa(*props);
-    }
-    f.out.data = serialize(f.message->header, payloads);
-    f.message = *parse(f.out.data);
-  };
+  SaPair p;  // A offers curve25519 (31) first, then ecp256 (19); B takes ecp256 only
+  p.a_config.ike_offers = {p.a_config.suite, suite("aes128gcm16-prfsha256-ecp256")};
+  p.b_config.suite = suite("aes128gcm16-prfsha256-ecp256");
   p.start();
   p.pump();
   ASSERT_TRUE(p.refused.has_value());
@@ -1238,6 +1225,112 @@ TEST(IkeSaFragments, FragmentedExchangesComplete) {
   expect_agree(p);
   EXPECT_EQ(SaPair::count(p.events_a, SaEventKind::child_rekeyed), 1u);
   expect_clean(p);
+}
+
+// ---- PFS ----
+
+// The peer wants another PFS group for the CHILD_SA rekey (INVALID_KE_PAYLOAD): the rekey goes
+// again soon with that group, the first attempt's larval SA given back. An sedge initiator
+// offers one group, so the first request is rewritten (and sealed again with A's keys) to offer
+// the responder's too, as a peer with several groups would.
+TEST(IkeSaPfs, ChildRekeyRetriesWithTheGroupThePeerAsksFor) {
+  SaPair p;
+  p.a_config.pfs_group = 31;
+  p.b_config.pfs_group = 19;
+  ASSERT_TRUE(p.establish()) << why(p);
+  int rewritten = 0;
+  p.rewrite = [&](Flight& f) {
+    if (!f.to_b || !f.rekeys_child() || rewritten++) return;
+    std::vector<Payload> inner = *f.inner;
+    for (auto& pl : inner) {
+      if (pl.type != kSa) continue;
+      auto props = decode_sa(pl.body);
+      ASSERT_TRUE(props.ok());
+      props->front().transforms.push_back({kTransformDh, 19, std::nullopt});
+      pl.body = encode_sa(*props);
+    }
+    f.out.data = seal(p.a->current()->out(), f.message->header, inner.front().type, serialize_payloads(inner), 777);
+    f.message = *parse(f.out.data);
+  };
+  const Time start = p.now;
+  rekey_child(p, true);
+  p.pump();
+  const auto refusal = p.sent(false, [](const Flight& f) { return f.notify(kNotifyInvalidKe).has_value(); });
+  ASSERT_EQ(refusal.size(), 1u);
+  EXPECT_EQ(refusal[0]->notify(kNotifyInvalidKe)->data, (Bytes{0, 19}));
+  EXPECT_TRUE(p.ka.larval.empty());
+  p.run_until(start + 4000ms);
+  const auto tries = p.sent(true, [](const Flight& f) { return f.rekeys_child(); });
+  ASSERT_EQ(tries.size(), 2u);
+  EXPECT_EQ(tries[0]->create_child()->ke_group, 31);
+  EXPECT_EQ(tries[1]->create_child()->ke_group, 19);
+  EXPECT_GE(tries[1]->sent_at - start, std::chrono::milliseconds(1000));
+  EXPECT_EQ(SaPair::count(p.events_a, SaEventKind::child_rekeyed), 1u);
+  expect_agree(p);
+  EXPECT_EQ(p.ka.inbound.size(), 1u);
+  expect_clean(p);
+}
+
+// Configured PFS groups with nothing in common: NO_PROPOSAL_CHOSEN, the rekey is tried again
+// every 10 s, and the pair in use stays.
+TEST(IkeSaPfs, DifferentPfsGroupsKeepTheOldPairAndRetry) {
+  SaPair p;
+  p.a_config.pfs_group = 31;
+  p.b_config.pfs_group = 19;
+  ASSERT_TRUE(p.establish()) << why(p);
+  const Time start = p.now;
+  const uint32_t in = p.a->child(0)->sa.spi_in;
+  rekey_child(p, true);
+  p.pump();
+  p.run_until(start + 25000ms);
+  const auto tries = p.sent(true, [](const Flight& f) { return f.rekeys_child(); });
+  EXPECT_EQ(offsets_ms(tries, start), (std::vector<int64_t>{0, 10000, 20000}));
+  EXPECT_EQ(p.sent(false, [](const Flight& f) { return f.notify(kNotifyNoProposalChosen).has_value(); }).size(), 3u);
+  EXPECT_EQ(p.a->child(0)->sa.spi_in, in);
+  EXPECT_EQ(p.ka.inbound.size(), 1u);
+  EXPECT_TRUE(p.ka.larval.empty());
+  EXPECT_TRUE(p.established());
+  expect_clean(p);
+}
+
+// ---- A responder of several tunnels ----
+
+// IKE_SA_INIT is answered with the listening configuration's suite; the tunnel IKE_AUTH picks
+// has another IKE proposal. The IKE SA keeps the algorithms IKE_SA_INIT negotiated (its rekeys
+// must propose and derive with them), and takes the tunnel's ESP algorithms.
+TEST_P(IkeSaByEitherSide, TunnelWithAnotherIkeProposalKeepsTheNegotiatedOne) {
+  const bool by_a = GetParam();
+  SaPair p;
+  p.b_init_config = p.b_config;
+  p.b_config.suite = suite("aes256gcm16-prfsha384-curve25519", "aes128gcm16");
+  ASSERT_TRUE(p.establish()) << why(p);
+  EXPECT_EQ(p.b->config().suite, p.a->config().suite);
+  rekey_ike(p, by_a);
+  p.pump();
+  EXPECT_EQ(SaPair::count(p.events_a, SaEventKind::ike_rekeyed), 1u) << why(p);
+  expect_same_ike_sa(p);
+  rekey_child(p, !by_a);
+  p.pump();
+  expect_agree(p);
+  expect_clean(p);
+}
+
+// ---- Closing early ----
+
+TEST(IkeSaClose, CloseWhileConnectingGivesTheLarvalSaBack) {
+  SaPair p;
+  p.filter = [](const Flight& f) { return !f.to_b && f.exchange() == Exchange::ike_auth ? Verdict::drop : Verdict::deliver; };
+  p.start();
+  p.pump();
+  ASSERT_EQ(p.a->state(), SaState::connecting);
+  EXPECT_EQ(p.ka.larval.size(), 1u);
+  p.a->close(p.now);
+  p.collect();
+  EXPECT_EQ(p.a->state(), SaState::closed);
+  EXPECT_EQ(p.a->failure().code, ECANCELED);
+  EXPECT_TRUE(p.ka.empty());
+  EXPECT_EQ(p.events_a.back().kind, SaEventKind::down);
+  EXPECT_EQ(p.a->next_timer(), Time::max());
 }
 
 // ---- The fuzz target's seeds ----
