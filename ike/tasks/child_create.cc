@@ -26,24 +26,6 @@ std::vector<uint16_t> groups_of(const Proposal& p) {
   return out;
 }
 
-// The first of our selector pairs that overlaps what the peer asks for (TSi: its side, ours
-// remote), narrowed to the overlap.
-std::optional<SelectorPair> narrowed_pair(const SaConfig& c, const CreateChildSa& req) {
-  auto narrowed = [](const TrafficSelector& ours, const std::vector<TrafficSelector>& offered) -> std::optional<TrafficSelector> {
-    for (const auto& t : offered) {
-      if (auto n = intersect(ours, t)) return n;
-    }
-    return std::nullopt;
-  };
-  for (const auto& local : c.local_ts) {
-    for (const auto& remote : c.remote_ts) {
-      auto l = narrowed(local, req.tsr), r = narrowed(remote, req.tsi);
-      if (l && r) return SelectorPair{*l, *r};
-    }
-  }
-  return std::nullopt;
-}
-
 // What we answered while our rekey of the same CHILD_SA was outstanding (2.8.1).
 struct Collision {
   Bytes ni, nr;
@@ -396,7 +378,7 @@ std::vector<Payload> answer_create_child(IkeSa& sa, Generation& g, const std::ve
     const auto& list = sa.child_list();
     const auto live = static_cast<size_t>(std::count_if(list.begin(), list.end(), [](const Child& c) { return c.live(); }));
     if (live >= sa.config().max_children) return refuse(what, kNotifyNoAdditionalSas);
-    auto ts = narrowed_pair(sa.config(), *req);
+    auto ts = narrowed_pair(sa.config(), req->tsi, req->tsr);
     if (!ts) return refuse(what, kNotifyTsUnacceptable);
     return answer_child(sa, g, *req, child_shape(sa, sa.next_index++, ts->first, ts->second), nullptr, now);
   }

@@ -67,6 +67,23 @@ std::vector<Transform> ike_with(const Suite& suite, uint16_t group) {
 Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group) { return {1, kProtocolEsp, spi_bytes(spi), esp_with(suite, group)}; }
 Proposal ike_proposal(Bytes spi, const Suite& suite, uint16_t group) { return {1, kProtocolIke, std::move(spi), ike_with(suite, group)}; }
 
+std::optional<SelectorPair> narrowed_pair(const SaConfig& c, const std::vector<TrafficSelector>& tsi,
+                                          const std::vector<TrafficSelector>& tsr) {
+  auto narrowed = [](const TrafficSelector& ours, const std::vector<TrafficSelector>& offered) -> std::optional<TrafficSelector> {
+    for (const auto& t : offered) {
+      if (auto n = intersect(ours, t)) return n;
+    }
+    return std::nullopt;
+  };
+  for (const auto& local : c.local_ts) {
+    for (const auto& remote : c.remote_ts) {
+      auto l = narrowed(local, tsr), r = narrowed(remote, tsi);
+      if (l && r) return SelectorPair{*l, *r};
+    }
+  }
+  return std::nullopt;
+}
+
 std::vector<Suite> ike_offers(const SaConfig& c) { return c.ike_offers.empty() ? std::vector<Suite>{c.suite} : c.ike_offers; }
 std::vector<Suite> esp_offers(const SaConfig& c) { return c.esp_offers.empty() ? std::vector<Suite>{c.suite} : c.esp_offers; }
 

@@ -194,16 +194,17 @@ std::vector<Payload> answer_ike_auth(IkeSa& sa, Generation& g, const std::vector
   if (!esp) return fail_with(kNotifyNoProposalChosen, Error{"IKE_AUTH: no ESP proposal with the configured " + suite.esp_name(), EPROTO});
   auto tsi = decode_ts(tsi_p->body);
   auto tsr = decode_ts(tsr_p->body);
-  const bool ts_ok = tsi && tsr && std::any_of(tsi->begin(), tsi->end(), [&](const auto& x) { return x.contains(t.remote_ts); }) &&
-                     std::any_of(tsr->begin(), tsr->end(), [&](const auto& x) { return x.contains(t.local_ts); });
-  if (!ts_ok) return fail_with(kNotifyTsUnacceptable, Error{"IKE_AUTH: its traffic selectors do not cover ours", EPROTO});
+  // Narrowed to what both sides protect (2.9): several initiators may share one tunnel's
+  // selectors, each with its part.
+  const auto ts = tsi && tsr ? narrowed_pair(sa.config(), *tsi, *tsr) : std::nullopt;
+  if (!ts) return fail_with(kNotifyTsUnacceptable, Error{"IKE_AUTH: its traffic selectors do not overlap ours", EPROTO});
   auto local_id = encode_id_data(t.local_id_type, t.local_id);
   if (!local_id) return fail_with(kNotifyAuthenticationFailed, local_id.error().context("our identity"));
   const Bytes idr = encode_typed(t.local_id_type, *local_id);
   auto ours = build_auth(t, sa.init().response, sa.init().ni, g.keys.sk_pr, idr, sa.init().peer_hashes);
   if (!ours) return fail_with(kNotifyAuthenticationFailed, ours.error().context("IKE_AUTH: our AUTH"));
 
-  const ChildSa shape = child_shape(sa, 0, t.local_ts, t.remote_ts);
+  const ChildSa shape = child_shape(sa, 0, ts->first, ts->second);
   auto spi = sa.env().children->allocate_spi(shape);
   if (!spi) return fail_with(kNotifyTemporaryFailure, spi.error().context("allocating an inbound SPI"));
   Child child;
@@ -215,8 +216,8 @@ std::vector<Payload> answer_ike_auth(IkeSa& sa, Generation& g, const std::vector
   out.insert(out.end(), ours->certs.begin(), ours->certs.end());
   out.insert(out.end(), {std::move(ours->auth),
                          {kSa, false, encode_sa({reply})},
-                         {kTsi, false, encode_ts({t.remote_ts})},
-                         {kTsr, false, encode_ts({t.local_ts})}});
+                         {kTsi, false, encode_ts({ts->second})},
+                         {kTsr, false, encode_ts({ts->first})}});
   sa.start_child_timers(child, now);
   sa.child_list().push_back(std::move(child));
   sa.established(now);

@@ -81,6 +81,10 @@ ChildSa keyed_pair(ChildKeys keys, bool initiator, const ChildSa& shape, uint32_
 std::vector<Transform> esp_with(const Suite& suite, uint16_t group);
 std::vector<Transform> ike_with(const Suite& suite, uint16_t group);
 Proposal esp_proposal(uint32_t spi, const Suite& suite, uint16_t group);
+// The first of our selector pairs (`c.local_ts` x `c.remote_ts`) that overlaps what the peer
+// asks for (TSi: its side, our remote), narrowed to the overlap (RFC 7296 2.9).
+std::optional<SelectorPair> narrowed_pair(const SaConfig& c, const std::vector<TrafficSelector>& tsi,
+                                          const std::vector<TrafficSelector>& tsr);
 // The offers of a configuration (its suite alone when it lists none), and what choosing one
 // changes in a suite: the IKE SA's algorithms, or the CHILD_SAs'.
 std::vector<Suite> ike_offers(const SaConfig& config);

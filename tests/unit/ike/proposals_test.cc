@@ -1,5 +1,5 @@
-// Several proposals (IkeProposal=, EspProposal= lists): what each side offers and chooses, on
-// the fake-clock pair.
+// What IKE_SA_INIT and IKE_AUTH negotiate besides keys, on the fake-clock pair: several
+// proposals (IkeProposal=, EspProposal= lists), and the responder's narrowing of selectors.
 #include <gtest/gtest.h>
 
 #include "tests/unit/ike/sa_pair.h"
@@ -77,6 +77,31 @@ TEST(Proposals, EspChosenByTheResponderAmongTheOffers) {
   EXPECT_EQ(p.b->child(0)->sa.suite.esp_name(), cbc.esp_name());
   EXPECT_EQ(p.a->child(0)->sa.integ_out.size(), 32u);  // HMAC-SHA2-256 keys
   EXPECT_TRUE(p.a->child(0)->sa.key_out.bytes().size() == p.b->child(0)->sa.key_in.bytes().size());
+}
+
+// The responder narrows the first CHILD_SA to what both sides protect (RFC 7296 2.9): an
+// initiator asking for part of the responder's selectors gets that part.
+TEST(Selectors, ResponderNarrowsTheFirstChildSa) {
+  SaPair p;
+  p.a_config.tunnel.local_ts = cidr("10.1.7.0/24");   // a part of B's 10.1.0.0/16
+  p.a_config.tunnel.remote_ts = cidr("10.0.0.0/8");   // more than B's 10.2.0.0/16
+  ASSERT_TRUE(p.establish());
+  ASSERT_TRUE(p.a->child(0) && p.b->child(0));
+  EXPECT_EQ(p.b->child(0)->sa.remote_ts, cidr("10.1.7.0/24"));
+  EXPECT_EQ(p.b->child(0)->sa.local_ts, cidr("10.2.0.0/16"));
+  EXPECT_EQ(p.a->child(0)->sa.local_ts, cidr("10.1.7.0/24"));
+  EXPECT_EQ(p.a->child(0)->sa.remote_ts, cidr("10.2.0.0/16"));
+}
+
+// Nothing in common: TS_UNACCEPTABLE, and neither side keeps an IKE SA.
+TEST(Selectors, ResponderRefusesDisjointSelectors) {
+  SaPair p;
+  p.a_config.tunnel.local_ts = cidr("10.9.0.0/16");
+  p.start();
+  p.pump();
+  EXPECT_FALSE(p.established());
+  EXPECT_EQ(p.a->state(), SaState::closed);
+  EXPECT_NE(p.a->failure().message.find("TS_UNACCEPTABLE"), std::string::npos) << p.a->failure().message;
 }
 
 }  // namespace
