@@ -335,7 +335,11 @@ Manager::Manager(sd_event* loop, std::unique_ptr<ike::Engine> engine, XfrmOps& x
   engine_->observe([this](ike::IkeSa& sa, const ike::SaEvent& e) { on_event(sa, e); });
 }
 
-Manager::~Manager() { runners_.clear(); }
+// Nothing is reported while the runners go: the observer may read the map being cleared.
+Manager::~Manager() {
+  observer_ = nullptr;
+  runners_.clear();
+}
 
 void Manager::on_event(ike::IkeSa& sa, const ike::SaEvent& e) {
   for (auto& [name, r] : runners_) {
@@ -386,6 +390,7 @@ Status Manager::down(const std::string& tunnel) {
 }
 
 void Manager::shutdown() {
+  observer_ = nullptr;
   for (auto& [name, r] : runners_) r->stop();
   runners_.clear();
 }
