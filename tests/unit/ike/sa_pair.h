@@ -285,6 +285,7 @@ class SaPair {
   // ---- Setup (change the configs before start) ----
   Secret psk{std::string_view("a pre-shared key of some length")};
   SaConfig a_config, b_config;
+  std::optional<SaConfig> b_init_config;  // respond()'s, when not b_config (B's tunnel at IKE_AUTH)
   FakeKernel ka{0xa0000001}, kb{0xb0000001};
   KeyLog* a_key_log = nullptr;
   Address a_addr = addr("192.0.2.1"), b_addr = addr("192.0.2.2");
@@ -355,7 +356,7 @@ class SaPair {
       if (!b && init_request) {
         Outgoing refusal;
         auto r = IkeSa::respond(
-            b_config,
+            b_init_config ? *b_init_config : b_config,
             [this](uint8_t type, const std::string& id) -> const SaConfig* {
               return type == b_config.tunnel.remote_id_type && id == b_config.tunnel.remote_id ? &b_config : nullptr;
             },
