@@ -249,9 +249,8 @@ TEST(IkeSaInit, GivesUpAfterThreeCookies) {
 }
 
 // A responder configured with another DH group refuses with INVALID_KE_PAYLOAD naming its own;
-// the initiator sends IKE_SA_INIT again with that group and the SA comes up with it. The first
-// request is made to offer both groups (as an initiator with several would), so that the
-// responder's choice is a proposal whose group differs from the KE's.
+// the initiator, which offers that group in its second proposal (its KE is for the first's),
+// sends IKE_SA_INIT again with it and the SA comes up with it.
 TEST(IkeSaInit, InvalidKePayloadRetriesWithTheResponderGroup) {
   SaPair p;  // A offers curve25519 (31) first, then ecp256 (19); B takes ecp256 only
   p.a_config.ike_offers = {p.a_config.suite, suite("aes128gcm16-prfsha256-ecp256")};
