@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <memory>
 
+#include "common/openssl.h"
+
 namespace sedge::ike {
 namespace {
 
@@ -67,8 +69,6 @@ Bytes cat(std::initializer_list<Bytes> parts) {
   return out;
 }
 
-using MdCtx = std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)>;
-
 Status set_pss(EVP_PKEY_CTX* pctx, const EVP_MD* mgf1, int salt) {
   if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 || EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, mgf1) <= 0 ||
       EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, salt) <= 0) {
@@ -79,7 +79,7 @@ Status set_pss(EVP_PKEY_CTX* pctx, const EVP_MD* mgf1, int salt) {
 }
 
 Result<Bytes> raw_sign(EVP_PKEY* key, uint16_t hash, bool pss, std::span<const uint8_t> data) {
-  MdCtx ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   const EVP_MD* md = md_for(hash);
   if (EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key) != 1) {
@@ -101,7 +101,7 @@ Result<Bytes> raw_sign(EVP_PKEY* key, uint16_t hash, bool pss, std::span<const u
 }
 
 bool raw_verify(EVP_PKEY* key, const SignatureAlgorithm& alg, std::span<const uint8_t> data, std::span<const uint8_t> sig) {
-  MdCtx ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   bool ok = EVP_DigestVerifyInit(ctx.get(), &pctx, md_for(alg.hash), nullptr, key) == 1;
   if (ok && alg.scheme == SignatureScheme::rsa_pss) {
@@ -115,12 +115,11 @@ bool raw_verify(EVP_PKEY* key, const SignatureAlgorithm& alg, std::span<const ui
 // ECDSA signatures as RFC 4754 carries them (r | s, each the curve's size) and as DER.
 Result<Bytes> der_to_rs(std::span<const uint8_t> der, size_t half) {
   const unsigned char* p = der.data();
-  ECDSA_SIG* s = d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size()));
+  EcdsaSigPtr s(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
   if (!s) return Error{"bad ECDSA signature", EINVAL};
   Bytes out(2 * half);
-  const bool ok = BN_bn2binpad(ECDSA_SIG_get0_r(s), out.data(), static_cast<int>(half)) > 0 &&
-                  BN_bn2binpad(ECDSA_SIG_get0_s(s), out.data() + half, static_cast<int>(half)) > 0;
-  ECDSA_SIG_free(s);
+  const bool ok = BN_bn2binpad(ECDSA_SIG_get0_r(s.get()), out.data(), static_cast<int>(half)) > 0 &&
+                  BN_bn2binpad(ECDSA_SIG_get0_s(s.get()), out.data() + half, static_cast<int>(half)) > 0;
   if (!ok) return Error{"bad ECDSA signature", EINVAL};
   return out;
 }
@@ -128,15 +127,17 @@ Result<Bytes> der_to_rs(std::span<const uint8_t> der, size_t half) {
 Result<Bytes> rs_to_der(std::span<const uint8_t> rs) {
   if (rs.empty() || rs.size() % 2) return Error{"the ECDSA signature has an odd length", EBADMSG};
   const size_t half = rs.size() / 2;
-  ECDSA_SIG* s = ECDSA_SIG_new();
-  BIGNUM* r = BN_bin2bn(rs.data(), static_cast<int>(half), nullptr);
-  BIGNUM* sv = BN_bin2bn(rs.data() + half, static_cast<int>(half), nullptr);
-  ECDSA_SIG_set0(s, r, sv);
+  EcdsaSigPtr s(ECDSA_SIG_new());
+  BignumPtr r(BN_bin2bn(rs.data(), static_cast<int>(half), nullptr));
+  BignumPtr sv(BN_bin2bn(rs.data() + half, static_cast<int>(half), nullptr));
+  if (s && ECDSA_SIG_set0(s.get(), r.get(), sv.get()) == 1) {
+    (void)r.release();  // now the signature's
+    (void)sv.release();
+  }
   unsigned char* der = nullptr;
-  const int len = i2d_ECDSA_SIG(s, &der);
+  const int len = i2d_ECDSA_SIG(s.get(), &der);
   Bytes out(der, der + std::max(len, 0));
   OPENSSL_free(der);
-  ECDSA_SIG_free(s);
   return out;
 }
 
@@ -176,8 +177,7 @@ Bytes algorithm_identifier(SignatureScheme scheme, uint16_t hash) {
 
 Result<SignatureAlgorithm> parse_algorithm_identifier(std::span<const uint8_t> der) {
   const unsigned char* p = der.data();
-  std::unique_ptr<X509_ALGOR, decltype(&X509_ALGOR_free)> alg(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(der.size())),
-                                                               X509_ALGOR_free);
+  X509AlgorPtr alg(d2i_X509_ALGOR(nullptr, &p, static_cast<long>(der.size())));
   if (!alg || p != der.data() + der.size()) {
     ERR_clear_error();
     return Error{"the signature's AlgorithmIdentifier is not DER", EBADMSG};
@@ -205,8 +205,7 @@ Result<SignatureAlgorithm> parse_algorithm_identifier(std::span<const uint8_t> d
   if (ptype != V_ASN1_SEQUENCE) return Error{"RSASSA-PSS without parameters (SHA-1 defaults) is not accepted", EACCES};
   const auto* seq = static_cast<const ASN1_STRING*>(pval);
   const unsigned char* q = ASN1_STRING_get0_data(seq);
-  std::unique_ptr<RSA_PSS_PARAMS, decltype(&RSA_PSS_PARAMS_free)> params(d2i_RSA_PSS_PARAMS(nullptr, &q, ASN1_STRING_length(seq)),
-                                                                         RSA_PSS_PARAMS_free);
+  RsaPssParamsPtr params(d2i_RSA_PSS_PARAMS(nullptr, &q, ASN1_STRING_length(seq)));
   if (!params) {
     ERR_clear_error();
     return Error{"malformed RSASSA-PSS parameters", EBADMSG};
@@ -221,7 +220,7 @@ Result<SignatureAlgorithm> parse_algorithm_identifier(std::span<const uint8_t> d
     }
     const ASN1_STRING* m = params->maskGenAlgorithm->parameter->value.sequence;
     const unsigned char* r = ASN1_STRING_get0_data(m);
-    std::unique_ptr<X509_ALGOR, decltype(&X509_ALGOR_free)> mgf_md(d2i_X509_ALGOR(nullptr, &r, ASN1_STRING_length(m)), X509_ALGOR_free);
+    X509AlgorPtr mgf_md(d2i_X509_ALGOR(nullptr, &r, ASN1_STRING_length(m)));
     if (!mgf_md) {
       ERR_clear_error();
       return Error{"malformed MGF1 parameters", EBADMSG};

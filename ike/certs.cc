@@ -15,6 +15,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/openssl.h"
+
 namespace sedge::ike {
 namespace {
 
@@ -28,13 +30,11 @@ std::string openssl_error() {
 }
 
 std::string name_line(const X509_NAME* n) {
-  BIO* b = BIO_new(BIO_s_mem());
-  X509_NAME_print_ex(b, n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  BioPtr b(BIO_new(BIO_s_mem()));
+  X509_NAME_print_ex(b.get(), n, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
   char* data = nullptr;
-  const long len = BIO_get_mem_data(b, &data);
-  std::string s(data, static_cast<size_t>(len));
-  BIO_free(b);
-  return s;
+  const long len = BIO_get_mem_data(b.get(), &data);
+  return std::string(data, static_cast<size_t>(len));
 }
 
 bool iequal(std::string_view a, std::string_view b) {
@@ -49,10 +49,8 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
-using NamePtr = std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)>;
-
-Result<NamePtr> parse_dn(std::string_view text) {
-  NamePtr name(X509_NAME_new(), X509_NAME_free);
+Result<X509NamePtr> parse_dn(std::string_view text) {
+  X509NamePtr name(X509_NAME_new());
   size_t start = 0;
   while (start <= text.size()) {
     size_t comma = text.find(',', start);
@@ -74,15 +72,14 @@ Result<NamePtr> parse_dn(std::string_view text) {
   return name;
 }
 
-Result<NamePtr> name_from_der(std::span<const uint8_t> der) {
+Result<X509NamePtr> name_from_der(std::span<const uint8_t> der) {
   const unsigned char* p = der.data();
-  X509_NAME* n = d2i_X509_NAME(nullptr, &p, static_cast<long>(der.size()));
+  X509NamePtr n(d2i_X509_NAME(nullptr, &p, static_cast<long>(der.size())));
   if (!n || p != der.data() + der.size()) {
-    X509_NAME_free(n);
     ERR_clear_error();
     return Error{"the DER_ASN1_DN identity is not a DER Name", EBADMSG};
   }
-  return NamePtr(n, X509_NAME_free);
+  return n;
 }
 
 }  // namespace
@@ -91,26 +88,22 @@ Result<NamePtr> name_from_der(std::span<const uint8_t> der) {
 
 Result<Certificate> Certificate::from_der(std::span<const uint8_t> der) {
   const unsigned char* p = der.data();
-  X509* x = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
-  if (!x || p != der.data() + der.size()) {
-    X509_free(x);
-    return Error{"not a DER X.509 certificate: " + openssl_error(), EBADMSG};
-  }
+  X509Ptr x(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!x || p != der.data() + der.size()) return Error{"not a DER X.509 certificate: " + openssl_error(), EBADMSG};
   Certificate c;
-  c.x_.reset(x, X509_free);
+  c.x_ = std::move(x);
   return c;
 }
 
 Result<std::vector<Certificate>> Certificate::from_pem(std::string_view pem) {
-  BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  BioPtr b(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   std::vector<Certificate> out;
-  while (X509* x = PEM_read_bio_X509(b, nullptr, nullptr, nullptr)) {
+  while (X509* x = PEM_read_bio_X509(b.get(), nullptr, nullptr, nullptr)) {
     Certificate c;
-    c.x_.reset(x, X509_free);
+    c.x_ = X509Ptr(x);
     out.push_back(std::move(c));
   }
   ERR_clear_error();  // the end of the text
-  BIO_free(b);
   if (out.empty()) return Error{"no PEM certificate (-----BEGIN CERTIFICATE-----) in it", EINVAL};
   return out;
 }
@@ -137,15 +130,14 @@ Bytes Certificate::subject_der() const {
 // ---- PrivateKey ----
 
 Result<PrivateKey> PrivateKey::from_pem(const Secret& pem) {
-  BIO* b = BIO_new_mem_buf(pem.bytes().data(), static_cast<int>(pem.size()));
-  EVP_PKEY* k = PEM_read_bio_PrivateKey(b, nullptr, nullptr, nullptr);
-  BIO_free(b);
+  BioPtr b(BIO_new_mem_buf(pem.bytes().data(), static_cast<int>(pem.size())));
+  PkeyPtr k(PEM_read_bio_PrivateKey(b.get(), nullptr, nullptr, nullptr));
   if (!k) {
     ERR_clear_error();
     return Error{"not an unencrypted PEM private key (RSA or EC)", EINVAL};
   }
   PrivateKey key;
-  key.k_.reset(k, EVP_PKEY_free);
+  key.k_ = std::move(k);
   if (!key.rsa() && !key.ec()) return Error{"the private key is neither RSA nor EC", EINVAL};
   if (key.ec() && key.ec_bits() == 0) return Error{"the EC private key is not on P-256, P-384 or P-521", EINVAL};
   if (key.rsa() && key.bits() < 2048) return Error{"the RSA private key has " + std::to_string(key.bits()) + " bits (2048 at least)", EINVAL};
@@ -171,7 +163,7 @@ int PrivateKey::ec_bits() const {
 
 Result<TrustStore> TrustStore::from_certificates(std::vector<Certificate> cas) {
   TrustStore t;
-  t.store_.reset(X509_STORE_new(), X509_STORE_free);
+  t.store_ = X509StorePtr(X509_STORE_new());
   for (const auto& c : cas) {
     if (!X509_STORE_add_cert(t.store_.get(), c.get())) return Error{"adding CA " + c.subject() + ": " + openssl_error(), EINVAL};
   }
@@ -221,9 +213,9 @@ Bytes TrustStore::certreq_hashes() const {
 }
 
 Status TrustStore::verify(const Certificate& leaf, const std::vector<Certificate>& intermediates) const {
-  std::unique_ptr<STACK_OF(X509), void (*)(STACK_OF(X509)*)> untrusted(sk_X509_new_null(), [](STACK_OF(X509)* s) { sk_X509_free(s); });
+  X509StackPtr untrusted(sk_X509_new_null());
   for (const auto& c : intermediates) sk_X509_push(untrusted.get(), c.get());
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   if (!X509_STORE_CTX_init(ctx.get(), store_.get(), leaf.get(), untrusted.get())) return Error{openssl_error(), EINVAL};
   if (X509_verify_cert(ctx.get()) == 1) return {};
   const int err = X509_STORE_CTX_get_error(ctx.get());
@@ -265,9 +257,7 @@ Status id_matches_certificate(const Certificate& cert, uint8_t id_type, std::spa
   if ((id_type == kIdIpv4 && id_data.size() != 4) || (id_type == kIdIpv6 && id_data.size() != 16)) {
     return Error{"the IP address ID has " + std::to_string(id_data.size()) + " bytes", EBADMSG};
   }
-  std::unique_ptr<GENERAL_NAMES, void (*)(GENERAL_NAMES*)> sans(
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)),
-      [](GENERAL_NAMES* g) { GENERAL_NAMES_free(g); });
+  GeneralNamesPtr sans(static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert.get(), NID_subject_alt_name, nullptr, nullptr)));
   const std::string_view text(reinterpret_cast<const char*>(id_data.data()), id_data.size());
   for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans.get()); ++i) {
     const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans.get(), i);

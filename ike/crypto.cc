@@ -13,16 +13,12 @@
 #include <optional>
 
 #include "common/log.h"
+#include "common/openssl.h"
 
 namespace sedge::ike {
 namespace {
 
 Error ssl_error(const char* what) { return Error{std::string(what) + " failed in OpenSSL", EPROTO}; }
-
-struct CipherCtx {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  ~CipherCtx() { EVP_CIPHER_CTX_free(ctx); }
-};
 
 Bytes concat(std::initializer_list<std::span<const uint8_t>> parts) {
   Bytes out;
@@ -372,16 +368,17 @@ const Group* group_of(uint16_t id) {
 bool is_modp(const Group& g) { return std::strcmp(g.type, "DH") == 0; }
 bool is_ecp(const Group& g) { return std::strcmp(g.type, "EC") == 0; }
 
-EVP_PKEY* generate_key(const Group& g) {
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr);
+PkeyPtr generate_key(const Group& g) {
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr));
   if (!ctx) return nullptr;
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(g.name), 0),
                          OSSL_PARAM_construct_end()};
   EVP_PKEY* key = nullptr;
-  const bool ok = EVP_PKEY_keygen_init(ctx) > 0 && (g.id == 31 || EVP_PKEY_CTX_set_params(ctx, params) > 0) &&
-                  EVP_PKEY_generate(ctx, &key) > 0;
-  EVP_PKEY_CTX_free(ctx);
-  return ok ? key : nullptr;
+  const bool ok = EVP_PKEY_keygen_init(ctx.get()) > 0 && (g.id == 31 || EVP_PKEY_CTX_set_params(ctx.get(), params) > 0) &&
+                  EVP_PKEY_generate(ctx.get(), &key) > 0;
+  PkeyPtr owned(key);
+  if (!ok) return nullptr;
+  return owned;
 }
 
 // The public value as the KE payload carries it.
@@ -389,9 +386,9 @@ Bytes public_of(EVP_PKEY* key, const Group& g) {
   if (is_modp(g)) {
     BIGNUM* pub = nullptr;
     if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_PUB_KEY, &pub) <= 0) return {};
+    const BignumPtr owned(pub);
     Bytes out(g.public_size);
     const int n = BN_bn2binpad(pub, out.data(), static_cast<int>(out.size()));
-    BN_free(pub);
     return n < 0 ? Bytes{} : out;
   }
   Bytes point(g.public_size + 1);
@@ -406,40 +403,38 @@ Bytes public_of(EVP_PKEY* key, const Group& g) {
 }
 
 // A key of the group from its values (the peer's public value; or, for tests, a key pair).
-EVP_PKEY* key_from(const Group& g, std::span<const uint8_t> public_value, std::span<const uint8_t> private_value) {
+PkeyPtr key_from(const Group& g, std::span<const uint8_t> public_value, std::span<const uint8_t> private_value) {
   if (g.id == 31) {
-    return private_value.empty() ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, public_value.data(), public_value.size())
-                                 : EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, private_value.data(), private_value.size());
+    return PkeyPtr(private_value.empty()
+                       ? EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, nullptr, public_value.data(), public_value.size())
+                       : EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, nullptr, private_value.data(), private_value.size()));
   }
-  OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-  BIGNUM* pub_bn = nullptr;
-  BIGNUM* priv_bn = nullptr;
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
+  BignumPtr pub_bn;
+  SecretBignumPtr priv_bn;
   Bytes encoded;
-  bool ok = bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, g.name, 0) > 0;
+  bool ok = bld && OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, g.name, 0) > 0;
   if (ok && is_modp(g)) {
-    pub_bn = BN_bin2bn(public_value.data(), static_cast<int>(public_value.size()), nullptr);
-    ok = pub_bn && OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PUB_KEY, pub_bn) > 0;
+    pub_bn.reset(BN_bin2bn(public_value.data(), static_cast<int>(public_value.size()), nullptr));
+    ok = pub_bn && OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, pub_bn.get()) > 0;
   } else if (ok) {
     encoded.push_back(0x04);
     encoded.insert(encoded.end(), public_value.begin(), public_value.end());
-    ok = OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size()) > 0;
+    ok = OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size()) > 0;
   }
   if (ok && !private_value.empty()) {
-    priv_bn = BN_secure_new();
-    ok = priv_bn && BN_bin2bn(private_value.data(), static_cast<int>(private_value.size()), priv_bn) &&
-         OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, priv_bn) > 0;
+    priv_bn.reset(BN_secure_new());
+    ok = priv_bn && BN_bin2bn(private_value.data(), static_cast<int>(private_value.size()), priv_bn.get()) &&
+         OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, priv_bn.get()) > 0;
   }
-  OSSL_PARAM* params = ok ? OSSL_PARAM_BLD_to_param(bld) : nullptr;
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr);
+  const ParamsPtr params(ok ? OSSL_PARAM_BLD_to_param(bld.get()) : nullptr);
+  const PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, g.type, nullptr));
   EVP_PKEY* key = nullptr;
   const int selection = private_value.empty() ? EVP_PKEY_PUBLIC_KEY : EVP_PKEY_KEYPAIR;
-  if (!(params && ctx && EVP_PKEY_fromdata_init(ctx) > 0 && EVP_PKEY_fromdata(ctx, &key, selection, params) > 0)) key = nullptr;
-  EVP_PKEY_CTX_free(ctx);
-  OSSL_PARAM_free(params);
-  OSSL_PARAM_BLD_free(bld);
-  BN_free(pub_bn);
-  BN_clear_free(priv_bn);
-  return key;
+  if (!(params && ctx && EVP_PKEY_fromdata_init(ctx.get()) > 0 && EVP_PKEY_fromdata(ctx.get(), &key, selection, params.get()) > 0)) {
+    key = nullptr;
+  }
+  return PkeyPtr(key);
 }
 
 }  // namespace
@@ -455,10 +450,9 @@ Result<KeyExchange> KeyExchange::generate(uint16_t group) {
   if (!g) return Error{"DH group " + std::to_string(group) + " is not supported", ENOTSUP};
   KeyExchange kx;
   kx.group_ = group;
-  EVP_PKEY* key = generate_key(*g);
-  if (!key) return ssl_error("generating a key exchange key");
-  kx.key_ = key;
-  kx.public_ = public_of(key, *g);
+  kx.key_ = generate_key(*g);
+  if (!kx.key_) return ssl_error("generating a key exchange key");
+  kx.public_ = public_of(kx.key_.get(), *g);
   if (kx.public_.size() != g->public_size) return ssl_error("reading the key exchange public value");
   return kx;
 }
@@ -471,32 +465,26 @@ Result<KeyExchange> KeyExchange::from_private(uint16_t group, std::span<const ui
   if (!(g->id == 31 && public_value.empty()) && public_value.size() != g->public_size) {
     return Error{"a group " + std::to_string(group) + " public value is " + std::to_string(g->public_size) + " bytes", EINVAL};
   }
-  EVP_PKEY* key = key_from(*g, public_value, private_value);
+  PkeyPtr key = key_from(*g, public_value, private_value);
   if (!key) return Error{"the group " + std::to_string(group) + " key pair is invalid", EINVAL};
   KeyExchange kx;
   kx.group_ = group;
-  kx.key_ = key;
-  kx.public_ = public_of(key, *g);
+  kx.key_ = std::move(key);
+  kx.public_ = public_of(kx.key_.get(), *g);
   bool pair = kx.public_.size() == g->public_size;
   if (pair && g->id == 31) {
     pair = public_value.empty() || Bytes(public_value.begin(), public_value.end()) == kx.public_;
   } else if (pair) {
-    EVP_PKEY_CTX* check = EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr);
-    pair = check && EVP_PKEY_pairwise_check(check) > 0;
-    EVP_PKEY_CTX_free(check);
+    const PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, kx.key_.get(), nullptr));
+    pair = check && EVP_PKEY_pairwise_check(check.get()) > 0;
   }
   if (!pair) return Error{"the group " + std::to_string(group) + " public value does not belong to the private value", EINVAL};
   return kx;
 }
 
-KeyExchange::KeyExchange(KeyExchange&& o) noexcept : key_(o.key_), group_(o.group_), public_(std::move(o.public_)) { o.key_ = nullptr; }
-KeyExchange& KeyExchange::operator=(KeyExchange&& o) noexcept {
-  std::swap(key_, o.key_);
-  std::swap(group_, o.group_);
-  std::swap(public_, o.public_);
-  return *this;
-}
-KeyExchange::~KeyExchange() { EVP_PKEY_free(static_cast<EVP_PKEY*>(key_)); }
+KeyExchange::KeyExchange(KeyExchange&&) noexcept = default;
+KeyExchange& KeyExchange::operator=(KeyExchange&&) noexcept = default;
+KeyExchange::~KeyExchange() = default;
 
 Result<Secret> KeyExchange::shared_secret(std::span<const uint8_t> peer_public) const {
   const Group* g = group_of(group_);
@@ -505,18 +493,17 @@ Result<Secret> KeyExchange::shared_secret(std::span<const uint8_t> peer_public) 
     return Error{"the peer's group " + std::to_string(group_) + " public value is not " + std::to_string(g->public_size) + " bytes",
                  EBADMSG};
   }
-  EVP_PKEY* peer = key_from(*g, peer_public, {});
+  const PkeyPtr peer = key_from(*g, peer_public, {});
   if (!peer) return Error{"the peer's key exchange public value is invalid", EBADMSG};
-  EVP_PKEY_CTX* dctx = EVP_PKEY_CTX_new_from_pkey(nullptr, static_cast<EVP_PKEY*>(key_), nullptr);
+  const PkeyCtxPtr dctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key_.get(), nullptr));
   // g^ir: MODP padded to the prime's length (RFC 7296 2.14), ECP the x coordinate (RFC 5903 7),
   // X25519 32 bytes (an all-zero result is refused by OpenSSL, RFC 8031). EVP_PKEY_derive_set_peer_ex
   // validates the peer's value (range and subgroup for MODP, on the curve for ECP).
   Secret out(g->secret_size);
   size_t len = g->secret_size;
-  const bool ok = dctx && EVP_PKEY_derive_init(dctx) > 0 && (!is_modp(*g) || EVP_PKEY_CTX_set_dh_pad(dctx, 1) > 0) &&
-                  EVP_PKEY_derive_set_peer_ex(dctx, peer, 1) > 0 && EVP_PKEY_derive(dctx, out.mutable_bytes().data(), &len) > 0;
-  EVP_PKEY_CTX_free(dctx);
-  EVP_PKEY_free(peer);
+  const bool ok = dctx && EVP_PKEY_derive_init(dctx.get()) > 0 && (!is_modp(*g) || EVP_PKEY_CTX_set_dh_pad(dctx.get(), 1) > 0) &&
+                  EVP_PKEY_derive_set_peer_ex(dctx.get(), peer.get(), 1) > 0 &&
+                  EVP_PKEY_derive(dctx.get(), out.mutable_bytes().data(), &len) > 0;
   if (!ok || len != g->secret_size) return Error{"the key exchange with the peer's value failed (invalid public value?)", EBADMSG};
   return out;
 }
@@ -617,17 +604,17 @@ Bytes seal_gcm(const SkKey& key, Header header, uint8_t inner_first, std::span<c
   msg.insert(msg.end(), iv.begin(), iv.end());
   Bytes nonce(key.bytes().begin() + static_cast<long>(key_size), key.bytes().end());
   nonce.insert(nonce.end(), iv.begin(), iv.end());
-  CipherCtx c;
+  CipherCtxPtr c(EVP_CIPHER_CTX_new());
   int len = 0;
   Bytes out(plain.size());
   Bytes tag(kGcmIcv);
-  EVP_EncryptInit_ex(c.ctx, gcm_cipher(key_size), nullptr, nullptr, nullptr);
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
-  EVP_EncryptInit_ex(c.ctx, nullptr, nullptr, key.bytes().data(), nonce.data());
-  EVP_EncryptUpdate(c.ctx, nullptr, &len, msg.data(), static_cast<int>(aad_len));
-  EVP_EncryptUpdate(c.ctx, out.data(), &len, plain.data(), static_cast<int>(plain.size()));
-  EVP_EncryptFinal_ex(c.ctx, out.data() + len, &len);
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_GET_TAG, static_cast<int>(kGcmIcv), tag.data());
+  EVP_EncryptInit_ex(c.get(), gcm_cipher(key_size), nullptr, nullptr, nullptr);
+  EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
+  EVP_EncryptInit_ex(c.get(), nullptr, nullptr, key.bytes().data(), nonce.data());
+  EVP_EncryptUpdate(c.get(), nullptr, &len, msg.data(), static_cast<int>(aad_len));
+  EVP_EncryptUpdate(c.get(), out.data(), &len, plain.data(), static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(c.get(), out.data() + len, &len);
+  EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(kGcmIcv), tag.data());
   msg.insert(msg.end(), out.begin(), out.end());
   msg.insert(msg.end(), tag.begin(), tag.end());
   OPENSSL_cleanse(plain.data(), plain.size());
@@ -646,13 +633,13 @@ Bytes seal_cbc(const SkKey& key, Header header, uint8_t inner_first, std::span<c
   const Bytes iv = random_bytes(kCbcBlock);
   Bytes msg = sk_prefix(header, inner_first, lead.size() + kCbcBlock + plain.size() + icv, type, lead);
   msg.insert(msg.end(), iv.begin(), iv.end());
-  CipherCtx c;
+  CipherCtxPtr c(EVP_CIPHER_CTX_new());
   int len = 0;
   Bytes out(plain.size());
-  EVP_EncryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), iv.data());
-  EVP_CIPHER_CTX_set_padding(c.ctx, 0);
-  EVP_EncryptUpdate(c.ctx, out.data(), &len, plain.data(), static_cast<int>(plain.size()));
-  EVP_EncryptFinal_ex(c.ctx, out.data() + len, &len);
+  EVP_EncryptInit_ex(c.get(), cbc_cipher(key.size()), nullptr, key.bytes().data(), iv.data());
+  EVP_CIPHER_CTX_set_padding(c.get(), 0);
+  EVP_EncryptUpdate(c.get(), out.data(), &len, plain.data(), static_cast<int>(plain.size()));
+  EVP_EncryptFinal_ex(c.get(), out.data() + len, &len);
   msg.insert(msg.end(), out.begin(), out.end());
   const Bytes mac = integ_icv(key.integ(), key.integ_key().bytes(), msg);
   msg.insert(msg.end(), mac.begin(), mac.end());
@@ -710,12 +697,12 @@ Result<Bytes> open_content(const SkKey& key, std::span<const uint8_t> wire, size
     }
     const size_t ct_len = body.size() - kCbcBlock - icv;
     plain.resize(ct_len);
-    CipherCtx c;
+    CipherCtxPtr c(EVP_CIPHER_CTX_new());
     int len = 0, fin = 0;
-    const bool ok = EVP_DecryptInit_ex(c.ctx, cbc_cipher(key.size()), nullptr, key.bytes().data(), body.data()) > 0 &&
-                    EVP_CIPHER_CTX_set_padding(c.ctx, 0) > 0 &&
-                    EVP_DecryptUpdate(c.ctx, plain.data(), &len, body.data() + kCbcBlock, static_cast<int>(ct_len)) > 0 &&
-                    EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &fin) > 0;
+    const bool ok = EVP_DecryptInit_ex(c.get(), cbc_cipher(key.size()), nullptr, key.bytes().data(), body.data()) > 0 &&
+                    EVP_CIPHER_CTX_set_padding(c.get(), 0) > 0 &&
+                    EVP_DecryptUpdate(c.get(), plain.data(), &len, body.data() + kCbcBlock, static_cast<int>(ct_len)) > 0 &&
+                    EVP_DecryptFinal_ex(c.get(), plain.data() + len, &fin) > 0;
     if (!ok) return Error{"SK payload decryption failed", EBADMSG};
     return unpad(std::move(plain));
   }
@@ -726,15 +713,15 @@ Result<Bytes> open_content(const SkKey& key, std::span<const uint8_t> wire, size
   const size_t ct_len = body.size() - kGcmIv - kGcmIcv;
   plain.resize(ct_len);
   Bytes tag(body.end() - kGcmIcv, body.end());
-  CipherCtx c;
+  CipherCtxPtr c(EVP_CIPHER_CTX_new());
   int len = 0;
-  EVP_DecryptInit_ex(c.ctx, gcm_cipher(key_size), nullptr, nullptr, nullptr);
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
-  EVP_DecryptInit_ex(c.ctx, nullptr, nullptr, key.bytes().data(), nonce.data());
-  EVP_DecryptUpdate(c.ctx, nullptr, &len, wire.data(), static_cast<int>(iv_at));
-  EVP_DecryptUpdate(c.ctx, plain.data(), &len, body.data() + kGcmIv, static_cast<int>(ct_len));
-  EVP_CIPHER_CTX_ctrl(c.ctx, EVP_CTRL_GCM_SET_TAG, static_cast<int>(kGcmIcv), tag.data());
-  if (EVP_DecryptFinal_ex(c.ctx, plain.data() + len, &len) <= 0) {
+  EVP_DecryptInit_ex(c.get(), gcm_cipher(key_size), nullptr, nullptr, nullptr);
+  EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_IVLEN, static_cast<int>(nonce.size()), nullptr);
+  EVP_DecryptInit_ex(c.get(), nullptr, nullptr, key.bytes().data(), nonce.data());
+  EVP_DecryptUpdate(c.get(), nullptr, &len, wire.data(), static_cast<int>(iv_at));
+  EVP_DecryptUpdate(c.get(), plain.data(), &len, body.data() + kGcmIv, static_cast<int>(ct_len));
+  EVP_CIPHER_CTX_ctrl(c.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(kGcmIcv), tag.data());
+  if (EVP_DecryptFinal_ex(c.get(), plain.data() + len, &len) <= 0) {
     OPENSSL_cleanse(plain.data(), plain.size());
     return Error{"SK payload integrity check failed (wrong keys or a tampered message)", EBADMSG};
   }

@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/openssl.h"
 #include "common/result.h"
 #include "common/secret.h"
 #include "ike/message.h"
@@ -99,7 +100,7 @@ class KeyExchange {
 
  private:
   KeyExchange() = default;
-  void* key_ = nullptr;  // EVP_PKEY
+  PkeyPtr key_;
   uint16_t group_ = 0;
   Bytes public_;
 };

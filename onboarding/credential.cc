@@ -11,24 +11,13 @@
 #include <memory>
 
 #include "common/bytes.h"
+#include "common/openssl.h"
 
 namespace sedge::onboarding {
 namespace {
 
 constexpr uint32_t kCredentialMagic = 0xBADCC0DE;
 constexpr uint32_t kCredentialVersion = 1;
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct CipherCtxFree {
-  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree>;
 
 // Writes the 4-byte counter at the start of a KDF block.
 void set_counter(Bytes& block, uint32_t i) {
@@ -56,8 +45,7 @@ Result<Bytes> hmac(uint16_t hash_alg, ByteView key, ByteView data) {
 Result<Bytes> rsa_encrypt_seed(const PublicArea& ek, const Secret& seed) {
   auto key = public_key(ek);
   if (!key) return key.error();
-  Pkey owned(*key);
-  PkeyCtx ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, owned.get(), nullptr));
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key->get(), nullptr));
   const char* md = openssl_digest_name(ek.name_alg);
   static constexpr char kLabel[] = "IDENTITY";  // with its NUL: 9 bytes
   auto* label = static_cast<unsigned char*>(OPENSSL_memdup(kLabel, sizeof kLabel));
@@ -82,13 +70,13 @@ Result<Bytes> rsa_encrypt_seed(const PublicArea& ek, const Secret& seed) {
 Result<Bytes> ecc_share_seed(const PublicArea& ek, Secret& seed) {
   auto key = public_key(ek);
   if (!key) return key.error();
-  Pkey ek_key(*key);
-  PkeyCtx gen(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_key.get(), nullptr));
+  const PkeyPtr ek_key = std::move(*key);
+  PkeyCtxPtr gen(EVP_PKEY_CTX_new_from_pkey(nullptr, ek_key.get(), nullptr));
   EVP_PKEY* eph_raw = nullptr;
   if (!gen || EVP_PKEY_keygen_init(gen.get()) <= 0 || EVP_PKEY_generate(gen.get(), &eph_raw) <= 0) {
     return crypto_error("generating the ephemeral ECC key");
   }
-  Pkey eph(eph_raw);
+  const PkeyPtr eph(eph_raw);
   const size_t len = ek.curve == kCurveP256 ? 32 : 48;
   Bytes point(1 + 2 * len);
   size_t got = 0;
@@ -98,7 +86,7 @@ Result<Bytes> ecc_share_seed(const PublicArea& ek, Secret& seed) {
   }
   const Bytes eph_x(point.begin() + 1, point.begin() + 1 + static_cast<ptrdiff_t>(len));
   const Bytes eph_y(point.begin() + 1 + static_cast<ptrdiff_t>(len), point.end());
-  PkeyCtx derive(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
+  PkeyCtxPtr derive(EVP_PKEY_CTX_new_from_pkey(nullptr, eph.get(), nullptr));
   size_t zlen = 0;
   if (!derive || EVP_PKEY_derive_init(derive.get()) <= 0 || EVP_PKEY_derive_set_peer(derive.get(), ek_key.get()) <= 0 ||
       EVP_PKEY_derive(derive.get(), nullptr, &zlen) <= 0) {
@@ -214,7 +202,7 @@ Result<Credential> make_credential(const PublicArea& ek, ByteView ak_name, const
   std::copy(size.begin(), size.end(), plain.mutable_bytes().begin());
   std::memcpy(plain.mutable_bytes().data() + 2, secret.bytes().data(), secret.size());
   const EVP_CIPHER* cipher = ek.sym_bits == 128 ? EVP_aes_128_cfb128() : ek.sym_bits == 192 ? EVP_aes_192_cfb128() : EVP_aes_256_cfb128();
-  std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree> ctx(EVP_CIPHER_CTX_new());
+  CipherCtxPtr ctx(EVP_CIPHER_CTX_new());
   const uint8_t iv[16] = {};
   Bytes enc_identity(plain.size());
   int outl = 0, finl = 0;

@@ -13,22 +13,17 @@
 #include "common/base64.h"
 #include "common/files.h"
 #include "common/hex.h"
+#include "common/openssl.h"
 #include "onboarding/protocol.h"
 
 namespace sedge::onboarding {
 namespace {
 
-struct X509Free {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-
 // The first certificate of a PEM file, as DER.
 Result<Bytes> pem_certificate_der(const std::string& file) {
   auto text = read_file(file);
   if (!text) return text.error();
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(
-      BIO_new_mem_buf(text->data(), static_cast<int>(text->size())), BIO_free);
+  BioPtr bio(BIO_new_mem_buf(text->data(), static_cast<int>(text->size())));
   X509Ptr cert(bio ? PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr) : nullptr);
   if (!cert) return Error{file + " holds no PEM certificate", EBADMSG};
   unsigned char* der = nullptr;

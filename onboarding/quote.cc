@@ -8,6 +8,8 @@
 
 #include <memory>
 
+#include "common/openssl.h"
+
 namespace sedge::onboarding {
 namespace {
 
@@ -154,25 +156,22 @@ Status verify_tpm_signature(EVP_PKEY* key, const Signature& sig, ByteView signed
   Bytes der;
   if (sig.sig_alg == alg::kEcdsa) {
     // OpenSSL verifies DER ECDSA-Sig-Value.
-    ECDSA_SIG* es = ECDSA_SIG_new();
-    BIGNUM* r = BN_bin2bn(sig.r.data(), static_cast<int>(sig.r.size()), nullptr);
-    BIGNUM* s = BN_bin2bn(sig.s.data(), static_cast<int>(sig.s.size()), nullptr);
-    if (!es || !r || !s || !ECDSA_SIG_set0(es, r, s)) {
-      BN_free(r);
-      BN_free(s);
-      ECDSA_SIG_free(es);
-      return Error{"out of memory", ENOMEM};
-    }
+    EcdsaSigPtr es(ECDSA_SIG_new());
+    BignumPtr r(BN_bin2bn(sig.r.data(), static_cast<int>(sig.r.size()), nullptr));
+    BignumPtr s(BN_bin2bn(sig.s.data(), static_cast<int>(sig.s.size()), nullptr));
+    if (!es || !r || !s || !ECDSA_SIG_set0(es.get(), r.get(), s.get())) return Error{"out of memory", ENOMEM};
+    (void)r.release();  // now the signature's
+    (void)s.release();
     unsigned char* p = nullptr;
-    const int len = i2d_ECDSA_SIG(es, &p);
-    ECDSA_SIG_free(es);
+    const int len = i2d_ECDSA_SIG(es.get(), &p);
+    es.reset();
     if (len <= 0) return bad_sig("cannot encode r and s");
     der.assign(p, p + len);
     OPENSSL_free(p);
   } else {
     der = sig.rsa;
   }
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;
   if (!ctx || EVP_DigestVerifyInit_ex(ctx.get(), &pctx, openssl_digest_name(sig.hash), nullptr,
                                       nullptr, key, nullptr) <= 0) {
@@ -215,8 +214,7 @@ Result<Attest> verify_quote(const PublicArea& ak, ByteView attest, ByteView sign
   }
   auto key = public_key(ak);
   if (!key) return key.error().context("the AK");
-  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> owned(*key, EVP_PKEY_free);
-  if (auto v = verify_tpm_signature(owned.get(), *sig, attest); !v) {
+  if (auto v = verify_tpm_signature(key->get(), *sig, attest); !v) {
     return Error{"the quote's signature does not verify with the AK", EACCES};
   }
   if (!equal_bytes(quote->extra_data, nonce)) {
@@ -250,7 +248,7 @@ Result<CertifyAttest> verify_certify(EVP_PKEY* signer, ByteView attest, ByteView
 Result<Bytes> pcr_composite_digest(uint16_t hash_alg, const std::vector<Bytes>& pcr_values) {
   const char* md = openssl_digest_name(hash_alg);
   if (!md) return Error{"unsupported hash " + alg_name(hash_alg), EINVAL};
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   Bytes out(EVP_MAX_MD_SIZE);
   unsigned int len = 0;
   if (!ctx || !EVP_DigestInit_ex(ctx.get(), EVP_get_digestbyname(md), nullptr)) return Error{"hash failed", EIO};

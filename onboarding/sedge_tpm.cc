@@ -27,6 +27,7 @@
 #include <sstream>
 
 #include "common/files.h"
+#include "common/openssl.h"
 #include "onboarding/credential.h"
 #include "onboarding/idtoken.h"
 #include "onboarding/quote.h"
@@ -37,6 +38,7 @@ namespace {
 using namespace sedge::onboarding;
 using sedge::Error;
 using sedge::Result;
+using sedge::X509Ptr;
 
 struct Args {
   std::vector<std::string> pos;
@@ -154,10 +156,9 @@ int makecred(const Args& a) {
     auto profile = parse_ek_profile(a.get("ek-profile", "rsa2048"));
     if (!profile) return fail(profile.error().message);
     const unsigned char* p = der->data();
-    X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der->size()));
+    const X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der->size())));
     if (!cert) return fail("the EK certificate is not DER X.509");
-    auto area = ek_public_from_key(*profile, X509_get0_pubkey(cert));
-    X509_free(cert);
+    auto area = ek_public_from_key(*profile, X509_get0_pubkey(cert.get()));
     if (!area) return fail(area.error().message);
     ek = *area;
   } else {

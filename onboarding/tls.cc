@@ -21,6 +21,7 @@
 #include <mutex>
 
 #include "common/hex.h"
+#include "common/openssl.h"
 #include "common/openssl_error.h"
 
 namespace sedge::onboarding::tls {
@@ -28,14 +29,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct CtxFree {
-  void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-using CtxPtr = std::unique_ptr<SSL_CTX, CtxFree>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
+// libssl's and OSSL_STORE's objects (common/openssl.h has libcrypto's).
+using CtxPtr = OpenSslPtr<SSL_CTX, SSL_CTX_free>;
+using SslPtr = OpenSslPtr<SSL, SSL_free>;
+using StorePtr = OpenSslPtr<OSSL_STORE_CTX, OSSL_STORE_close>;
+using StoreInfoPtr = OpenSslPtr<OSSL_STORE_INFO, OSSL_STORE_INFO_free>;
 
 class Fd {
  public:
@@ -90,20 +88,19 @@ const char* property_query(const std::string& key_uri) {
 }
 
 Result<PkeyPtr> load_key(const std::string& uri) {
-  OSSL_STORE_CTX* store =
-      OSSL_STORE_open_ex(uri.c_str(), nullptr, property_query(uri), nullptr, nullptr, nullptr, nullptr, nullptr);
+  StorePtr store(
+      OSSL_STORE_open_ex(uri.c_str(), nullptr, property_query(uri), nullptr, nullptr, nullptr, nullptr, nullptr));
   if (store == nullptr) return openssl_error("opening private key " + uri);
   PkeyPtr key;
-  while (!key && OSSL_STORE_eof(store) == 0) {
-    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
+  while (!key && OSSL_STORE_eof(store.get()) == 0) {
+    StoreInfoPtr info(OSSL_STORE_load(store.get()));
     if (info == nullptr) {
-      if (OSSL_STORE_error(store) != 0) break;
+      if (OSSL_STORE_error(store.get()) != 0) break;
       continue;
     }
-    if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) key.reset(OSSL_STORE_INFO_get1_PKEY(info));
-    OSSL_STORE_INFO_free(info);
+    if (OSSL_STORE_INFO_get_type(info.get()) == OSSL_STORE_INFO_PKEY) key.reset(OSSL_STORE_INFO_get1_PKEY(info.get()));
   }
-  OSSL_STORE_close(store);
+  store.reset();
   if (!key) return openssl_error("no private key in " + uri);
   return key;
 }
@@ -219,11 +216,9 @@ Bytes spki_sha256(X509* cert) {
 Result<Bytes> spki_sha256_pem_file(const std::string& path) {
   std::unique_ptr<FILE, decltype(&fclose)> f(fopen(path.c_str(), "re"), fclose);
   if (!f) return Error::sys("opening " + path);
-  X509* cert = PEM_read_X509(f.get(), nullptr, nullptr, nullptr);
+  const X509Ptr cert(PEM_read_X509(f.get(), nullptr, nullptr, nullptr));
   if (cert == nullptr) return openssl_error("reading certificate " + path);
-  Bytes pin = spki_sha256(cert);
-  X509_free(cert);
-  return pin;
+  return spki_sha256(cert.get());
 }
 
 Connection::~Connection() {
@@ -284,19 +279,18 @@ Result<std::unique_ptr<Connection>> connect(const ClientOptions& options) {
   auto fd = tcp_connect(options.host, options.port, deadline);
   if (!fd) return fd.error();
   Fd owned(*fd);
-  SSL* ssl = SSL_new(ctx->get());
+  SslPtr ssl(SSL_new(ctx->get()));
   if (ssl == nullptr) return openssl_error("creating a TLS session");
-  SSL_set_fd(ssl, owned.get());
-  SSL_set_tlsext_host_name(ssl, options.host.c_str());
-  auto done = drive(ssl, owned.get(), deadline, "TLS handshake", [&] { return SSL_connect(ssl); });
+  SSL_set_fd(ssl.get(), owned.get());
+  SSL_set_tlsext_host_name(ssl.get(), options.host.c_str());
+  auto done = drive(ssl.get(), owned.get(), deadline, "TLS handshake", [&] { return SSL_connect(ssl.get()); });
   if (!done || *done == 0) {
-    SSL_free(ssl);
     if (pin.mismatch)
       return Error{"TLS handshake with " + where + ": the conductor's key " + to_hex(pin.seen) +
                    " is not the one the token pins (" + to_hex(pin.pin) + ")"};
     return (done ? Error{"TLS handshake: closed by the peer", ECONNRESET} : done.error()).context("connecting to " + where);
   }
-  return std::unique_ptr<Connection>(new Connection(owned.release(), ssl, where));
+  return std::unique_ptr<Connection>(new Connection(owned.release(), ssl.release(), where));
 }
 
 Result<std::unique_ptr<Server>> Server::listen(const ServerOptions& options) {
@@ -354,16 +348,15 @@ Result<std::unique_ptr<Connection>> Server::accept(int timeout_ms) {
 Result<std::unique_ptr<Connection>> Server::handshake(Accepted accepted) {
   Fd fd(accepted.fd);
   const std::string peer = accepted.peer;
-  SSL* ssl = SSL_new(ctx_);
+  SslPtr ssl(SSL_new(ctx_));
   if (ssl == nullptr) return openssl_error("creating a TLS session");
-  SSL_set_fd(ssl, fd.get());
+  SSL_set_fd(ssl.get(), fd.get());
   auto deadline = Clock::now() + std::chrono::seconds(10);
-  auto done = drive(ssl, fd.get(), deadline, "TLS handshake", [&] { return SSL_accept(ssl); });
+  auto done = drive(ssl.get(), fd.get(), deadline, "TLS handshake", [&] { return SSL_accept(ssl.get()); });
   if (!done || *done == 0) {
-    SSL_free(ssl);
     return (done ? Error{"TLS handshake: closed by the peer"} : done.error()).context("client " + peer);
   }
-  return std::unique_ptr<Connection>(new Connection(fd.release(), ssl, peer));
+  return std::unique_ptr<Connection>(new Connection(fd.release(), ssl.release(), peer));
 }
 
 }  // namespace sedge::onboarding::tls

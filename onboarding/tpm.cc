@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/openssl.h"
+
 namespace sedge::onboarding {
 namespace {
 
@@ -517,28 +519,25 @@ Status Tpm::evict(uint32_t handle) {
 
 Result<Bytes> certificate_rsa_modulus(const Bytes& der) {
   const unsigned char* p = der.data();
-  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  const X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return Error{"the EK certificate is not valid DER X.509", EBADMSG};
-  EVP_PKEY* key = X509_get0_pubkey(cert);
+  EVP_PKEY* key = X509_get0_pubkey(cert.get());
   BIGNUM* n = nullptr;
   Bytes out;
   if (key && EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) > 0) {
+    const BignumPtr owned(n);
     out.resize(static_cast<size_t>(BN_num_bytes(n)));
     BN_bn2bin(n, out.data());
-    BN_free(n);
   }
-  X509_free(cert);
   if (out.empty()) return Error{"the EK certificate does not hold an RSA key", EBADMSG};
   return out;
 }
 
 Status ek_matches_certificate(const PublicArea& ek, const Bytes& der) {
   const unsigned char* p = der.data();
-  X509* cert = d2i_X509(nullptr, &p, static_cast<long>(der.size()));
+  const X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return Error{"the EK certificate is not valid DER X.509", EBADMSG};
-  const bool same = same_key(ek, X509_get0_pubkey(cert));
-  X509_free(cert);
-  if (!same) return Error{"the EK created from the standard template does not match the EK certificate", EACCES};
+  if (!same_key(ek, X509_get0_pubkey(cert.get()))) return Error{"the EK created from the standard template does not match the EK certificate", EACCES};
   return {};
 }
 

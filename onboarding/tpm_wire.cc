@@ -31,19 +31,6 @@ Error bad(const std::string& what) { return Error{"malformed TPM public area: " 
 
 bool is_hash(uint16_t a) { return digest_size(a) != 0; }
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-};
-struct PkeyCtxFree {
-  void operator()(EVP_PKEY_CTX* c) const { EVP_PKEY_CTX_free(c); }
-};
-struct BldFree {
-  void operator()(OSSL_PARAM_BLD* b) const { OSSL_PARAM_BLD_free(b); }
-};
-struct ParamFree {
-  void operator()(OSSL_PARAM* p) const { OSSL_PARAM_free(p); }
-};
-
 const char* curve_group(uint16_t curve) {
   switch (curve) {
     case kCurveP256: return "prime256v1";
@@ -450,26 +437,21 @@ Status check_idevid_attributes(const PublicArea& p) {
 
 // ---- OpenSSL keys ----
 
-Result<EVP_PKEY*> public_key(const PublicArea& p) {
-  std::unique_ptr<OSSL_PARAM_BLD, BldFree> bld(OSSL_PARAM_BLD_new());
+Result<PkeyPtr> public_key(const PublicArea& p) {
+  ParamBldPtr bld(OSSL_PARAM_BLD_new());
   if (!bld) return Error{"out of memory", ENOMEM};
-  BIGNUM* n = nullptr;
-  BIGNUM* e = nullptr;
+  BignumPtr n, e;
   const char* type = nullptr;
   Bytes point;
   if (p.type == alg::kRsa) {
     if (p.rsa_modulus.empty() || p.rsa_modulus.size() * 8 != p.rsa_bits) return Error{"the RSA public area's modulus does not have keyBits bits", EBADMSG};
     type = "RSA";
-    n = BN_bin2bn(p.rsa_modulus.data(), static_cast<int>(p.rsa_modulus.size()), nullptr);
-    e = BN_new();
-    if (!n || !e) {
-      BN_free(n);
-      BN_free(e);
-      return Error{"out of memory", ENOMEM};
-    }
-    BN_set_word(e, p.rsa_exponent ? p.rsa_exponent : 65537);
-    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n);
-    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e);
+    n.reset(BN_bin2bn(p.rsa_modulus.data(), static_cast<int>(p.rsa_modulus.size()), nullptr));
+    e.reset(BN_new());
+    if (!n || !e) return Error{"out of memory", ENOMEM};
+    BN_set_word(e.get(), p.rsa_exponent ? p.rsa_exponent : 65537);
+    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get());
+    OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get());
   } else if (p.type == alg::kEcc) {
     const char* group = curve_group(p.curve);
     const size_t len = curve_bytes(p.curve);
@@ -486,22 +468,20 @@ Result<EVP_PKEY*> public_key(const PublicArea& p) {
   } else {
     return Error{"the public area is neither RSA nor ECC", EBADMSG};
   }
-  std::unique_ptr<OSSL_PARAM, ParamFree> params(OSSL_PARAM_BLD_to_param(bld.get()));
-  BN_free(n);
-  BN_free(e);
-  std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
-  EVP_PKEY* key = nullptr;
+  ParamsPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  n.reset();
+  e.reset();
+  PkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
+  EVP_PKEY* raw = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) <= 0 ||
-      EVP_PKEY_fromdata(ctx.get(), &key, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) <= 0) {
     return Error{"the public area does not hold a valid public key", EBADMSG};
   }
+  PkeyPtr key(raw);
   if (p.type == alg::kEcc) {
     // fromdata does not check that the point is on the curve; the public check does.
-    std::unique_ptr<EVP_PKEY_CTX, PkeyCtxFree> check(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
-    if (!check || EVP_PKEY_public_check(check.get()) <= 0) {
-      EVP_PKEY_free(key);
-      return Error{"the ECC public point is not on its curve", EBADMSG};
-    }
+    PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+    if (!check || EVP_PKEY_public_check(check.get()) <= 0) return Error{"the ECC public point is not on its curve", EBADMSG};
   }
   return key;
 }
@@ -509,9 +489,8 @@ Result<EVP_PKEY*> public_key(const PublicArea& p) {
 Result<Bytes> public_key_der(const PublicArea& p) {
   auto key = public_key(p);
   if (!key) return key.error();
-  std::unique_ptr<EVP_PKEY, PkeyFree> owned(*key);
   unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(owned.get(), &der);
+  const int len = i2d_PUBKEY(key->get(), &der);
   if (len <= 0) return Error{"cannot encode the public key as SubjectPublicKeyInfo", EIO};
   Bytes out(der, der + len);
   OPENSSL_free(der);
@@ -520,20 +499,17 @@ Result<Bytes> public_key_der(const PublicArea& p) {
 
 bool same_key(const PublicArea& p, EVP_PKEY* key) {
   auto mine = public_key(p);
-  if (!mine || !key) return false;
-  const bool eq = EVP_PKEY_eq(*mine, key) == 1;
-  EVP_PKEY_free(*mine);
-  return eq;
+  return mine && key && EVP_PKEY_eq(mine->get(), key) == 1;
 }
 
 Result<PublicArea> ek_public_from_key(EkProfile profile, EVP_PKEY* key) {
   PublicArea p = ek_template(profile);
   if (p.type == alg::kRsa) {
-    BIGNUM* n = nullptr;
-    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &n) <= 0) return Error{"the EK key is not RSA", EINVAL};
-    p.rsa_modulus.assign(static_cast<size_t>(BN_num_bytes(n)), 0);
-    BN_bn2bin(n, p.rsa_modulus.data());
-    BN_free(n);
+    BIGNUM* raw_n = nullptr;
+    if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &raw_n) <= 0) return Error{"the EK key is not RSA", EINVAL};
+    const BignumPtr n(raw_n);
+    p.rsa_modulus.assign(static_cast<size_t>(BN_num_bytes(n.get())), 0);
+    BN_bn2bin(n.get(), p.rsa_modulus.data());
     if (p.rsa_modulus.size() != 256) return Error{"the EK key is not RSA-2048", EINVAL};
   } else {
     char group[64] = {};
@@ -572,7 +548,6 @@ Result<PublicArea> ek_public_from_raw(EkProfile profile, ByteView modulus_or_x, 
   }
   auto key = public_key(p);  // validates the modulus or that the point is on the curve
   if (!key) return key.error().context("the EK");
-  EVP_PKEY_free(*key);
   return p;
 }
 

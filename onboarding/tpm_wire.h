@@ -14,9 +14,8 @@
 
 #include "common/bytes.h"
 #include "common/hex.h"
+#include "common/openssl.h"
 #include "common/result.h"
-
-typedef struct evp_pkey_st EVP_PKEY;
 
 namespace sedge::onboarding {
 
@@ -150,9 +149,9 @@ Status check_ak_attributes(const PublicArea& p);
 // sensitiveDataOrigin set and decrypt clear; restricted or not, any scheme or none.
 Status check_idevid_attributes(const PublicArea& p);
 
-// The public key of an RSA or ECC public area as an OpenSSL key (caller frees), and as DER
+// The public key of an RSA or ECC public area as an OpenSSL key, and as DER
 // SubjectPublicKeyInfo.
-Result<EVP_PKEY*> public_key(const PublicArea& p);
+Result<PkeyPtr> public_key(const PublicArea& p);
 Result<Bytes> public_key_der(const PublicArea& p);
 
 // True when the public area holds the same key as `key` (e.g. an X.509 certificate's).

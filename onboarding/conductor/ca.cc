@@ -19,9 +19,6 @@
 
 namespace sedge::conductor {
 
-void X509Free::operator()(X509* x) const { X509_free(x); }
-void PkeyFree::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-
 namespace {
 
 using FilePtr = std::unique_ptr<FILE, decltype(&fclose)>;
@@ -47,7 +44,7 @@ Result<X509Ptr> read_cert(const std::string& path) {
 // PEM text from an OpenSSL writer on a memory BIO.
 template <typename Write>
 Result<std::string> to_pem(Write write) {
-  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_secmem()), BIO_free);
+  BioPtr bio(BIO_new(BIO_s_secmem()));
   if (!bio || write(bio.get()) != 1) return openssl_error("encoding PEM");
   char* data = nullptr;
   long n = BIO_get_mem_data(bio.get(), &data);
@@ -72,11 +69,9 @@ Status add_extension(X509* cert, X509* issuer, int nid, const char* value) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-  X509_EXTENSION* ext = X509V3_EXT_conf_nid(nullptr, &ctx, nid, value);
+  const X509ExtensionPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
   if (ext == nullptr) return openssl_error(std::string("building extension ") + OBJ_nid2sn(nid));
-  int ok = X509_add_ext(cert, ext, -1);
-  X509_EXTENSION_free(ext);
-  if (ok != 1) return openssl_error("adding an extension");
+  if (X509_add_ext(cert, ext.get(), -1) != 1) return openssl_error("adding an extension");
   return {};
 }
 
@@ -85,12 +80,11 @@ Result<std::string> random_serial(ASN1_INTEGER* into) {
   if (RAND_bytes(raw, sizeof raw) != 1) return openssl_error("drawing a serial number");
   raw[0] &= 0x7f;  // positive
   raw[0] |= 0x40;  // and of full length
-  BIGNUM* bn = BN_bin2bn(raw, sizeof raw, nullptr);
-  BN_to_ASN1_INTEGER(bn, into);
-  char* hex = BN_bn2hex(bn);
+  const BignumPtr bn(BN_bin2bn(raw, sizeof raw, nullptr));
+  BN_to_ASN1_INTEGER(bn.get(), into);
+  char* hex = BN_bn2hex(bn.get());
   std::string out(hex);
   OPENSSL_free(hex);
-  BN_free(bn);
   for (char& c : out) c = static_cast<char>(tolower(c));
   return out;
 }
@@ -218,7 +212,7 @@ Status verify_with_cas(std::span<const uint8_t> der, const std::string& ca_dir) 
   const unsigned char* p = der.data();
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) return Error{"it is not a DER certificate", EBADMSG};
-  std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(), X509_STORE_free);
+  X509StorePtr store(X509_STORE_new());
   struct DirClose {
     void operator()(DIR* d) const { closedir(d); }
   };
@@ -231,7 +225,7 @@ Status verify_with_cas(std::span<const uint8_t> der, const std::string& ca_dir) 
     anchors += X509_STORE_load_file(store.get(), (ca_dir + "/" + file).c_str()) == 1 ? 1 : 0;
   }
   if (anchors == 0) return Error{"no CA certificate (*.pem, *.crt) in " + ca_dir};
-  std::unique_ptr<X509_STORE_CTX, decltype(&X509_STORE_CTX_free)> ctx(X509_STORE_CTX_new(), X509_STORE_CTX_free);
+  X509StoreCtxPtr ctx(X509_STORE_CTX_new());
   X509_STORE_CTX_init(ctx.get(), store.get(), cert.get(), nullptr);
   X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_PARTIAL_CHAIN);
   if (X509_verify_cert(ctx.get()) != 1) {

@@ -13,20 +13,12 @@
 #include <string_view>
 #include <vector>
 
+#include "common/openssl.h"
 #include "common/result.h"
 
 namespace sedge::conductor {
 
 using Bytes = std::vector<uint8_t>;
-
-struct X509Free {
-  void operator()(X509* x) const;
-};
-struct PkeyFree {
-  void operator()(EVP_PKEY* k) const;
-};
-using X509Ptr = std::unique_ptr<X509, X509Free>;
-using PkeyPtr = std::unique_ptr<EVP_PKEY, PkeyFree>;
 
 enum class Usage { server, client };
 

@@ -19,6 +19,7 @@
 #include "common/base64.h"
 #include "common/files.h"
 #include "common/log.h"
+#include "common/openssl.h"
 #include "onboarding/credential.h"
 #include "onboarding/protocol.h"
 #include "onboarding/quote.h"
@@ -454,11 +455,10 @@ Status Conductor::manage(onboarding::Channel& channel, const std::atomic<bool>& 
   X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, cn, sizeof cn);
   const std::string router_id = cn;
   const ASN1_INTEGER* serial_asn1 = X509_get0_serialNumber(peer);
-  BIGNUM* bn = ASN1_INTEGER_to_BN(serial_asn1, nullptr);
-  char* serial_hex = BN_bn2hex(bn);
+  const BignumPtr bn(ASN1_INTEGER_to_BN(serial_asn1, nullptr));
+  char* serial_hex = BN_bn2hex(bn.get());
   std::string serial(serial_hex);
   OPENSSL_free(serial_hex);
-  BN_free(bn);
   for (char& c : serial) c = static_cast<char>(tolower(c));
   auto reg = registry();
   if (!reg) return reg.error();

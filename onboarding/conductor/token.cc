@@ -89,54 +89,39 @@ Status check_claims(const TokenClaims& c) {
   return {};
 }
 
-struct BioFree {
-  void operator()(BIO* b) const { BIO_free(b); }
-};
-struct CtxFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
-};
-
 }  // namespace
 
 // ---------------------------------------------------------------- keys
 
-void Ed25519Key::Free::operator()(EVP_PKEY* k) const { EVP_PKEY_free(k); }
-
 Result<Ed25519Key> Ed25519Key::generate() {
-  EVP_PKEY* k = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  PkeyPtr k(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   if (!k) return Error{"cannot generate an Ed25519 key", EIO};
-  return Ed25519Key(k, true);
+  return Ed25519Key(std::move(k), true);
 }
 
 Result<Ed25519Key> Ed25519Key::from_private_pem(const Secret& pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.bytes().data(), static_cast<int>(pem.size())));
+  BioPtr bio(BIO_new_mem_buf(pem.bytes().data(), static_cast<int>(pem.size())));
   if (!bio) return Error{"out of memory", ENOMEM};
-  EVP_PKEY* k = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+  PkeyPtr k(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!k) return Error{"not a PEM private key", EINVAL};
-  if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-    EVP_PKEY_free(k);
-    return Error{"the private key is not Ed25519", EINVAL};
-  }
-  return Ed25519Key(k, true);
+  if (EVP_PKEY_get_id(k.get()) != EVP_PKEY_ED25519) return Error{"the private key is not Ed25519", EINVAL};
+  return Ed25519Key(std::move(k), true);
 }
 
 Result<Ed25519Key> Ed25519Key::from_public_raw(std::span<const uint8_t> raw) {
   if (raw.size() != 32) return Error{"an Ed25519 public key is 32 bytes", EINVAL};
-  EVP_PKEY* k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size());
+  PkeyPtr k(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()));
   if (!k) return Error{"invalid Ed25519 public key", EINVAL};
-  return Ed25519Key(k, false);
+  return Ed25519Key(std::move(k), false);
 }
 
 Result<Ed25519Key> Ed25519Key::from_public_pem(std::string_view pem) {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) return Error{"out of memory", ENOMEM};
-  EVP_PKEY* k = PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr);
+  PkeyPtr k(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
   if (!k) return Error{"not a PEM public key", EINVAL};
-  if (EVP_PKEY_get_id(k) != EVP_PKEY_ED25519) {
-    EVP_PKEY_free(k);
-    return Error{"the public key is not Ed25519", EINVAL};
-  }
-  return Ed25519Key(k, false);
+  if (EVP_PKEY_get_id(k.get()) != EVP_PKEY_ED25519) return Error{"the public key is not Ed25519", EINVAL};
+  return Ed25519Key(std::move(k), false);
 }
 
 std::vector<uint8_t> Ed25519Key::public_raw() const {
@@ -148,7 +133,7 @@ std::vector<uint8_t> Ed25519Key::public_raw() const {
 }
 
 std::string Ed25519Key::public_pem() const {
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_mem()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_PUBKEY(bio.get(), key_.get()) != 1) return {};
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio.get(), &data);
@@ -157,7 +142,7 @@ std::string Ed25519Key::public_pem() const {
 
 Result<Secret> Ed25519Key::private_pem() const {
   if (!has_private_) return Error{"this Ed25519 key has no private part", EINVAL};
-  std::unique_ptr<BIO, BioFree> bio(BIO_new(BIO_s_secmem()));
+  BioPtr bio(BIO_new(BIO_s_secmem()));
   if (!bio || PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1)
     return Error{"cannot encode the Ed25519 private key", EIO};
   char* data = nullptr;
@@ -167,7 +152,7 @@ Result<Secret> Ed25519Key::private_pem() const {
 
 Ed25519Key Ed25519Key::public_only() const {
   const auto raw = public_raw();
-  return Ed25519Key(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size()), false);
+  return Ed25519Key(PkeyPtr(EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, raw.data(), raw.size())), false);
 }
 
 // ---------------------------------------------------------------- helpers
@@ -248,7 +233,7 @@ Result<std::string> issue_token(const TokenClaims& claims, const Ed25519Key& key
                             {"exp", claims.exp}};
   const std::string json = j.dump();
   const std::string payload = base64url_encode(std::span(reinterpret_cast<const uint8_t*>(json.data()), json.size()));
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   uint8_t sig[kSignatureSize];
   size_t sig_len = sizeof sig;
   if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1 ||
@@ -269,7 +254,7 @@ Result<TokenClaims> verify_token(std::string_view token, const Ed25519Key& key, 
   if (payload.empty() || !unbase64url(payload, json)) return malformed("claims are not base64url");
   if (!unbase64url(sig_text, sig) || sig.size() != kSignatureSize) return malformed("signature is not 64 bytes of base64url");
 
-  std::unique_ptr<EVP_MD_CTX, CtxFree> ctx(EVP_MD_CTX_new());
+  MdCtxPtr ctx(EVP_MD_CTX_new());
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, nullptr, nullptr, key.get()) != 1)
     return Error{"cannot set up Ed25519 verification", EIO};
   if (EVP_DigestVerify(ctx.get(), sig.data(), sig.size(), reinterpret_cast<const unsigned char*>(payload.data()), payload.size()) != 1)

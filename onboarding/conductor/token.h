@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/openssl.h"
 #include "common/result.h"
 #include "common/secret.h"
 
@@ -74,11 +75,8 @@ class Ed25519Key {
   EVP_PKEY* get() const { return key_.get(); }
 
  private:
-  struct Free {
-    void operator()(EVP_PKEY* k) const;
-  };
-  Ed25519Key(EVP_PKEY* key, bool has_private) : key_(key), has_private_(has_private) {}
-  std::unique_ptr<EVP_PKEY, Free> key_;
+  Ed25519Key(PkeyPtr key, bool has_private) : key_(std::move(key)), has_private_(has_private) {}
+  PkeyPtr key_;
   bool has_private_ = false;
 };
 

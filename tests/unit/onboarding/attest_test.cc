@@ -112,8 +112,7 @@ TEST(PublicArea, ParsesTheHighRangeP384Ek) {
   // From the key alone (as in a certificate), the same public area.
   auto key = public_key(*p);
   ASSERT_TRUE(key.ok());
-  auto again = ek_public_from_key(EkProfile::kEccP384, *key);
-  EVP_PKEY_free(*key);
+  auto again = ek_public_from_key(EkProfile::kEccP384, key->get());
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(marshal_public(*again), wire);
 }
@@ -409,12 +408,11 @@ TEST(MakeCredential, EccEkOpensWithEcdh) {
     ASSERT_TRUE(eph_key.ok());
     EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_pkey(nullptr, priv, nullptr);
     EVP_PKEY_derive_init(ctx);
-    EVP_PKEY_derive_set_peer(ctx, *eph_key);
+    EVP_PKEY_derive_set_peer(ctx, eph_key->get());
     Bytes z(n);
     size_t zl = z.size();
     ASSERT_EQ(EVP_PKEY_derive(ctx, z.data(), &zl), 1);
     EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(*eph_key);
     EVP_PKEY_free(priv);
     auto seed = kdfe(ek->name_alg, z, "IDENTITY", eph.ecc_x, ek->ecc_x, 8 * digest_size(ek->name_alg));
     ASSERT_TRUE(seed.ok());

@@ -31,16 +31,14 @@ Bytes data_file(const std::string& name) {
   return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-using Key = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-
 // The IDevID key as the conductor has it: from the public area (the same key its certificate
 // holds).
-Key key_of(const std::string& pub_file) {
+PkeyPtr key_of(const std::string& pub_file) {
   auto area = parse_public(data_file(pub_file));
   EXPECT_TRUE(area.ok());
-  auto key = area.ok() ? public_key(*area) : Result<EVP_PKEY*>(Error{"no area"});
+  auto key = area.ok() ? public_key(*area) : Result<PkeyPtr>(Error{"no area"});
   EXPECT_TRUE(key.ok());
-  return Key(key.ok() ? *key : nullptr, EVP_PKEY_free);
+  return key.ok() ? std::move(*key) : nullptr;
 }
 
 Bytes ak_name() {
@@ -74,7 +72,7 @@ TEST(Certify, VerifiesWithTheIdevidKeyEccAndRsa) {
   for (const char* kind : {"ecc", "rsa"}) {
     SCOPED_TRACE(kind);
     const std::string k = kind;
-    Key key = key_of("idevid-" + k + ".pub");
+    PkeyPtr key = key_of("idevid-" + k + ".pub");
     auto v = verify_certify(key.get(), data_file("certify-" + k + ".attest"),
                             data_file("certify-" + k + ".sig"), kQualifying, ak_name());
     ASSERT_TRUE(v.ok()) << v.error().message;
@@ -84,7 +82,7 @@ TEST(Certify, VerifiesWithTheIdevidKeyEccAndRsa) {
 
 TEST(Certify, RefusesAnotherSignerNonceOrObject) {
   const Bytes attest = data_file("certify-ecc.attest"), sig = data_file("certify-ecc.sig");
-  Key ecc = key_of("idevid-ecc.pub"), rsa = key_of("idevid-rsa.pub"),
+  PkeyPtr ecc = key_of("idevid-ecc.pub"), rsa = key_of("idevid-rsa.pub"),
       ak = key_of("ak-certified.pub");
   // Another key (of another type, or of the same type): not the IDevID key that signed.
   EXPECT_NE(verify_certify(rsa.get(), attest, sig, kQualifying, ak_name())
@@ -115,7 +113,7 @@ TEST(Certify, RefusesAnotherSignerNonceOrObject) {
 
 TEST(Certify, RefusesEveryTruncationBitFlipAndTrailingByte) {
   const Bytes attest = data_file("certify-ecc.attest"), sig = data_file("certify-ecc.sig");
-  Key ecc = key_of("idevid-ecc.pub");
+  PkeyPtr ecc = key_of("idevid-ecc.pub");
   const Bytes name = ak_name();
   for (size_t n = 0; n < attest.size(); ++n)
     EXPECT_FALSE(parse_certify(ByteView(attest.data(), n)).ok()) << "cut at " << n;
