@@ -133,14 +133,20 @@ class Manager::Runner {
     cancel_timer();
     if (ike_) {
       // The Delete goes out once; the CHILD_SAs leave the kernel now, and the engine forgets
-      // the IKE SA (its kernel adapter is this runner's).
+      // the IKE SA (its kernel adapter is this runner's). One not established yet fails in
+      // close() itself: its down event clears ike_ (stopping_: no retry) and the engine has
+      // destroyed it.
+      stopping_ = true;
       m_.engine_->close(ike_);
-      for (const ike::Child* c : ike_->children()) {
-        kernel_.remove(c->sa.shape());
-        if (c->live()) kernel_.remove_policies(c->sa.shape());
+      stopping_ = false;
+      if (ike_) {
+        for (const ike::Child* c : ike_->children()) {
+          kernel_.remove(c->sa.shape());
+          if (c->live()) kernel_.remove_policies(c->sa.shape());
+        }
+        m_.engine_->close(ike_, true);
+        ike_ = nullptr;
       }
-      m_.engine_->close(ike_, true);
-      ike_ = nullptr;
     }
     remove_kernel_objects();
     set(RunState::down, "");
@@ -166,7 +172,7 @@ class Manager::Runner {
       case ike::SaEventKind::down:
         ike_ = nullptr;
         (void)sa;
-        fail(Error{e.text, 0});
+        if (!stopping_) fail(Error{e.text, 0});
         break;
       default:
         log::info("tunnel " + name_ + ": " + e.text, {{"TUNNEL", name_}});
@@ -326,6 +332,7 @@ class Manager::Runner {
   std::chrono::seconds wait_ = kFirstBackoff;
   sd_event_source* timer_ = nullptr;
   bool admin_down_ = false;
+  bool stopping_ = false;  // stop() is closing the IKE SA
 };
 
 // ---- The manager ----
