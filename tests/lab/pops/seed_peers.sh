@@ -208,3 +208,41 @@ ping_through_tunnel() {
   lab_expect_esp site "${LAB_SITE_WAN:-198.51.100.2}" 192.0.2.2 5
   lab_expect_esp pop1 "${LAB_POP1_WAN:-192.0.2.2}" 198.51.100.2 5
 }
+
+# strongSwan at a POP (NS: pop1 or pop2, with its identity LOCAL_ID), the responder of the site's
+# route-based tunnel as Secure Edge runs it: 0.0.0.0/0 on both sides with the SAs and policies
+# marked 42, and a VTI (vti-site, keys 42) between the POP's and the site's WAN addresses (SITE,
+# default 198.51.100.2) that the site's LAN networks are routed into; the site's identity, the
+# seed's key and suites. Without the mark the POP's 0.0.0.0/0 policies would take every packet it
+# forwards, the server's traffic included. charon's routing rule (table 220) is removed: the POP
+# routes by its VTI. Config and logs under $LAB_DIR/NS (lab_swanctl NS ...).
+pop_strongswan_route_based() {  # NS LOCAL_ID [SITE]
+  mkdir -p "$LAB_DIR/$1"
+  cat > "$LAB_DIR/$1/swanctl.conf" <<EOC
+connections {
+  sec {
+    proposals = $SEED_IKE
+    local { auth = psk
+      id = $2 }
+    remote { auth = psk
+      id = site1@example.com }
+    children { c { local_ts = 0.0.0.0/0
+        remote_ts = 0.0.0.0/0
+        mark_in = 42
+        mark_out = 42
+        esp_proposals = $SEED_ESP } }
+  }
+}
+secrets { ike-1 { id-1 = site1@example.com
+    id-2 = $2
+    secret = "$SEED_PSK" } }
+EOC
+  pop_wan=$(ip -n "$1" -4 -o addr show dev wan | awk '{sub(/\/.*/, "", $4); print $4}')
+  ip -n "$1" link add vti-site type vti local "$pop_wan" remote "${3:-198.51.100.2}" ikey 42 okey 42
+  ip netns exec "$1" sysctl -qw net.ipv4.conf.vti-site.disable_policy=1
+  ip -n "$1" link set vti-site up
+  ip -n "$1" route add 10.99.99.0/24 dev vti-site
+  ip -n "$1" route add 10.88.88.0/24 dev vti-site
+  lab_strongswan "$1" "$1"
+  ip -n "$1" rule del pref 220 2>/dev/null || true
+}
