@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "common/openssl.h"
+#include "ike/proposal.h"
 
 namespace sedge::ike {
 namespace {
@@ -120,183 +121,29 @@ Bytes integ_icv(uint16_t integ, std::span<const uint8_t> key, std::span<const ui
 
 // ---- Suites ----
 
-namespace {
-
-struct Names {
-  uint16_t id;
-  std::string_view name;
-};
-constexpr Names kDhNames[] = {{14, "modp2048"}, {15, "modp3072"}, {19, "ecp256"}, {20, "ecp384"}, {21, "ecp521"}, {31, "curve25519"}};
-constexpr Names kIntegNames[] = {{kIntegHmacSha256_128, "sha256"}, {kIntegHmacSha384_192, "sha384"}, {kIntegHmacSha512_256, "sha512"}};
-constexpr Names kPrfNames[] = {{kPrfHmacSha256, "prfsha256"}, {kPrfHmacSha384, "prfsha384"}, {kPrfHmacSha512, "prfsha512"}};
-
-std::string_view name_of(const auto& table, uint16_t id) {
-  for (const auto& n : table) {
-    if (n.id == id) return n.name;
-  }
-  return "?";
-}
-
-std::string encr_name(uint16_t encr, uint16_t bits) {
-  if (encr == kEncrNull) return "null";
-  return "aes" + std::to_string(bits) + (encr == kEncrAesGcm16 ? "gcm16" : "");
-}
-
-std::vector<std::string_view> tokens(std::string_view p) {
-  std::vector<std::string_view> out;
-  if (p.empty()) return out;
-  for (size_t pos = 0; pos <= p.size();) {
-    const size_t dash = std::min(p.find('-', pos), p.size());
-    out.push_back(p.substr(pos, dash - pos));
-    pos = dash + 1;
-  }
-  return out;
-}
-
-// What one token of a proposal names.
-struct Token {
-  enum Kind { encr, integ, prf, dh, esn, noesn, unknown } kind = unknown;
-  uint16_t id = 0, bits = 0;
-};
-
-Token classify(std::string_view t) {
-  // The same names as the configuration accepts (agent/config/values.cc validate_proposal).
-  if (t == "aes128") return {Token::encr, kEncrAesCbc, 128};
-  if (t == "aes192") return {Token::encr, kEncrAesCbc, 192};
-  if (t == "aes256") return {Token::encr, kEncrAesCbc, 256};
-  if (t == "aes128gcm16" || t == "aes128gcm128") return {Token::encr, kEncrAesGcm16, 128};
-  if (t == "aes192gcm16") return {Token::encr, kEncrAesGcm16, 192};
-  if (t == "aes256gcm16" || t == "aes256gcm128") return {Token::encr, kEncrAesGcm16, 256};
-  if (t == "null") return {Token::encr, kEncrNull, 0};
-  if (t == "sha256") return {Token::integ, kIntegHmacSha256_128, 0};
-  if (t == "sha384") return {Token::integ, kIntegHmacSha384_192, 0};
-  if (t == "sha512") return {Token::integ, kIntegHmacSha512_256, 0};
-  if (t == "prfsha256") return {Token::prf, kPrfHmacSha256, 0};
-  if (t == "prfsha384") return {Token::prf, kPrfHmacSha384, 0};
-  if (t == "prfsha512") return {Token::prf, kPrfHmacSha512, 0};
-  if (t == "x25519") return {Token::dh, 31, 0};
-  for (const auto& n : kDhNames) {
-    if (t == n.name) return {Token::dh, n.id, 0};
-  }
-  if (t == "esn") return {Token::esn, 1, 0};
-  if (t == "noesn") return {Token::noesn, 0, 0};
-  return {};
-}
-
-// An integrity algorithm's PRF of the same hash (strongSwan's rule when no prf is given).
-uint16_t prf_for_integ(uint16_t integ) {
-  return integ == kIntegHmacSha384_192 ? kPrfHmacSha384 : integ == kIntegHmacSha512_256 ? kPrfHmacSha512 : kPrfHmacSha256;
-}
-
-constexpr std::string_view kIkeSupported =
-    "aes128, aes192, aes256, aes128gcm16, aes192gcm16, aes256gcm16; sha256, sha384, sha512; prfsha256, prfsha384, prfsha512; "
-    "modp2048, modp3072, ecp256, ecp384, ecp521, curve25519";
-constexpr std::string_view kEspSupported =
-    "aes128, aes192, aes256, aes128gcm16, aes192gcm16, aes256gcm16, null; sha256, sha384, sha512; esn, noesn; a PFS group";
-
-}  // namespace
-
 std::string Suite::ike_name() const {
-  std::string s = encr_name(encr, key_bits);
-  if (!aead()) s += "-" + std::string(name_of(kIntegNames, integ));
-  return s + "-" + std::string(name_of(kPrfNames, prf)) + "-" + std::string(name_of(kDhNames, dh_group));
+  return proposal_name({encr, key_bits, integ, prf, dh_group, false}, ProposalKind::ike);
 }
 
 std::string Suite::esp_name() const {
-  std::string s = encr_name(esp_encr, esp_key_bits);
-  if (!esp_aead()) s += "-" + std::string(name_of(kIntegNames, esp_integ));
-  return s + (esn ? "-esn" : "");
+  return proposal_name({esp_encr, esp_key_bits, esp_integ, 0, 0, esn}, ProposalKind::esp);
 }
 
 Result<Suite> parse_suite(std::string_view ike, std::string_view esp) {
+  auto i = parse_proposal(ike, ProposalKind::ike);
+  if (!i) return i.error();
+  auto e = parse_proposal(esp, ProposalKind::esp);  // its DH group is the PFS group of rekeys (parse_pfs_group)
+  if (!e) return e.error();
   Suite suite;
-  auto fail = [](std::string_view kind, std::string_view proposal, const std::string& why) {
-    return Error{std::string(kind) + " proposal '" + std::string(proposal) + "': " + why, EINVAL};
-  };
-  auto one = [&](std::string_view kind, std::string_view proposal, std::optional<Token>& slot, const Token& t,
-                 std::string_view text, std::optional<std::string_view>& slot_text) -> Status {
-    if (slot && (slot->id != t.id || slot->bits != t.bits)) {
-      return fail(kind, proposal, "sedge negotiates one algorithm of each kind, not both '" + std::string(*slot_text) + "' and '" +
-                                      std::string(text) + "'");
-    }
-    slot = t;
-    slot_text = text;
-    return {};
-  };
-
-  // IKE
-  std::optional<Token> encr, integ, prf_t, dh;
-  std::optional<std::string_view> encr_s, integ_s, prf_s, dh_s;
-  for (auto t : tokens(ike)) {
-    const Token k = classify(t);
-    Status st;
-    switch (k.kind) {
-      case Token::encr:
-        if (k.id == kEncrNull) return fail("IKE", ike, "NULL encryption is not allowed for IKE");
-        st = one("IKE", ike, encr, k, t, encr_s);
-        break;
-      case Token::integ: st = one("IKE", ike, integ, k, t, integ_s); break;
-      case Token::prf: st = one("IKE", ike, prf_t, k, t, prf_s); break;
-      case Token::dh: st = one("IKE", ike, dh, k, t, dh_s); break;
-      case Token::esn:
-      case Token::noesn: return fail("IKE", ike, "'" + std::string(t) + "' applies to ESP only");
-      case Token::unknown:
-        return fail("IKE", ike, "unknown or unsupported algorithm '" + std::string(t) + "' (sedge's IKE engine does " +
-                                    std::string(kIkeSupported) + ")");
-    }
-    if (!st) return st.error();
-  }
-  if (!encr) return fail("IKE", ike, "no encryption algorithm");
-  if (!dh) return fail("IKE", ike, "no Diffie-Hellman group");
-  suite.encr = encr->id;
-  suite.key_bits = encr->bits;
-  suite.dh_group = dh->id;
-  if (suite.aead()) {
-    if (integ) return fail("IKE", ike, "AES-GCM takes no integrity algorithm ('" + std::string(*integ_s) + "'); use a prf");
-    if (!prf_t) return fail("IKE", ike, "AES-GCM needs a PRF (e.g. prfsha256)");
-    suite.integ = kIntegNone;
-    suite.prf = prf_t->id;
-  } else {
-    if (!integ) return fail("IKE", ike, "AES-CBC needs an integrity algorithm (e.g. sha256)");
-    suite.integ = integ->id;
-    suite.prf = prf_t ? prf_t->id : prf_for_integ(integ->id);
-  }
-
-  // ESP
-  std::optional<Token> e_encr, e_integ, e_dh;
-  std::optional<std::string_view> e_encr_s, e_integ_s, e_dh_s;
-  bool esn = false, noesn = false;
-  for (auto t : tokens(esp)) {
-    const Token k = classify(t);
-    Status st;
-    switch (k.kind) {
-      case Token::encr: st = one("ESP", esp, e_encr, k, t, e_encr_s); break;
-      case Token::integ: st = one("ESP", esp, e_integ, k, t, e_integ_s); break;
-      case Token::dh: st = one("ESP", esp, e_dh, k, t, e_dh_s); break;  // the PFS group of rekeys
-      case Token::esn: esn = true; break;
-      case Token::noesn: noesn = true; break;
-      case Token::prf: return fail("ESP", esp, "a PRF ('" + std::string(t) + "') applies to IKE only");
-      case Token::unknown:
-        return fail("ESP", esp, "unknown or unsupported algorithm '" + std::string(t) + "' (sedge's IKE engine does " +
-                                    std::string(kEspSupported) + ")");
-    }
-    if (!st) return st.error();
-  }
-  if (!e_encr) return fail("ESP", esp, "no encryption algorithm");
-  if (esn && noesn) return fail("ESP", esp, "sedge negotiates one ESN setting, not both esn and noesn");
-  suite.esp_encr = e_encr->id;
-  suite.esp_key_bits = e_encr->bits;
-  suite.esn = esn;
-  if (suite.esp_aead()) {
-    if (e_integ) return fail("ESP", esp, "AES-GCM takes no integrity algorithm ('" + std::string(*e_integ_s) + "')");
-    suite.esp_integ = kIntegNone;
-  } else {
-    if (!e_integ) {
-      return fail("ESP", esp, std::string(suite.esp_encr == kEncrNull ? "NULL encryption" : "AES-CBC") +
-                                  " needs an integrity algorithm (e.g. sha256)");
-    }
-    suite.esp_integ = e_integ->id;
-  }
+  suite.encr = i->encr;
+  suite.key_bits = i->key_bits;
+  suite.integ = i->integ;
+  suite.prf = i->prf;
+  suite.dh_group = i->dh_group;
+  suite.esp_encr = e->encr;
+  suite.esp_key_bits = e->key_bits;
+  suite.esp_integ = e->integ;
+  suite.esn = e->esn;
   return suite;
 }
 

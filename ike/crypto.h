@@ -62,8 +62,9 @@ struct Suite {
 // strongSwan proposal syntax, one algorithm of each kind, e.g. IKE "aes256-sha384-modp3072",
 // "aes128-sha256-ecp256" (an integrity algorithm without a prf also names the PRF, as in
 // strongSwan), "aes256gcm16-prfsha384-ecp384" (AES-GCM: a prf, no integrity), ESP "aes256-sha512-esn",
-// "null-sha256", "aes128gcm16" (a DH group in the ESP proposal is the PFS group of rekeys and
-// is read elsewhere). Unknown tokens and incomplete proposals are errors naming the token.
+// "null-sha256", "aes128gcm16" (a DH group in the ESP proposal is the PFS group of rekeys, which
+// parse_pfs_group reads). Unknown tokens and incomplete proposals are errors naming the token
+// (ike/proposal.h parses both proposals).
 Result<Suite> parse_suite(std::string_view ike_proposal, std::string_view esp_proposal);
 
 // The transforms of the suite as a proposal carries them (RFC 7296 3.3): IKE ENCR (with its key

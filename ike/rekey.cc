@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "ike/proposal.h"
+
 namespace sedge::ike {
 namespace {
 
@@ -129,25 +131,9 @@ Result<DeleteSa> decode_delete(std::span<const uint8_t> d) {
 }
 
 Result<uint16_t> parse_pfs_group(std::string_view esp) {
-  uint16_t group = 0;
-  for (size_t pos = 0; pos <= esp.size();) {
-    const size_t dash = std::min(esp.find('-', pos), esp.size());
-    const std::string_view t = esp.substr(pos, dash - pos);
-    pos = dash + 1;
-    if (t == "modp2048") group = 14;
-    else if (t == "modp3072") group = 15;
-    else if (t == "ecp256") group = 19;
-    else if (t == "ecp384") group = 20;
-    else if (t == "ecp521") group = 21;
-    else if (t == "curve25519" || t == "x25519") group = 31;
-    else if (t.starts_with("modp") || t.starts_with("ecp") || t.starts_with("curve") || t.starts_with("x448") ||
-             t.starts_with("ffdhe")) {
-      return Error{"ESP proposal '" + std::string(esp) + "': PFS group " + std::string(t) +
-                       " is not supported (modp2048, modp3072, ecp256, ecp384, ecp521, curve25519)",
-                   ENOTSUP};
-    }
-  }
-  return group;
+  auto p = parse_proposal(esp, ProposalKind::esp);
+  if (!p) return p.error();
+  return p->dh_group;
 }
 
 IkeKeys derive_rekeyed_ike_keys(const Suite& suite, const PrfKey& old_sk_d, std::span<const uint8_t> g_ir,

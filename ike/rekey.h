@@ -51,7 +51,7 @@ uint64_t spi64_of(std::span<const uint8_t> eight);
 
 // The DH group a strongSwan-style ESP proposal asks for (PFS), 0 without one:
 // "aes128gcm16-modp2048" -> 14, "aes256-sha512-ecp384" -> 20, "aes128gcm16" -> 0 (groups 14, 15,
-// 19, 20, 21, 31).
+// 19, 20, 21, 31). A proposal ike/proposal.h refuses is an error.
 Result<uint16_t> parse_pfs_group(std::string_view esp_proposal);
 
 // Section 2.18: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr) with the old SA's PRF, then the

@@ -8,6 +8,8 @@
 #include <charconv>
 #include <cstring>
 
+#include "ike/proposal.h"
+
 namespace sedge::config {
 namespace {
 
@@ -129,72 +131,10 @@ Result<Identity> parse_identity(std::string_view text) {
   return Identity{IdType::fqdn, std::string(text)};
 }
 
-namespace {
-
-enum class Token { aead, cipher, null_cipher, integ, prf, dh, esn, unknown };
-
-Token classify(std::string_view t) {
-  static constexpr std::string_view kAead[] = {"aes128gcm16", "aes192gcm16", "aes256gcm16", "aes128gcm128", "aes256gcm128"};
-  static constexpr std::string_view kCipher[] = {"aes128", "aes192", "aes256"};
-  static constexpr std::string_view kInteg[] = {"sha256", "sha384", "sha512"};
-  static constexpr std::string_view kPrf[] = {"prfsha256", "prfsha384", "prfsha512"};
-  static constexpr std::string_view kDh[] = {"modp2048", "modp3072", "ecp256", "ecp384", "ecp521", "curve25519", "x25519"};
-  auto in = [t](const auto& list) { return std::find(std::begin(list), std::end(list), t) != std::end(list); };
-  if (in(kAead)) return Token::aead;
-  if (in(kCipher)) return Token::cipher;
-  if (t == "null") return Token::null_cipher;
-  if (in(kInteg)) return Token::integ;
-  if (in(kPrf)) return Token::prf;
-  if (in(kDh)) return Token::dh;
-  if (t == "esn" || t == "noesn") return Token::esn;
-  return Token::unknown;
-}
-
-}  // namespace
-
 Status validate_proposal(std::string_view proposal, ProposalKind kind) {
-  const char* what = kind == ProposalKind::ike ? "IKE" : "ESP";
-  int aead = 0, cipher = 0, null_cipher = 0, integ = 0, prf = 0, dh = 0, esn = 0;
-  size_t pos = 0;
-  while (pos <= proposal.size()) {
-    size_t dash = proposal.find('-', pos);
-    if (dash == std::string_view::npos) dash = proposal.size();
-    const std::string_view t = proposal.substr(pos, dash - pos);
-    switch (classify(t)) {
-      case Token::aead: ++aead; break;
-      case Token::cipher: ++cipher; break;
-      case Token::null_cipher: ++null_cipher; break;
-      case Token::integ: ++integ; break;
-      case Token::prf: ++prf; break;
-      case Token::dh: ++dh; break;
-      case Token::esn: ++esn; break;
-      case Token::unknown:
-        return Error{std::string(what) + " proposal '" + std::string(proposal) + "': unknown or unsupported algorithm '" +
-                         std::string(t) + "' (supported: aes128/256[gcm16], sha256/384/512, prfsha256/384/512, "
-                         "modp2048, modp3072, ecp256/384/521, curve25519" + (kind == ProposalKind::esp ? ", null, esn" : "") + ")",
-                     EINVAL};
-    }
-    pos = dash + 1;
-  }
-  auto fail = [&](const std::string& why) {
-    return Error{std::string(what) + " proposal '" + std::string(proposal) + "': " + why, EINVAL};
-  };
-  if (aead + cipher + null_cipher == 0) return fail("no encryption algorithm");
-  // The IKE engine negotiates one algorithm of each kind (ike::parse_suite says the same).
-  if (aead + cipher + null_cipher > 1 || integ > 1 || prf > 1 || dh > 1) return fail("sedge negotiates one algorithm of each kind");
-  if (esn > 1) return fail("sedge negotiates one ESN setting, not both esn and noesn");
-  if (kind == ProposalKind::ike) {
-    if (null_cipher) return fail("NULL encryption is not allowed for IKE");
-    if (esn) return fail("esn applies to ESP only");
-    if (aead && integ) return fail("an AEAD cipher (gcm) takes no integrity algorithm; use a prf");
-    if (aead && !prf) return fail("an AEAD cipher needs a PRF (e.g. prfsha256)");
-    if (cipher && !integ) return fail("a CBC cipher needs an integrity algorithm (e.g. sha256)");
-    if (!dh) return fail("no Diffie-Hellman group");
-  } else {
-    if (prf) return fail("a PRF applies to IKE only");
-    if ((cipher || null_cipher) && !integ) return fail("a non-AEAD cipher needs an integrity algorithm");
-    if (aead && integ) return fail("an AEAD cipher (gcm) takes no integrity algorithm");
-  }
+  // The IKE engine's own parser: what it accepts here, a tunnel can negotiate.
+  auto parsed = ike::parse_proposal(proposal, kind == ProposalKind::ike ? ike::ProposalKind::ike : ike::ProposalKind::esp);
+  if (!parsed) return parsed.error();
   return {};
 }
 

@@ -18,7 +18,7 @@ Result<uint8_t> parse_protocol(std::string_view text);      // tcp, udp, icmp, i
 Result<Identity> parse_identity(std::string_view text);     // email, FQDN, IPv4/6, keyid:<hex or text>
 
 enum class ProposalKind { ike, esp };
-// Checks a strongSwan-syntax proposal against the algorithms sedge implements.
+// Checks a strongSwan-syntax proposal against the algorithms sedge implements (ike/proposal.h).
 Status validate_proposal(std::string_view proposal, ProposalKind kind);
 
 }  // namespace sedge::config

@@ -10,6 +10,8 @@
 
 #include "ike/crypto.h"
 #include "ike/message.h"
+#include "ike/proposal.h"
+#include "ike/rekey.h"
 
 namespace sedge::ike {
 namespace {
@@ -337,6 +339,33 @@ TEST(IkeSuite, RefusesWithTheReason) {
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.error().message.find(b.reason), std::string::npos) << s.error().message;
   }
+}
+
+// One parser reads both kinds of proposal (ike/proposal.h); the configuration checks with it too.
+TEST(IkeProposal, OneParserForBothKinds) {
+  auto esp = parse_proposal("aes256-sha512-ecp384-esn", ProposalKind::esp);
+  ASSERT_TRUE(esp.ok()) << esp.error().message;
+  EXPECT_EQ(esp->encr, kEncrAesCbc);
+  EXPECT_EQ(esp->key_bits, 256);
+  EXPECT_EQ(esp->integ, kIntegHmacSha512_256);
+  EXPECT_EQ(esp->dh_group, 20) << "an ESP proposal's group is the PFS group";
+  EXPECT_TRUE(esp->esn);
+  EXPECT_EQ(proposal_name(*esp, ProposalKind::esp), "aes256-sha512-ecp384-esn");
+  auto ike = parse_proposal("aes128gcm128-prfsha384-x25519", ProposalKind::ike);
+  ASSERT_TRUE(ike.ok()) << ike.error().message;
+  EXPECT_EQ(proposal_name(*ike, ProposalKind::ike), "aes128gcm16-prfsha384-curve25519") << "canonical names";
+  EXPECT_EQ(*parse_pfs_group("aes128gcm16-x25519"), 31);
+  // An algorithm named twice (or under both its names) is refused, as the configuration always did.
+  for (const char* twice : {"aes128-aes128-sha256-modp2048", "aes128-sha256-ecp256-ecp256", "aes128-sha256-curve25519-x25519"}) {
+    auto p = parse_proposal(twice, ProposalKind::ike);
+    ASSERT_FALSE(p.ok()) << twice;
+    EXPECT_NE(p.error().message.find("one algorithm of each kind"), std::string::npos) << p.error().message;
+  }
+  auto esn = parse_proposal("aes128gcm16-esn-esn", ProposalKind::esp);
+  ASSERT_FALSE(esn.ok());
+  EXPECT_NE(esn.error().message.find("one ESN setting"), std::string::npos) << esn.error().message;
+  EXPECT_FALSE(parse_pfs_group("aes128gcm16-modp1024").ok());
+  EXPECT_FALSE(parse_pfs_group("aes128-modp2048").ok()) << "AES-CBC without integrity: not an ESP proposal";
 }
 
 TEST(IkeSuite, ProposalsCarryTheSuiteAndAResponderChoosesIt) {
