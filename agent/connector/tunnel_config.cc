@@ -56,6 +56,11 @@ Result<ike::SaConfig> sa_config(const config::Config& cfg, const std::string& na
   if (t.remote_id) {
     spec.remote_id_type = id_type(t.remote_id->type);
     spec.remote_id = t.remote_id->value;
+  } else if (auto a = ike::Address::parse(t.remote)) {
+    // Without RemoteId= the peer is who its address says (strongSwan's default; Check Point's
+    // Harmony SASE guide leaves the remote ID as the gateway's address).
+    spec.remote_id_type = a->ipv6() ? ike::kIdIpv6 : ike::kIdIpv4;
+    spec.remote_id = t.remote;
   }
   spec.psk = &cfg.psk_for(t);
   if (cfg.auth_method_for(t) == config::AuthMethod::pubkey) {
