@@ -454,7 +454,8 @@ void IkeSa::on_request(Generation& g, const Message& m, const std::vector<Payloa
     generations_.remove_if([this](const Generation& x) { return &x == deleted_generation; });
     deleted_generation = nullptr;
   }
-  if (peer_deleted) fail(Error{"the peer deleted the IKE SA", ECONNRESET});
+  // The last one goes too when the peer deletes an IKE SA we were deleting ourselves (both closed at once).
+  if (peer_deleted || generations_.empty()) fail(Error{"the peer deleted the IKE SA", ECONNRESET});
 }
 
 }  // namespace sedge::ike

@@ -916,6 +916,30 @@ TEST_P(IkeSaByEitherSide, DeletingTheIkeSaClosesBothSidesAndRemovesTheChildren) 
   expect_clean(p);
 }
 
+// Both sides close at once: each Delete crosses the other's, and each side takes the peer's as
+// the end of the IKE SA (found by ike_sa_fuzz: the side left established with no IKE SA keys).
+TEST(IkeSaDelete, SimultaneousCloseClosesBothSides) {
+  SaPair p;
+  ASSERT_TRUE(p.establish()) << why(p);
+  p.filter = [](const Flight&) { return Verdict::hold; };
+  p.a->close(p.now);
+  p.b->close(p.now);
+  p.collect();
+  p.pump();
+  ASSERT_EQ(p.held.size(), 2u);
+  p.filter = nullptr;
+  p.release();
+  p.pump();
+  EXPECT_EQ(p.a->state(), SaState::closed) << why(p);
+  EXPECT_EQ(p.b->state(), SaState::closed) << why(p);
+  EXPECT_TRUE(p.ka.empty());
+  EXPECT_TRUE(p.kb.empty());
+  EXPECT_EQ(SaPair::count(p.events_a, SaEventKind::down), 1u);
+  EXPECT_EQ(SaPair::count(p.events_b, SaEventKind::down), 1u);
+  p.run_for(std::chrono::minutes(5));
+  expect_clean(p);
+}
+
 // ---- Lifetimes ----
 
 TEST(IkeSaLifetime, IkeLifetimeRunningOutWithoutARekeyClosesTheSa) {
