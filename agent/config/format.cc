@@ -110,6 +110,7 @@ void write_profile(Writer& w, const SteeringProfile& p) {
   w.list("Path", p.paths, [](const SteeringPath& s) {
     return s.weight == 1 ? s.target : s.target + " weight=" + std::to_string(s.weight);
   });
+  w.key("PreemptDelaySec", p.preempt_delay_sec);
 }
 
 void write_policy(Writer& w, const Policy& p) {

@@ -493,6 +493,7 @@ struct Builder {
       }
       return path;
     }, [&](SteeringPath v) { p.paths.push_back(std::move(v)); });
+    r.scalar("PreemptDelaySec", uint_in(0, 3600), [&](uint32_t v) { p.preempt_delay_sec = v; });
     if (p.paths.empty()) r.error("at least one Path= is required");
     if (r.finish()) cfg.profiles.emplace(o.name, std::move(p));
   }

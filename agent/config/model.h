@@ -153,6 +153,9 @@ struct SteeringProfile {
   Location where;
   Strategy strategy = Strategy::ordered;
   std::vector<SteeringPath> paths;
+  // Ordered: how long a better path must stay up before traffic moves back to it (doubled for
+  // a flapping path, agent/steering/selector.h); 0 = at once.
+  uint32_t preempt_delay_sec = 30;
 };
 
 struct Policy {

@@ -1,6 +1,9 @@
 #include "agent/daemon/connectors.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "common/log.h"
 #include "netlink/reconcile.h"
@@ -31,6 +34,18 @@ Result<std::unique_ptr<Connectors>> Connectors::open(sd_event* loop, const ike::
   auto steering = steering::Service::open(*c->routes_, bpf::SteerProgram::kDefaultPinDir);
   if (steering) {
     c->steering_ = std::move(*steering);
+    const auto on_timer = [](sd_event_source*, uint64_t, void* self) -> int {
+      auto* me = static_cast<Connectors*>(self);
+      me->steering_->tick(me->steering_now());
+      me->arm_steering_timer();
+      return 0;
+    };
+    if (int r = sd_event_add_time(loop, &c->steering_timer_, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, c.get()); r < 0) {
+      log::error(std::string("no steering: adding its timer: ") + std::strerror(-r));
+      c->steering_.reset();
+    } else {
+      sd_event_source_set_enabled(c->steering_timer_, SD_EVENT_OFF);
+    }
   } else {
     log::error("no steering: " + steering.error().message);
   }
@@ -56,21 +71,44 @@ void Connectors::apply(const config::Config& config) {
     breakouts_["breakout:" + name] = r;
   }
   auto resolve = [this](const std::string& path) { return route_of(path); };
-  if (auto st = steering_->apply(config, resolve); !st) {
+  if (auto st = steering_->apply(config, resolve, steering_now()); !st) {
     log::error("steering not applied: " + st.error().message);
     return;
   }
-  for (const auto& v : manager_->tunnels()) steering_->set_path_up(v.name, v.state == connector::RunState::up, resolve);
+  for (const auto& v : manager_->tunnels()) steering_->set_path_up(v.name, v.state == connector::RunState::up, resolve, steering_now());
+  arm_steering_timer();
 }
 
 void Connectors::on_tunnel(const connector::TunnelView& v) {
-  if (steering_) steering_->set_path_up(v.name, v.state == connector::RunState::up, [this](const std::string& p) { return route_of(p); });
+  if (!steering_) return;
+  steering_->set_path_up(v.name, v.state == connector::RunState::up, [this](const std::string& p) { return route_of(p); },
+                         steering_now());
+  arm_steering_timer();
+}
+
+steering::Time Connectors::steering_now() const {
+  uint64_t usec = 0;
+  if (steering_timer_) sd_event_now(sd_event_source_get_event(steering_timer_), CLOCK_MONOTONIC, &usec);
+  return steering::Time{} + std::chrono::microseconds(usec);
+}
+
+void Connectors::arm_steering_timer() {
+  if (!steering_timer_) return;
+  const auto next = steering_->next_timer();
+  if (!next) {
+    sd_event_source_set_enabled(steering_timer_, SD_EVENT_OFF);
+    return;
+  }
+  const auto usec = std::chrono::duration_cast<std::chrono::microseconds>(next->time_since_epoch()).count();
+  sd_event_source_set_time(steering_timer_, static_cast<uint64_t>(std::max<int64_t>(usec, 1)));
+  sd_event_source_set_enabled(steering_timer_, SD_EVENT_ONESHOT);
 }
 
 nlohmann::json Connectors::describe_steering() const { return steering_ ? steering_->describe() : nlohmann::json(nullptr); }
 
 Connectors::~Connectors() {
   if (manager_) manager_->shutdown();
+  if (steering_timer_) steering_timer_ = sd_event_source_disable_unref(steering_timer_);
 }
 
 namespace {

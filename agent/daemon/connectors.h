@@ -40,6 +40,10 @@ class Connectors {
   std::unique_ptr<steering::Service> steering_;
   std::map<std::string, steering::PathRoute> breakouts_;  // breakout:<wan> -> the WAN's device and gateway
   std::optional<steering::PathRoute> route_of(const std::string& path) const;
+  // CLOCK_MONOTONIC, armed for the steering's next preempt (steering::Service::next_timer).
+  sd_event_source* steering_timer_ = nullptr;
+  steering::Time steering_now() const;
+  void arm_steering_timer();
 };
 
 // A tunnel's live state as JSON (Describe, sedgectl).

@@ -18,7 +18,7 @@ bool Service::up(const std::string& path) const {
   return it != up_.end() && it->second;
 }
 
-Status Service::apply(const config::Config& cfg, const PathResolver& resolve) {
+Status Service::apply(const config::Config& cfg, const PathResolver& resolve, Time now) {
   std::vector<std::string> warnings;
   const auto set = from_config(cfg, [](const std::string& dev) { return if_nametoindex(dev.c_str()); }, warnings);
   auto compiled = compile(set);
@@ -37,13 +37,37 @@ Status Service::apply(const config::Config& cfg, const PathResolver& resolve) {
     if (auto r = resolve(compiled_.path_names[id])) routes[compiled_.path_names[id]] = *r;
   }
   if (auto st = install_paths(routes_, compiled_, routes, true); !st) return st;
-  active_.clear();
-  choose_active_paths();
+  // One selector per ordered profile; kept across a reload when nothing of it changed.
+  std::map<std::string, Ordered> previous;
+  for (auto& [pid, o] : ordered_) previous.emplace(o.name, std::move(o));
+  ordered_.clear();
+  for (uint32_t pid = 0; pid < compiled_.tables.profiles.size(); ++pid) {
+    const auto& p = compiled_.tables.profiles[pid];
+    if (p.npaths == 0 || p.strategy != SEDGE_STEER_ORDERED || profile_names_[pid].empty()) continue;
+    std::vector<std::string> paths;
+    std::vector<bool> states;
+    for (uint32_t i = 0; i < p.npaths; ++i) {
+      paths.push_back(compiled_.path_names[p.path_ids[i]]);
+      states.push_back(up(paths.back()));
+    }
+    SelectorOptions options;
+    if (auto c = cfg.profiles.find(profile_names_[pid]); c != cfg.profiles.end()) {
+      options.preempt_delay = std::chrono::seconds(c->second.preempt_delay_sec);
+    }
+    auto old = previous.find(profile_names_[pid]);
+    if (old != previous.end() && old->second.paths == paths && old->second.selector.options().preempt_delay == options.preempt_delay) {
+      ordered_.emplace(pid, std::move(old->second));
+    } else {
+      ordered_.emplace(pid, Ordered{profile_names_[pid], paths, Selector(states, now, options), std::nullopt});
+    }
+    ordered_.at(pid).move.reset();
+  }
+  active_.clear();  // profile ids may have changed: every active path is written again
+  write_active_paths();
   return {};
 }
 
-void Service::set_path_up(const std::string& path, bool is_up, const PathResolver& resolve) {
-  const bool was = up(path);
+void Service::set_path_up(const std::string& path, bool is_up, const PathResolver& resolve, Time now) {
   up_[path] = is_up;
   auto id = compiled_.path_ids.find(path);
   if (id == compiled_.path_ids.end()) return;
@@ -53,32 +77,57 @@ void Service::set_path_up(const std::string& path, bool is_up, const PathResolve
     }
   }
   if (auto st = prog_->set_path_healthy(id->second, is_up); !st) log::error("steering path " + path + ": " + st.error().message);
-  if (was != is_up) choose_active_paths();
+  const bool effective = up(path);  // a breakout path stays up
+  for (auto& [pid, o] : ordered_) {
+    for (size_t i = 0; i < o.paths.size(); ++i) {
+      if (o.paths[i] != path) continue;
+      if (auto s = o.selector.set_up(i, effective, now)) o.move = s;
+    }
+  }
+  write_active_paths();
 }
 
-// Ordered profiles: the first path that is up (the first path when none is).
-void Service::choose_active_paths() {
-  for (uint32_t pid = 0; pid < compiled_.tables.profiles.size(); ++pid) {
-    const auto& p = compiled_.tables.profiles[pid];
-    if (p.npaths == 0 || p.strategy != SEDGE_STEER_ORDERED) continue;
-    uint32_t index = 0;
-    for (uint32_t i = 0; i < p.npaths; ++i) {
-      if (up(compiled_.path_names[p.path_ids[i]])) {
-        index = i;
-        break;
-      }
-    }
+void Service::tick(Time now) {
+  for (auto& [pid, o] : ordered_) {
+    if (auto s = o.selector.tick(now)) o.move = s;
+  }
+  write_active_paths();
+}
+
+std::optional<Time> Service::next_timer() const {
+  std::optional<Time> next;
+  for (const auto& [pid, o] : ordered_) {
+    if (auto t = o.selector.next_timer(); t && (!next || *t < *next)) next = t;
+  }
+  return next;
+}
+
+// One map write per ordered profile whose selector moved (or that has not been written since
+// the configuration was applied); a failed write is tried again at the next event.
+void Service::write_active_paths() {
+  for (const auto& [pid, o] : ordered_) {
+    const auto index = static_cast<uint32_t>(o.selector.active());
     auto it = active_.find(pid);
     if (it != active_.end() && it->second == index) continue;
-    const std::string from = it == active_.end() ? "" : compiled_.path_names[p.path_ids[it->second]];
-    const std::string to = compiled_.path_names[p.path_ids[index]];
+    const std::string from = it == active_.end() ? "" : o.paths[it->second];
+    const std::string& to = o.paths[index];
     if (auto st = prog_->set_active_path(pid, index); !st) {
-      log::error("steering profile " + profile_names_[pid] + ": " + st.error().message);
+      log::error("steering profile " + o.name + ": " + st.error().message);
       continue;
     }
     active_[pid] = index;
-    log::notice("steering profile " + profile_names_[pid] + ": active path " + to + (from.empty() ? "" : " (was " + from + ")"),
-                {{"STEERING_PROFILE", profile_names_[pid]}, {"STEERING_PATH", to}, {"STEERING_PREVIOUS_PATH", from}});
+    const char* reason = !o.move ? "configuration" : o.move->reason == Selector::Reason::failover ? "failover" : "preempt";
+    std::string why = reason;
+    if (o.move && o.move->reason == Selector::Reason::failover && !from.empty()) why += ", " + from + " is down";
+    if (o.move && o.move->reason == Selector::Reason::preempt) {
+      why += " after a hold-down of " + std::to_string(o.move->hold_down.count()) + " s";
+      if (o.move->hold_down > o.selector.options().preempt_delay) {
+        why += " (damped: " + std::to_string(o.move->downs) + " downs in " + std::to_string(o.selector.options().flap_window.count()) + " s)";
+      }
+    }
+    log::notice("steering profile " + o.name + ": active path " + to + (from.empty() ? "" : " (was " + from + ")") + ": " + why,
+                {{"STEERING_PROFILE", o.name}, {"STEERING_PATH", to}, {"STEERING_PREVIOUS_PATH", from},
+                 {"STEERING_REASON", reason}});
   }
 }
 
@@ -95,8 +144,15 @@ nlohmann::json Service::describe() const {
                        {"packets", counter ? counter->packets : 0}, {"bytes", counter ? counter->bytes : 0}});
     }
     auto a = active_.find(pid);
-    profiles.push_back({{"name", profile_names_[pid]}, {"paths", paths},
-                        {"active", a == active_.end() ? "" : compiled_.path_names[p.path_ids[a->second]]}});
+    nlohmann::json profile = {{"name", profile_names_[pid]}, {"paths", paths},
+                              {"active", a == active_.end() ? "" : compiled_.path_names[p.path_ids[a->second]]}};
+    if (auto o = ordered_.find(pid); o != ordered_.end()) {
+      profile["preempt_delay_sec"] = o->second.selector.options().preempt_delay.count();
+      for (size_t i = 0; i < o->second.paths.size() && i < paths.size(); ++i) {
+        profile["paths"][i]["hold_down_sec"] = o->second.selector.hold_down(i).count();
+      }
+    }
+    profiles.push_back(std::move(profile));
   }
   nlohmann::json rules = nlohmann::json::array();
   for (uint32_t id = 1; id < compiled_.rule_names.size(); ++id) {

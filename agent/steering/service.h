@@ -1,7 +1,8 @@
 // Steering as the daemon runs it: the configuration compiled (connector paths expanded to their
 // tunnels), the classifier loaded and attached at every LAN, each path's rule and route table
 // installed, and the paths' health turned into the active path of every profile by one map
-// write: an ordered profile uses its first path that is up, a weighted one skips the paths that
+// write: an ordered profile fails over at once and goes back to a better path after its
+// hold-down (PreemptDelaySec=, flap damping: selector.h), a weighted one skips the paths that
 // are down. sedge-steer is the same library without the health.
 #pragma once
 
@@ -9,11 +10,13 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "agent/config/config.h"
 #include "agent/steering/compiler.h"
 #include "agent/steering/paths.h"
+#include "agent/steering/selector.h"
 #include "bpf/steer_loader.h"
 #include "netlink/route.h"
 
@@ -26,23 +29,38 @@ class Service {
  public:
   static Result<std::unique_ptr<Service>> open(netlink::RouteClient& routes, const std::string& pin_dir);
   // Compiles and installs `config` (rules swapped atomically); paths whose device is not known
-  // yet get their route when they come up. Errors name the policy or path.
-  Status apply(const config::Config& config, const PathResolver& resolve);
-  // A path came up or went down (a tunnel's CHILD_SA installed or gone): its route is
-  // installed again when up, and each profile that uses it moves to its first up path.
-  void set_path_up(const std::string& path, bool up, const PathResolver& resolve);
-  nlohmann::json describe() const;  // profiles with their paths (up/down, active), rules
+  // yet get their route when they come up. Errors name the policy or path. An ordered profile
+  // whose paths and PreemptDelaySec= are unchanged keeps its active path and hold-downs; a new
+  // or changed one starts on its first up path.
+  Status apply(const config::Config& config, const PathResolver& resolve, Time now);
+  // A path came up or went down (a tunnel's CHILD_SA installed or gone) at `now`: its route is
+  // installed again when up; an ordered profile whose active path went down fails over at once,
+  // one that gets a better path back moves to it after its hold-down (tick). Reporting the same
+  // state again changes nothing.
+  void set_path_up(const std::string& path, bool up, const PathResolver& resolve, Time now);
+  // Moves the ordered profiles whose hold-down has ended by `now`; call it at next_timer().
+  void tick(Time now);
+  // When the next preempt is due (nullopt: none pending); the caller arms a timer for it.
+  std::optional<Time> next_timer() const;
+  nlohmann::json describe() const;  // profiles with their paths (up/down, active, hold-down), rules
 
  private:
   Service(netlink::RouteClient& routes, std::unique_ptr<bpf::SteerProgram> prog) : routes_(routes), prog_(std::move(prog)) {}
-  void choose_active_paths();
+  struct Ordered {                 // an ordered profile's selector, by profile id
+    std::string name;
+    std::vector<std::string> paths;  // in the profile's order
+    Selector selector;
+    std::optional<Selector::Switch> move;  // its last move, for the log (none: the configuration)
+  };
+  void write_active_paths();  // writes every ordered profile's active path that changed
   bool up(const std::string& path) const;
 
   netlink::RouteClient& routes_;
   std::unique_ptr<bpf::SteerProgram> prog_;
   Compiled compiled_;
   std::map<std::string, bool> up_;                  // tunnel paths; breakout paths are always up
-  std::map<uint32_t, uint32_t> active_;             // profile id -> index of its active path
+  std::map<uint32_t, uint32_t> active_;             // profile id -> index of its active path (as written)
+  std::map<uint32_t, Ordered> ordered_;             // profile id -> its selector
   std::vector<std::string> profile_names_;          // by profile id
 };
 

@@ -72,6 +72,7 @@ const Case kCases[] = {
     {"bad_identity", "[Tunnel pop-a]\nRemoteId=a@b@c\n", Outcome::rejected, 2, "e-mail style identity", "Tunnel pop-b"},
     {"jse_needs_email_id", "[Connector pop]\nProvider=juniper-secure-edge\nLocalId=site1.example.com\n", Outcome::rejected, 3, "e-mail style LocalId=", "Interface lan0"},
     {"bad_weight", "[SteeringProfile Cloud]\nPath=pop weight=0\n", Outcome::rejected, 2, "from 1 to 1000", "Tunnel pop-a"},
+    {"preempt_delay_too_long", "[SteeringProfile Cloud]\nPreemptDelaySec=7200\n", Outcome::rejected, 2, "from 0 to 3600", "Tunnel pop-a"},
     {"bad_log_level", "[Agent]\nLogLevel=loud\n", Outcome::rejected, 2, "expected error, warning, notice, info or debug", "Tunnel pop-a"},
     {"policy_based_without_selectors", "[Tunnel pop-a]\nRouting=policy-based\n", Outcome::rejected, 2, "needs LocalTrafficSelector=", "Tunnel pop-b"},
     {"missing_remote", "[Tunnel pop-c]\nConnector=pop\nWan=wan0\n", Outcome::rejected, 1, "Remote= is required", "Tunnel pop-a"},
@@ -153,6 +154,22 @@ INSTANTIATE_TEST_SUITE_P(Table, BadInput, ::testing::ValuesIn(kCases),
                          [](const auto& p) { return std::string(p.param.name); });
 
 TEST(BadInput, TableHasAtLeastThirtyCases) { EXPECT_GE(std::size(kCases), 30u); }
+
+TEST(BadInput, PreemptDelaySecTakesZeroToAnHour) {
+  ConfigTree tree;
+  tree.write("etc", "sedge.conf", base_site(tree.write("etc", "site.psk", "Juniper!1", 0600).string()));
+  auto loaded = load(tree.sources());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  EXPECT_EQ(loaded->config.profiles.at("Cloud").preempt_delay_sec, 30u) << "the default";
+  for (const char* value : {"0", "3600"}) {
+    tree.write("etc", "sedge.conf.d/90-preempt.conf", std::string("[SteeringProfile Cloud]\nPreemptDelaySec=") + value + "\n");
+    loaded = load(tree.sources());
+    ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+    EXPECT_FALSE(loaded->has_errors()) << value;
+    ASSERT_TRUE(loaded->config.profiles.count("Cloud")) << value;
+    EXPECT_EQ(std::to_string(loaded->config.profiles.at("Cloud").preempt_delay_sec), value);
+  }
+}
 
 TEST(BadInput, NoConfigurationAtAllSaysWhereItLooked) {
   ConfigTree tree;
