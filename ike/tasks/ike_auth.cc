@@ -59,6 +59,9 @@ class IkeAuth : public Task {
     std::vector<Payload> p = {{kIdi, false, idi}};
     p.insert(p.end(), auth->certs.begin(), auth->certs.end());
     if (t.pubkey) p.push_back(certreq_payload(t.pubkey->trust));
+    // This side runs one IKE SA per tunnel: any other the peer holds for us is stale (a crash,
+    // a restart), and goes (RFC 7296 2.4).
+    p.push_back(notify_payload(kNotifyInitialContact));
     p.insert(p.end(), {{kIdr, false, encode_typed(t.remote_id_type, *remote_id)},
                        auth->auth,
                        {kSa, false, encode_sa(esp_offered(sa.config(), shape_.spi_in))},
