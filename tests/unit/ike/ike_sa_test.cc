@@ -7,6 +7,8 @@
 #include "ike/ike_sa.h"
 
 #include <gtest/gtest.h>
+
+#include <functional>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -1154,19 +1156,19 @@ TEST_P(IkeSaByEitherSide, IkeRekeyCrossingAChildRekeyBothComplete) {
   expect_clean(p);
 }
 
-// close() while a rekey of ours is outstanding: the SA still goes, on both sides.
-TEST_P(IkeSaByEitherSide, CloseDuringAnIkeRekeyStillCloses) {
-  const bool by_a = GetParam();
+// close() while a rekey of ours is outstanding (`rekey` starts it): the SA still goes, on both
+// sides, at once (no retransmission needed).
+void expect_close_during(bool by_a, const std::function<void(SaPair&, bool)>& rekey) {
   SaPair p;
   ASSERT_TRUE(p.establish()) << why(p);
   p.filter = [](const Flight&) { return Verdict::hold; };
-  rekey_ike(p, by_a);
+  rekey(p, by_a);
   p.pump();
   side(p, by_a).close(p.now);
   p.collect();
   p.filter = nullptr;
   p.release();
-  p.pump();  // at once, no retransmission needed
+  p.pump();
   EXPECT_EQ(p.a->state(), SaState::closed) << why(p);
   EXPECT_EQ(p.b->state(), SaState::closed) << why(p);
   EXPECT_TRUE(p.ka.empty());
@@ -1174,23 +1176,9 @@ TEST_P(IkeSaByEitherSide, CloseDuringAnIkeRekeyStillCloses) {
   expect_clean(p);
 }
 
+TEST_P(IkeSaByEitherSide, CloseDuringAnIkeRekeyStillCloses) { expect_close_during(GetParam(), rekey_ike); }
 TEST_P(IkeSaByEitherSide, CloseDuringAChildRekeyStillCloses) {
-  const bool by_a = GetParam();
-  SaPair p;
-  ASSERT_TRUE(p.establish()) << why(p);
-  p.filter = [](const Flight&) { return Verdict::hold; };
-  rekey_child(p, by_a);
-  p.pump();
-  side(p, by_a).close(p.now);
-  p.collect();
-  p.filter = nullptr;
-  p.release();
-  p.pump();  // at once, no retransmission needed
-  EXPECT_EQ(p.a->state(), SaState::closed) << why(p);
-  EXPECT_EQ(p.b->state(), SaState::closed) << why(p);
-  EXPECT_TRUE(p.ka.empty());
-  EXPECT_TRUE(p.kb.empty());
-  expect_clean(p);
+  expect_close_during(GetParam(), [](SaPair& p, bool a) { rekey_child(p, a); });
 }
 
 // The peer deletes a CHILD_SA: its SAs and policies go, and the answer deletes ours.
