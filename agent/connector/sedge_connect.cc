@@ -5,6 +5,8 @@
 //   sedge-connect [--config-dir D] [--respond] [--child-lifetime S] [--ike-lifetime S]
 //                 [--rekey-at F] [--rekey-jitter F] TUNNEL [SECONDS]
 // SECONDS: stop after that long once up (the kernel objects stay until their lifetimes end).
+// The engine's totals (datagrams, COOKIEs sent, half-open SAs refused and given up) are logged
+// every 5 s while they change and at exit.
 #include <getopt.h>
 #include <signal.h>
 
@@ -14,6 +16,7 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
+#include <tuple>
 
 #include "agent/config/config.h"
 #include "agent/connector/kernel_children.h"
@@ -93,6 +96,10 @@ class Connect {
       : o_(o), cfg_(cfg), sa_config_(std::move(sa)), loop_(loop) {}
   Status start();
   int exit_code() const { return exit_code_; }
+  // The engine's counters, among them the responder's protection against IKE_SA_INIT floods
+  // (COOKIEs sent, requests refused for too many half-open SAs, half-open SAs given up): one
+  // line every 5 s while they change, and one when the run ends.
+  void log_stats(const char* when);
 
  private:
   void connect();
@@ -107,6 +114,16 @@ class Connect {
   void finish() {
     if (sa_) engine_->close(sa_, true);
     stop(0);
+  }
+  void stats_tick() {
+    if (engine_) {
+      const auto& s = engine_->stats();
+      const auto seen = std::make_tuple(s.received, s.dropped, s.cookies_sent, s.refused_half_open, s.half_open_expired,
+                                        engine_->size(), engine_->half_open());
+      if (seen != stats_seen_) log_stats("so far");
+      stats_seen_ = seen;
+    }
+    after(std::chrono::seconds(5), &Connect::stats_tick);
   }
   void give_up_waiting() {
     if (was_up_) return;
@@ -126,6 +143,7 @@ class Connect {
   ike::IkeSa* sa_ = nullptr;
   bool was_up_ = false;
   std::chrono::seconds wait_{5};
+  std::tuple<uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, size_t, size_t> stats_seen_{};
   int exit_code_ = 0;
 };
 
@@ -153,6 +171,7 @@ Status Connect::start() {
   if (!engine) return engine.error();
   engine_ = std::move(*engine);
   engine_->observe([this](ike::IkeSa& sa, const ike::SaEvent& e) { on_event(sa, e); });
+  after(std::chrono::seconds(5), &Connect::stats_tick);
   const ike::SaEnvironment env{kernel_.get(), key_log_.get(), 0};
   if (o_.respond) {
     const ike::SaConfig* only = &sa_config_;
@@ -188,6 +207,16 @@ void Connect::after(std::chrono::seconds delay, void (Connect::*what)()) {
         return 0;
       },
       call);
+}
+
+void Connect::log_stats(const char* when) {
+  if (!engine_) return;
+  const ike::Engine::Stats& s = engine_->stats();
+  log::info("tunnel " + o_.tunnel + ": IKE engine totals " + when + ": sas=" + std::to_string(engine_->size()) +
+                " half_open=" + std::to_string(engine_->half_open()) + " received=" + std::to_string(s.received) +
+                " dropped=" + std::to_string(s.dropped) + " cookies_sent=" + std::to_string(s.cookies_sent) +
+                " refused_half_open=" + std::to_string(s.refused_half_open) + " half_open_expired=" + std::to_string(s.half_open_expired),
+            {{"TUNNEL", o_.tunnel}});
 }
 
 void Connect::print_up(const ike::IkeSa& sa) {
@@ -269,6 +298,7 @@ int main(int argc, char** argv) {
     }
     code = sd_event_loop(loop);
     if (code >= 0) code = run.exit_code();
+    run.log_stats("at exit");
   }
   sd_event_unref(loop);
   return code < 0 ? 1 : code;
