@@ -142,8 +142,18 @@ void Engine::rotate_cookie_secret(Time t) {
   cookie_secret_born_ += passed * lifetime;
 }
 
+// IKE_SA_INIT requests refused after the costly step (a KE value that fails its check) leave
+// no half-open SA: they count toward COOKIEs for a second, so such a flood is met with COOKIEs.
+void Engine::note_refusal(Time t) {
+  refusals_.push_back(t);
+  while (!refusals_.empty() && (refusals_.size() > limits_.cookie_threshold || refusals_.front() + std::chrono::seconds(1) < t)) {
+    refusals_.pop_front();
+  }
+}
+
 bool Engine::cookie_ok(const Message& m, const Datagram& d) {
-  if (half_open_.size() < limits_.cookie_threshold) return true;
+  while (!refusals_.empty() && refusals_.front() + std::chrono::seconds(1) < now()) refusals_.pop_front();
+  if (half_open_.size() + refusals_.size() < limits_.cookie_threshold) return true;
   rotate_cookie_secret(now());
   const bool first_is_cookie = !m.payloads.empty() && m.payloads.front().type == kNotify;
   if (first_is_cookie) {
@@ -166,9 +176,11 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
     ++stats_.dropped;
     return;
   }
-  // A retransmission: the same response again (kept in the SA's response cache).
+  // A retransmission: the same response again (kept in the SA's response cache) while the SA
+  // is half-open; a late copy once it is established is dropped.
   if (auto it = half_open_by_init_.find({d.from, m.header.spi_i}); it != half_open_by_init_.end()) {
-    if (const Generation* g = it->second->current()) {
+    const Generation* g = it->second->current();
+    if (g && it->second->state() == SaState::connecting) {
       for (const auto& b : g->answer) (void)sockets_->send(b, d.to, d.from);
       ++stats_.retransmits_answered;
     }
@@ -191,7 +203,8 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
       (void)sockets_->send(refusal.data, refusal.from, refusal.to);
       ++stats_.refused;
     }
-    log::info(sa.error().message);
+    note_refusal(now());
+    log::debug(sa.error().message);
     return;
   }
   (*sa)->natt_port = natt_port();
@@ -199,6 +212,7 @@ void Engine::on_init_request(const Message& m, Datagram& d) {
   sas_.emplace(raw, std::move(*sa));
   half_open_[raw] = HalfOpen{d.from, m.header.spi_i, now()};
   half_open_by_init_[{d.from, m.header.spi_i}] = raw;
+  init_of_[raw] = {d.from, m.header.spi_i};
   ++half_open_per_source_[source];
   settle(raw);
 }
@@ -242,13 +256,16 @@ void Engine::drop_half_open(IkeSa* sa) {
   auto it = half_open_.find(sa);
   if (it == half_open_.end()) return;
   const Address source = it->second.from.with_port(0);
-  half_open_by_init_.erase({it->second.from, it->second.spi_i});
   half_open_.erase(it);
   if (--half_open_per_source_[source] == 0) half_open_per_source_.erase(source);
 }
 
 void Engine::forget(IkeSa* sa) {
   drop_half_open(sa);
+  if (auto k = init_of_.find(sa); k != init_of_.end()) {
+    half_open_by_init_.erase(k->second);
+    init_of_.erase(k);
+  }
   for (uint64_t s : spis_of_[sa]) by_spi_.erase(s);
   spis_of_.erase(sa);
   if (auto t = timer_of_.find(sa); t != timer_of_.end()) {

@@ -8,6 +8,7 @@
 #include <systemd/sd-event.h>
 
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -86,6 +87,7 @@ class Engine {
   size_t flush(IkeSa* sa);  // the IKE datagrams sent (keepalives left out)
   void forget(IkeSa* sa);
   void drop_half_open(IkeSa* sa);
+  void note_refusal(Time t);
   void arm();
   static int on_timer(sd_event_source* source, uint64_t usec, void* engine);
   void expire_half_open(Time now);
@@ -111,7 +113,9 @@ class Engine {
     Time started{};
   };
   std::map<IkeSa*, HalfOpen> half_open_;
-  std::map<std::pair<Address, uint64_t>, IkeSa*> half_open_by_init_;
+  std::map<std::pair<Address, uint64_t>, IkeSa*> half_open_by_init_;  // kept until the SA goes
+  std::map<IkeSa*, std::pair<Address, uint64_t>> init_of_;
+  std::deque<Time> refusals_;  // IKE_SA_INIT refusals of the last second (at most cookie_threshold)
   std::map<Address, size_t> half_open_per_source_;  // by address without port
   Secret cookie_secret_, cookie_previous_;  // of cookie_version_ and the version before it
   uint8_t cookie_version_ = 0;

@@ -333,11 +333,30 @@ void IkeSa::tick(Time now) {
   check_lifetimes(now);
   if (state_ == SaState::closed) return;
   install_due_outbound(now);
+  forget_undeleted_generations(now);
   if (encapsulated_ && now >= next_keepalive_) {
     sends_.push_back({{0xff}, local_, remote_, true});
     next_keepalive_ = now + config_.keepalive;
   }
   start_next(now);
+}
+
+// A replaced IKE SA the peer was to delete: if its Delete never comes (every retransmission
+// lost), it would block our rekeys for good; after as long as a request may take, it goes.
+void IkeSa::forget_undeleted_generations(Time now) {
+  Time longest = now;
+  for (int n = 0; n <= config_.retransmit.tries; ++n) longest += retransmit_delay(n) - Time{};
+  for (auto it = generations_.begin(); it != generations_.end();) {
+    Generation& g = *it;
+    const bool waiting = g.dying && !g.delete_by_us && current() != &g && !(out_ && out_->on == &g);
+    if (waiting && g.delete_by == Time::max()) g.delete_by = longest;
+    if (!waiting || now < g.delete_by) {
+      ++it;
+      continue;
+    }
+    log::info("the replaced IKE SA " + g.name() + " was never deleted by the peer: forgotten");
+    it = generations_.erase(it);
+  }
 }
 
 Time IkeSa::next_timer() const {
@@ -366,6 +385,7 @@ Time IkeSa::next_timer() const {
       if (!c.outbound && c.live()) t = std::min(t, c.outbound_by);
     }
     if (encapsulated_) t = std::min(t, next_keepalive_);
+    for (const auto& g : generations_) t = std::min(t, g.delete_by);
   }
   return t;
 }

@@ -121,6 +121,7 @@ struct Generation {
   std::vector<Bytes> answer;
   bool dying = false;         // replaced by a rekey: deleted by whoever initiated it
   bool delete_by_us = false;
+  Time delete_by = Time::max();  // replaced, the peer to delete it: given up on then
   uint64_t our_spi() const { return initiator ? spi_i : spi_r; }
   const SkKey& in() const { return initiator ? keys.sk_er : keys.sk_ei; }
   const SkKey& out() const { return initiator ? keys.sk_ei : keys.sk_er; }
@@ -236,6 +237,7 @@ class IkeSa {
   void retransmit(Time now);
   void check_lifetimes(Time now);
   void install_due_outbound(Time now);
+  void forget_undeleted_generations(Time now);
   Time retransmit_delay(int n);
 
   SaConfig config_;

@@ -25,6 +25,11 @@ constexpr int kReceiveBuffer = 4 << 20;
 // Failed reads in one drain before it waits for the next wakeup: ICMP reports are returned
 // once each, so a longer run means the socket itself is in trouble.
 constexpr int kMaxErrorsPerDrain = 16;
+// Datagrams read per wake-up of a socket. Under a flood a socket never runs dry: reading it to
+// the end would hold the loop there for as long as the flood lasts, the other socket (UDP 4500,
+// where IKE_AUTH comes after IKE_SA_INIT) and the timers waiting. epoll reports the socket again
+// at once (level-triggered), after the others had their turn.
+constexpr int kMaxPerDrain = 64;
 
 // Room for one IP_PKTINFO or IPV6_PKTINFO control message, aligned as a cmsghdr.
 union Control {
@@ -265,7 +270,7 @@ int Sockets::on_readable(sd_event_source*, int, uint32_t, void* socket) {
 }
 
 void Sockets::drain(const Socket& s) {
-  for (int errors = 0;;) {
+  for (int errors = 0, taken = 0; taken < kMaxPerDrain; ++taken) {
     sockaddr_storage peer{};
     Control control{};
     iovec iov{buffer_.data(), buffer_.size()};

@@ -104,5 +104,31 @@ TEST(Selectors, ResponderRefusesDisjointSelectors) {
   EXPECT_NE(p.a->failure().message.find("TS_UNACCEPTABLE"), std::string::npos) << p.a->failure().message;
 }
 
+// The responder of an IKE SA rekey waits for the peer to delete the old IKE SA; if that Delete
+// never arrives, the old one is forgotten after as long as a request may take, and the next
+// rekey is not blocked by it.
+TEST(Generations, ReplacedIkeSaThePeerNeverDeletesIsForgotten) {
+  SaPair p;
+  ASSERT_TRUE(p.establish());
+  p.filter = [](const Flight& f) { return f.to_b && f.deletes(kProtocolIke) ? Verdict::drop : Verdict::deliver; };
+  p.a->rekey_ike(p.now);
+  p.collect();
+  p.pump();
+  ASSERT_EQ(p.b->generations().size(), 2u);
+  p.run_until(p.now + std::chrono::seconds(100));
+  EXPECT_EQ(p.b->generations().size(), 2u);  // still waiting for the Delete
+  p.run_until(p.now + std::chrono::seconds(200));
+  EXPECT_EQ(p.b->generations().size(), 1u);
+  EXPECT_EQ(p.b->state(), SaState::established);
+  p.filter = nullptr;
+  const uint64_t before = p.b->current()->spi_r;
+  p.b->rekey_ike(p.now);  // not blocked any more
+  p.collect();
+  p.pump();
+  EXPECT_EQ(p.b->generations().size(), 1u);
+  EXPECT_NE(p.b->current()->spi_r, before);
+  EXPECT_TRUE(p.established());
+}
+
 }  // namespace
 }  // namespace sedge::ike::testing
