@@ -10,6 +10,18 @@
 # tunnel (ESP on each WAN), SIGTERM (also while the tunnels are still connecting) leaves nothing
 # of sedge's in the kernel, and a restart after kill -9 leaves exactly one set of objects with the
 # tunnels up again.
+# Steering by sedged alone: it gets a bpffs (one of the scenario's, bind-mounted at /sys/fs/bpf in
+# its own mount namespace, so the pinned maps outlive a run as on a machine), loads the classifier
+# and attaches it at lan0; the example's Internet-via-Cloud-CBO policy takes lan0's traffic
+# (0.0.0.0/0) down the Cloud profile's active path, no route of the scenario's. Each POP
+# masquerades the site's LAN towards the Internet, so the "web" host is reachable through either.
+# Failover: while lanhost0 pings web every 10 ms, pop1 is silenced on the path (its IKE and ESP
+# dropped in inet); sedge's DPD (1 s / 4 s, the lab drop-in) declares the primary dead, the
+# profile moves to the secondary and the outage is measured against the detection time; pop1
+# back, the tunnel comes back and the profile returns after the hold-down (PreemptDelaySec=5).
+# `sedgectl down`/`up` of the primary moves the traffic too. LAB_DEMO=1 prints more at each step
+# (tests/lab/demo/run-demo.sh) and stops after the failover and the administrator's
+# down/up: the restart checks are the test's.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/seed_peers.sh"
 lab_topology
@@ -22,6 +34,11 @@ VTI1=sec-site1-pri-1 VTI2=sec-site1-sec-2
 # The example's drop-ins unchanged, then the lab's: its POP addresses and the WANs' gateways
 # (each tunnel's peer gets a host route through its own WAN).
 etc=$LAB_DIR/etc creds=$LAB_DIR/credentials
+# DPD: a liveness check after 1 s without a word from the POP, the POP dead when it goes 4 s
+# unanswered. (Below 4 s the timeout is not kept: the check's first retransmission, 4 s after it,
+# comes before the timeout is looked at.) Hold-down before going back to the primary: 5 s.
+DPD_INTERVAL=1 DPD_TIMEOUT=4 PREEMPT=5
+DEMO=${LAB_DEMO:-0}
 mkdir -p "$etc/sedge.conf.d" "$creds"
 cp "$SEDGE_SOURCE_DIR"/systemd/examples/juniper-secure-edge/sedge.conf.d/*.conf "$etc/sedge.conf.d/"
 ( umask 077; printf '%s' "$SEED_PSK" > "$creds/site1-to-sdcloud.psk" )
@@ -32,8 +49,14 @@ Gateway=198.51.100.1
 Gateway=203.0.113.1
 [Tunnel site1-primary]
 Remote=192.0.2.2
+DpdIntervalSec=$DPD_INTERVAL
+DpdTimeoutSec=$DPD_TIMEOUT
 [Tunnel site1-secondary]
 Remote=192.0.2.18
+DpdIntervalSec=$DPD_INTERVAL
+DpdTimeoutSec=$DPD_TIMEOUT
+[SteeringProfile Cloud]
+PreemptDelaySec=$PREEMPT
 EOC
 CREDENTIALS_DIRECTORY=$creds "$B/agent/daemon/sedged" --check-config --config-dir "$etc" > "$LAB_DIR/effective.conf" 2>&1 ||
   { cat "$LAB_DIR/effective.conf"; lab_fail "the configuration does not validate"; }
@@ -43,6 +66,11 @@ dbus-daemon --session --fork --address="unix:path=/run/lab-sedge-bus" --print-ad
   > "$LAB_DIR/bus.addr" 3> "$LAB_DIR/bus.pid"
 DBUS_SESSION_BUS_ADDRESS=$(head -1 "$LAB_DIR/bus.addr"); export DBUS_SESSION_BUS_ADDRESS
 ctl() { "$B/agent/ctl/sedgectl" --user-bus "$@"; }
+
+# sedged's bpffs: the scenario's own (ip netns exec mounts a fresh /sys, without one), bind-mounted
+# at /sys/fs/bpf where sedged pins its maps (/sys/fs/bpf/sedge); seen here under $BPFFS/sedge.
+BPFFS=/run/lab-sedge-bpf
+mkdir -p $BPFFS && mount -t bpf bpf $BPFFS
 
 run=0 sedged="" log=/dev/null
 # What this scenario started goes with it (on the host kernel nothing else would end it).
@@ -55,7 +83,12 @@ trap cleanup EXIT
 start_sedged() {  # log $LAB_DIR/sedged-<run>.log
   run=$((run + 1))
   log=$LAB_DIR/sedged-$run.log
-  ip netns exec site env CREDENTIALS_DIRECTORY="$creds" "$B/agent/daemon/sedged" --user-bus --config-dir "$etc" > "$log" 2>&1 &
+  # Each line of the log gets the time it was written (ms since the epoch) in front.
+  rm -f "$log.fifo"; mkfifo "$log.fifo"
+  python3 -uc 'import sys, time
+for line in sys.stdin: sys.stdout.write("%d %s" % (time.time() * 1000, line))' < "$log.fifo" > "$log" &
+  ip netns exec site env CREDENTIALS_DIRECTORY="$creds" sh -c "mount --bind $BPFFS /sys/fs/bpf && exec \"\$0\" \"\$@\"" \
+    "$B/agent/daemon/sedged" --user-bus --config-dir "$etc" > "$log.fifo" 2>&1 &
   sedged=$!
   echo "== sedged started (run $run, pid $sedged)"
 }
@@ -94,9 +127,16 @@ stop_sedged() {  # SIGNAL: sedged exits within 20 s; prints its exit status
 n_states() { ip -n site xfrm state | grep -c '^src' || true; }
 n_policies() { ip -n site xfrm policy | grep -c '^src' || true; }
 n_links() { ip -n site -o link show | grep -c ': sec-' || true; }
-n_routes() { ip -n site route show table all proto 83 | grep -c . || true; }
+n_routes() { ip -n site route show table main proto 83 | grep -c . || true; }
 n_marked() { ip -n site xfrm state | grep -c "mark $1/" || true; }
-kernel_summary() { echo "site: $(n_states) SAs, $(n_policies) policies, $(n_links) sec-* links, $(n_routes) sedge routes"; }
+# The steering's objects are shown, not checked: sedged leaves its fwmark rules and the classifier
+# at lan0 behind on SIGTERM (a restart removes the rules and attaches the classifier again).
+n_rules() { ip -n site rule | grep -c 'fwmark' || true; }
+n_classifiers() { ip netns exec site bpftool net show dev lan0 2>/dev/null | grep -c 'sedge' || true; }
+kernel_summary() {
+  echo "site: $(n_states) SAs, $(n_policies) policies, $(n_links) sec-* links, $(n_routes) sedge routes;" \
+    "steering: $(n_rules) fwmark rules, $(n_classifiers) classifier(s) at lan0"
+}
 
 # One set: 2 SAs and 3 policies (out, in, fwd) per tunnel, its VTI, its peer's host route.
 expect_one_set() {  # WHEN
@@ -136,33 +176,152 @@ expect_pops_empty() {  # WHEN
   echo "pop1, pop2: no IKE SA with the site"
 }
 
-# The scenario steers lan0's traffic to srv1 into the primary's VTI itself (sedged's steering has
-# no bpffs under ip netns exec: it logs "no steering" and leaves routing alone). When sedged steers
-# lan0 (the example's Internet-via-Cloud-CBO policy: everything into the active tunnel, the
-# primary), this function is the one to replace. lan1 is no LAN of the configuration: its route
-# to srv2 through the secondary's VTI stays the scenario's in either case.
-steer_to_tunnels() {
-  ip -n site route replace 10.201.0.0/24 dev "$VTI1"
-  ip -n site route replace 10.202.0.0/24 dev "$VTI2"
+# sedged steers lan0 (the example's Internet-via-Cloud-CBO policy: everything into the Cloud
+# profile's active tunnel). lan1 is no LAN of the configuration: its route to srv2 through the
+# secondary's VTI is the scenario's.
+steer_lan1() { ip -n site route replace 10.202.0.0/24 dev "$VTI2"; }
+
+steering() {  # JQ: a value of `sedgectl steering --json` (empty when sedged does not answer)
+  ctl steering --json 2>/dev/null | jq -r "$1 // empty" 2>/dev/null || true
 }
-# WHEN: lanhost0 reaches srv1 through the primary (ESP on wan0 to pop1), lanhost1 srv2 through the
-# secondary (ESP on wan1 to pop2).
+active() { steering '.profiles[] | select(.name == "Cloud") | .active'; }
+rule_packets() { steering '.rules[] | select(.name | startswith("Internet-via-Cloud-CBO")) | .packets'; }
+wait_active() {  # PATH SECONDS: the Cloud profile's active path becomes PATH
+  for _ in $(seq $(($2 * 10))); do [ "$(active)" = "$1" ] && return 0; sleep 0.1; done
+  ctl steering || true
+  fail "the Cloud profile's active path is '$(active)' after $2 s, want $1"
+}
+now_ms() { date +%s%3N; }
+
+# At each step: the daemon's view, and with DEMO=1 the kernel's (SAs without their keys, the
+# active-path map the classifier reads, the ESP counters).
+show() {  # STEP
+  echo "-- $1"
+  echo "\$ sedgectl status"; ctl status || true
+  echo "\$ sedgectl steering"; ctl steering || true
+  [ "$DEMO" = 1 ] || return 0
+  echo "\$ sedgectl sa"; ctl sa || true
+  echo "\$ ip -n site xfrm state   # keys hidden"
+  ip -n site xfrm state | sed -E 's/0x[0-9a-f]{16,}/(key)/' | grep -vE '^\s+(replay|lifetime|anti-replay|sel )' || true
+  echo "\$ bpftool map dump pinned /sys/fs/bpf/sedge/steer_active_path   # profile Cloud (0) -> index of its active path"
+  bpftool -j map dump pinned $BPFFS/sedge/steer_active_path 2>&1 | jq -c '.[0]' || true
+  echo "ESP packets: site->pop1 $(lab_esp_packets site 192.0.2.2), site->pop2 $(lab_esp_packets site 192.0.2.18)"
+}
+
+# WHEN: lanhost0 reaches srv1 and web through the primary by steering alone (ESP on wan0 to
+# pop1, the policy's rule counting), lanhost1 srv2 through the secondary (ESP on wan1 to pop2).
 expect_traffic() {
-  steer_to_tunnels
-  a1=$(lab_esp_packets site 192.0.2.2) a2=$(lab_esp_packets site 192.0.2.18)
+  steer_lan1
+  wait_active site1-primary $((PREEMPT + 10))
+  a1=$(lab_esp_packets site 192.0.2.2) a2=$(lab_esp_packets site 192.0.2.18) r=$(rule_packets)
   ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 10.201.0.10 > "$LAB_DIR/ping1.txt" 2>&1 ||
-    { cat "$LAB_DIR/ping1.txt"; fail "$1: no ping from lanhost0 to srv1 through $VTI1"; }
+    { cat "$LAB_DIR/ping1.txt"; fail "$1: no ping from lanhost0 to srv1 through the steering"; }
+  ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 192.0.2.34 > "$LAB_DIR/ping-web.txt" 2>&1 ||
+    { cat "$LAB_DIR/ping-web.txt"; fail "$1: no ping from lanhost0 to web through the steering"; }
   ip netns exec lanhost1 ping -c 3 -i 0.2 -W 2 10.202.0.10 > "$LAB_DIR/ping2.txt" 2>&1 ||
     { cat "$LAB_DIR/ping2.txt"; fail "$1: no ping from lanhost1 to srv2 through $VTI2"; }
   tail -2 "$LAB_DIR/ping1.txt"
-  lab_expect_esp site 198.51.100.2 192.0.2.2 5
-  [ "$(lab_esp_packets site 192.0.2.2)" -ge $((a1 + 5)) ] || fail "$1: the pings to srv1 did not go out as ESP to pop1"
+  lab_expect_esp site 198.51.100.2 192.0.2.2 10
+  [ "$(lab_esp_packets site 192.0.2.2)" -ge $((a1 + 10)) ] || fail "$1: lanhost0's pings did not go out as ESP to pop1"
   lab_expect_esp site 203.0.113.2 192.0.2.18 3
   [ "$(lab_esp_packets site 192.0.2.18)" -ge $((a2 + 3)) ] || fail "$1: the pings to srv2 did not go out as ESP to pop2"
-  lab_expect_esp pop1 192.0.2.2 198.51.100.2 5
+  [ "$(lab_esp_packets site 192.0.2.18)" -le $((a2 + 6)) ] || fail "$1: lanhost0's pings went to pop2 too"
+  lab_expect_esp pop1 192.0.2.2 198.51.100.2 10
   lab_expect_esp pop2 192.0.2.18 203.0.113.2 3
+  r2=$(rule_packets)
+  echo "rule Internet-via-Cloud-CBO: ${r:-?} -> ${r2:-?} packets"
+  [ -n "$r" ] && [ "${r2:-0}" -ge $((r + 10)) ] || fail "$1: the classifier's rule did not count lanhost0's pings (${r:-?} -> ${r2:-?})"
 }
 
+# ---- Failover, recovery, and the administrator's down/up ----
+
+silence_pop1() {  # -I | -D: pop1's IKE and ESP with the site dropped in inet (the path), both ways
+  ip netns exec inet iptables-legacy "$1" FORWARD -s 198.51.100.2 -d 192.0.2.2 -j DROP
+  ip netns exec inet iptables-legacy "$1" FORWARD -s 192.0.2.2 -d 198.51.100.2 -j DROP
+}
+# The longest time without an echo reply in a `ping -D` log, in ms.
+longest_gap() {
+  awk -F'[][]' '/bytes from/ { t = $2 * 1000; if (last && t - last > gap) gap = t - last; last = t }
+    END { printf "%.0f\n", gap }' "$1"
+}
+
+failover() {
+  # The detection time: the longest a silent POP goes unnoticed, DpdIntervalSec (until the next
+  # liveness check) + DpdTimeoutSec (that check unanswered).
+  detection=$(((DPD_INTERVAL + DPD_TIMEOUT) * 1000))
+  echo "== failover: pop1 silenced on the path while lanhost0 pings web every 10 ms"
+  p2=$(lab_esp_packets site 192.0.2.18)
+  ip netns exec lanhost0 ping -D -i 0.01 -W 1 192.0.2.34 > "$LAB_DIR/ping-failover.txt" 2>&1 &
+  pinger=$!
+  sleep 1
+  t0=$(now_ms)
+  silence_pop1 -I
+  for _ in $(seq $(((DPD_INTERVAL + DPD_TIMEOUT + 10) * 10))); do [ "$(active)" = site1-secondary ] && break; sleep 0.1; done
+  t1=$(now_ms)
+  [ "$(active)" = site1-secondary ] || { kill -INT $pinger; fail "the Cloud profile did not move to the secondary within $((DPD_INTERVAL + DPD_TIMEOUT + 10)) s of pop1's silence"; }
+  sleep 2
+  kill -INT $pinger; wait $pinger || true
+  tail -2 "$LAB_DIR/ping-failover.txt"
+  sent=$(awk '/packets transmitted/{print $1}' "$LAB_DIR/ping-failover.txt")
+  got=$(awk '/packets transmitted/{print $4}' "$LAB_DIR/ping-failover.txt")
+  outage=$(longest_gap "$LAB_DIR/ping-failover.txt")
+  echo "silence to steering switch seen: $((t1 - t0)) ms; $((sent - got)) of $sent echoes lost ($(((sent - got) * 10)) ms at 10 ms)"
+  grep -E "tunnel site1-primary: .*retrying" "$log" | tail -1 | cut -d' ' -f2- || true
+  line=$(grep -E "active path site1-secondary \(was site1-primary\): failover.*STEERING_PROFILE=Cloud STEERING_PATH=site1-secondary" "$log" | tail -1)
+  [ -n "$line" ] || fail "sedged did not log the failover with STEERING_PROFILE/STEERING_PATH"
+  echo "$line" | cut -d' ' -f2-
+  show "pop1 silenced: the secondary carries lan0's traffic"
+  [ "$(lab_esp_packets site 192.0.2.18)" -ge $((p2 + 100)) ] || fail "lanhost0's pings did not go out as ESP to pop2 after the failover"
+  ratio=$(awk -v o="$outage" -v d="$detection" 'BEGIN { printf "%.2f", o / d }')
+  echo "failover_outage: $outage ms ratio $ratio vs detection"
+  t_dead=$(awk '/tunnel site1-primary: the peer .* is dead/ { t = $1 } END { printf "%.0f\n", t }' "$log")
+  t_switch=$(awk '/active path site1-secondary \(was site1-primary\): failover/ { t = $1 } END { printf "%.0f\n", t }' "$log")
+  echo "(outage: the longest time without an echo reply; detection: DpdIntervalSec=$DPD_INTERVAL s + DpdTimeoutSec=$DPD_TIMEOUT s = $detection ms;"
+  echo " sedged's log: the primary dead $((t_dead - t0)) ms after the silence, the profile switched $((t_switch - t_dead)) ms after that)"
+  # The goal is detection + 200 ms. LAB_FAILOVER_SLACK_MS (default 700) is what the check allows:
+  # the IKE engine's timer is armed with sd-event's default accuracy (250 ms), so the liveness
+  # check and the verdict on it may each come up to 250 ms late.
+  slack=${LAB_FAILOVER_SLACK_MS:-700}
+  if [ "$outage" -le $((detection + 200)) ]; then echo "goal met: outage <= detection + 200 ms"
+  else echo "goal missed by $((outage - detection - 200)) ms (outage > detection + 200 ms)"; fi
+  [ "$outage" -le $((detection + slack)) ] || fail "failover outage $outage ms, want at most $((detection + slack)) ms (the detection time $detection ms + $slack ms)"
+
+  echo "== recovery: pop1 answers again; the primary comes back, the profile returns after the hold-down (${PREEMPT} s)"
+  silence_pop1 -D
+  for _ in $(seq 900); do [ "$(active)" = site1-primary ] && break; sleep 0.1; done
+  [ "$(active)" = site1-primary ] || fail "the Cloud profile did not return to the primary within 90 s of pop1's recovery (primary '$(tunnel site1-primary state)', last error '$(tunnel site1-primary last_error)')"
+  # From the log's times: the primary's last "up" and the return to it after that.
+  t_up=$(awk '/tunnel site1-primary up:/ { t = $1 } END { printf "%.0f\n", t }' "$log")
+  back=$(awk -v up="$t_up" '$1 >= up && /active path site1-primary \(was site1-secondary\): preempt/' "$log" | tail -1)
+  [ -n "$back" ] || fail "sedged did not log the return to the primary after it came up"
+  echo "$back" | cut -d' ' -f2-
+  t_back=${back%% *}
+  echo "primary up again $((t_up - t0)) ms after the silence; the profile back on it $((t_back - t_up)) ms after that (hold-down $PREEMPT s)"
+  [ $((t_back - t_up)) -ge $((PREEMPT * 1000 - 100)) ] || fail "the profile returned to the primary $((t_back - t_up)) ms after it came up, before the hold-down of $PREEMPT s"
+  echo "$back" | grep -q "preempt after a hold-down of $PREEMPT s" || fail "sedged did not log a hold-down of $PREEMPT s"
+  p1=$(lab_esp_packets site 192.0.2.2)
+  ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 192.0.2.34 > /dev/null || fail "no ping to web after the return to the primary"
+  [ "$(lab_esp_packets site 192.0.2.2)" -ge $((p1 + 5)) ] || fail "lanhost0's pings did not go out as ESP to pop1 after the return"
+  show "pop1 back: the primary carries lan0's traffic again"
+
+  echo "== sedgectl down site1-primary: the traffic moves to the secondary; up: it comes back"
+  ctl down site1-primary || fail "sedgectl down site1-primary"
+  wait_active site1-secondary 5
+  p1=$(lab_esp_packets site 192.0.2.2) p2=$(lab_esp_packets site 192.0.2.18)
+  ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 192.0.2.34 > /dev/null || fail "no ping to web with the primary down"
+  [ "$(lab_esp_packets site 192.0.2.18)" -ge $((p2 + 5)) ] || fail "with the primary down, lanhost0's pings did not go to pop2"
+  show "the primary administratively down"
+  [ "$(tunnel site1-primary state)" = down ] || fail "the primary is '$(tunnel site1-primary state)' after sedgectl down, want down"
+  ctl up site1-primary || fail "sedgectl up site1-primary"
+  for _ in $(seq 300); do [ "$(tunnel site1-primary state)" = up ] && break; sleep 0.1; done
+  wait_active site1-primary $((PREEMPT + 10))
+  p1=$(lab_esp_packets site 192.0.2.2)
+  ip netns exec lanhost0 ping -c 5 -i 0.2 -W 2 192.0.2.34 > /dev/null || fail "no ping to web after sedgectl up"
+  [ "$(lab_esp_packets site 192.0.2.2)" -ge $((p1 + 5)) ] || fail "after sedgectl up, lanhost0's pings did not go back to pop1"
+  show "the primary up again"
+}
+
+if [ "$DEMO" != 1 ]; then
 echo "== SIGTERM while the tunnels are still connecting (no POP answers yet)"
 start_sedged
 for _ in $(seq 100); do
@@ -176,9 +335,13 @@ done
 stop_sedged TERM
 [ "$rc" -eq 0 ] || fail "sedged exited with status $rc on SIGTERM while connecting"
 expect_nothing "after SIGTERM while connecting"
+fi
 
 pop_strongswan_route_based pop1 "$POP1_ID"
 pop_strongswan_route_based pop2 "$POP2_ID" 203.0.113.2
+for pop in pop1 pop2; do  # the site's LAN to the Internet (web) from either POP
+  ip netns exec $pop iptables-legacy -t nat -A POSTROUTING -o wan -s 10.99.99.0/24 -j MASQUERADE
+done
 
 echo "== sedged brings up both tunnels of the connector"
 start_sedged
@@ -205,6 +368,22 @@ ip -n site xfrm state | grep -E "^src|mark"
 expect_one_set "with sedged running"
 expect_traffic "with sedged running"
 
+echo "== sedged steers lan0: the classifier at lan0, the Cloud profile on the primary"
+echo "\$ sedgectl list"; ctl list || fail "sedgectl list"
+echo "\$ sedgectl sa"; ctl sa || fail "sedgectl sa"
+echo "\$ sedgectl steering --json"; ctl steering --json | jq -c '.profiles[] | {name, active, paths: [.paths[] | {name, up, packets}]}'
+ip netns exec site bpftool net show dev lan0 | grep -i sedge || fail "the classifier is not attached at lan0's ingress"
+ip -n site rule | grep -i fwmark || fail "no fwmark rule of the steering's at the site"
+grep -E "STEERING_PROFILE=Cloud STEERING_PATH=site1-primary" "$log" | tail -1 | cut -d" " -f2-
+show "the primary carries lan0's traffic"
+failover
+if [ "$DEMO" = 1 ]; then
+  stop_sedged TERM
+  expect_nothing "after SIGTERM"
+  echo PASS
+  exit 0
+fi
+
 echo "== SIGTERM: sedged deletes its tunnels and leaves nothing in the kernel"
 stop_sedged TERM
 [ "$rc" -eq 0 ] || fail "sedged exited with status $rc on SIGTERM"
@@ -223,7 +402,7 @@ kernel_summary  # what the killed daemon left
 [ "$(n_states)" -gt 0 ] && [ "$(n_links)" -gt 0 ] || fail "kill -9 left nothing behind: nothing to check the restart with"
 start_sedged
 wait_up
-grep -E "removed what a previous run left" "$log" || fail "sedged did not report removing the killed run's objects"
+grep -E "removed what a previous run left" "$log" | cut -d" " -f2- | grep . || fail "sedged did not report removing the killed run's objects"
 expect_one_set "after kill -9 and a restart"
 expect_pops
 expect_traffic "after kill -9 and a restart"
