@@ -30,7 +30,7 @@ Result<std::unique_ptr<Engine>> Engine::open(sd_event* loop, const EngineOptions
   auto sockets = Sockets::open(loop, options.sockets, [raw = e.get()](Datagram&& d) { raw->receive(std::move(d)); });
   if (!sockets) return sockets.error();
   e->sockets_ = std::move(*sockets);
-  if (int r = sd_event_add_time(loop, &e->timer_, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, e.get()); r < 0) {
+  if (int r = sd_event_add_time(loop, &e->timer_, CLOCK_MONOTONIC, UINT64_MAX, kTimerAccuracyUsec, on_timer, e.get()); r < 0) {
     return Error::sys("adding the IKE timer", -r);
   }
   return e;

@@ -22,6 +22,10 @@
 
 namespace sedge::ike {
 
+// The accuracy of the loop's timers: sd-event's default (0 asks for it) is 250 ms, which would
+// make retransmissions, DPD verdicts and failovers late.
+inline constexpr uint64_t kTimerAccuracyUsec = 1000;
+
 // strongSwan's defaults where it has them (charon.cookie_threshold, block_threshold,
 // half_open_timeout); a total cap so a flood cannot take the memory.
 struct ResponderLimits {

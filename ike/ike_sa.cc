@@ -264,6 +264,8 @@ void IkeSa::start_next(Time now) {
     }
     o.first_sent = now;
     o.next_retransmit = now + (retransmit_delay(0) - Time{});
+    // DpdTimeoutSec= below the first retransmission's wait still decides when the peer is dead.
+    if (config_.dpd_timeout.count() > 0) o.next_retransmit = std::min(o.next_retransmit, now + config_.dpd_timeout);
     o.task = std::move(task);
     log::info(std::string("request sent: ") + o.task->name(), {{"IKE_SPI", g.name()}, {"IKE_MESSAGE_ID", std::to_string(o.id)}});
     send_datagrams(o.wire);

@@ -40,7 +40,7 @@ Result<std::unique_ptr<Connectors>> Connectors::open(sd_event* loop, const ike::
       me->arm_steering_timer();
       return 0;
     };
-    if (int r = sd_event_add_time(loop, &c->steering_timer_, CLOCK_MONOTONIC, UINT64_MAX, 0, on_timer, c.get()); r < 0) {
+    if (int r = sd_event_add_time(loop, &c->steering_timer_, CLOCK_MONOTONIC, UINT64_MAX, ike::kTimerAccuracyUsec, on_timer, c.get()); r < 0) {
       log::error(std::string("no steering: adding its timer: ") + std::strerror(-r));
       c->steering_.reset();
     } else {
@@ -109,6 +109,7 @@ nlohmann::json Connectors::describe_steering() const { return steering_ ? steeri
 Connectors::~Connectors() {
   if (manager_) manager_->shutdown();
   if (steering_timer_) steering_timer_ = sd_event_source_disable_unref(steering_timer_);
+  if (steering_) steering_->shutdown();
 }
 
 namespace {

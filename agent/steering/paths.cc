@@ -27,6 +27,23 @@ Status install_path(netlink::RouteClient& rc, uint32_t id, const PathRoute& path
   return {};
 }
 
+Status remove_path(netlink::RouteClient& rc, uint32_t id) {
+  netlink::Rule rule;
+  rule.priority = path_rule_priority(id);
+  rule.fwmark = SEDGE_STEER_PATH_MARK(id);
+  rule.fwmask = SEDGE_STEER_MARK_MASK;
+  rule.table = path_table(id);
+  if (auto st = rc.delete_rule(rule); !st && st.error().code != ENOENT && st.error().code != ESRCH) return st;
+  // The table's routes: the kernel removed them with their device, or they go now.
+  auto routes = rc.list_routes();
+  if (!routes) return routes.error();
+  for (const auto& r : *routes) {
+    if (r.table != path_table(id)) continue;
+    if (auto st = rc.delete_route(r); !st && st.error().code != ESRCH && st.error().code != ENOENT) return st;
+  }
+  return {};
+}
+
 Status install_paths(netlink::RouteClient& rc, const Compiled& compiled, const std::map<std::string, PathRoute>& routes,
                      bool skip_missing) {
   for (uint32_t id = 1; id < compiled.path_names.size(); ++id) {

@@ -26,7 +26,9 @@ uint32_t path_rule_priority(uint32_t path_id);
 // daemon: a tunnel whose device is not there yet gets its route when it comes up).
 Status install_paths(netlink::RouteClient& rc, const Compiled& compiled,
                      const std::map<std::string, PathRoute>& routes, bool skip_missing = false);
-// The rule and default route of one path (id from the compiled set).
+// The rule and default route of one path (id from the compiled set); remove_path takes them
+// away again (what is already gone is not an error).
 Status install_path(netlink::RouteClient& rc, uint32_t path_id, const PathRoute& route);
+Status remove_path(netlink::RouteClient& rc, uint32_t path_id);
 
 }  // namespace sedge::steering

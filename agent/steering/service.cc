@@ -2,6 +2,8 @@
 
 #include <net/if.h>
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace sedge::steering {
@@ -28,6 +30,9 @@ Status Service::apply(const config::Config& cfg, const PathResolver& resolve, Ti
   if (auto st = prog_->replace_rules(compiled->tables); !st) return st;
   for (const auto& net : set.networks) {
     if (auto st = prog_->attach(static_cast<int>(net.ifindex)); !st) return st.error().context("attaching to " + net.name);
+    if (std::find(attached_.begin(), attached_.end(), static_cast<int>(net.ifindex)) == attached_.end()) {
+      attached_.push_back(static_cast<int>(net.ifindex));
+    }
   }
   compiled_ = std::move(*compiled);
   profile_names_.assign(compiled_.tables.profiles.size(), "");
@@ -161,6 +166,14 @@ nlohmann::json Service::describe() const {
                      {"bytes", counter ? counter->bytes : 0}});
   }
   return {{"profiles", profiles}, {"rules", rules}, {"generation", prog_->generation()}};
+}
+
+void Service::shutdown() {
+  for (int ifindex : attached_) (void)prog_->detach(ifindex);
+  attached_.clear();
+  for (uint32_t id = 1; id < compiled_.path_names.size(); ++id) {
+    if (auto st = remove_path(routes_, id); !st) log::warning("steering path " + compiled_.path_names[id] + ": " + st.error().message);
+  }
 }
 
 }  // namespace sedge::steering

@@ -40,6 +40,9 @@ class Service {
   void set_path_up(const std::string& path, bool up, const PathResolver& resolve, Time now);
   // Moves the ordered profiles whose hold-down has ended by `now`; call it at next_timer().
   void tick(Time now);
+  // The daemon stops: the classifier leaves the LANs and every path's rule and table route go
+  // (the pinned maps stay for the next start, which replaces their contents).
+  void shutdown();
   // When the next preempt is due (nullopt: none pending); the caller arms a timer for it.
   std::optional<Time> next_timer() const;
   nlohmann::json describe() const;  // profiles with their paths (up/down, active, hold-down), rules
@@ -56,6 +59,7 @@ class Service {
   bool up(const std::string& path) const;
 
   netlink::RouteClient& routes_;
+  std::vector<int> attached_;  // LAN ifindexes the classifier is attached to
   std::unique_ptr<bpf::SteerProgram> prog_;
   Compiled compiled_;
   std::map<std::string, bool> up_;                  // tunnel paths; breakout paths are always up

@@ -72,6 +72,10 @@ class IkeDelete : public Task {
   explicit IkeDelete(Generation* g) : g_(g) {}
   TaskKind kind() const override { return TaskKind::ike_delete; }
   const char* name() const override { return "IKE SA delete"; }
+  // A replaced IKE SA's Delete holds our one request slot: if the peer deleted it and only its
+  // answer was lost, it can never answer again, and the current IKE SA's work would wait for
+  // the whole schedule. Two retransmissions (about 24 s) are enough.
+  int max_tries() const override { return 2; }
   std::optional<Request> build(IkeSa& /*sa*/, Time /*now*/) override {
     log::info("deleting the IKE SA " + g_->name());
     return Request{g_, Exchange::informational, {{kDelete, false, encode_delete({kProtocolIke, {}})}}};
