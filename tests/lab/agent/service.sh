@@ -16,7 +16,7 @@ systemctl start sedged || fail "sedged did not start"
 [ "$(show ActiveState)" = active ] || fail "not active"
 status=$(show StatusText)
 echo "STATUS=$status"
-case $status in *"2 of 2 tunnels configured"*) ;; *) fail "unexpected STATUS= '$status'" ;; esac
+case $status in *"of 2 tunnels up"*) ;; *) fail "unexpected STATUS= '$status'" ;; esac
 sedgectl status
 
 echo "== reload with a good drop-in"
