@@ -1,5 +1,7 @@
 #include "common/hex.h"
 
+#include <cstdio>
+
 #include <cerrno>
 
 namespace sedge {
@@ -31,6 +33,18 @@ Result<std::vector<uint8_t>> from_hex(std::string_view hex) {
     out.push_back(static_cast<uint8_t>(hi << 4 | lo));
   }
   return out;
+}
+
+std::string hex32(uint32_t v) {
+  char b[11];
+  std::snprintf(b, sizeof b, "0x%08x", v);
+  return b;
+}
+
+std::string hex64(uint64_t v) {
+  char b[17];
+  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
+  return b;
 }
 
 }  // namespace sedge

@@ -72,19 +72,14 @@ KeyLog::~KeyLog() {
 }
 
 std::string KeyLog::ike_line(uint64_t spi_i, uint64_t spi_r, const IkeKeys& k) {
-  char spis[40];
-  std::snprintf(spis, sizeof spis, "%016llx,%016llx", static_cast<unsigned long long>(spi_i),
-                static_cast<unsigned long long>(spi_r));
-  return std::string(spis) + "," + hex(k.sk_ei) + "," + hex(k.sk_er) + ",\"" + ike_encr_name(k.sk_ei) + "\"," +
+  return hex64(spi_i) + "," + hex64(spi_r) + "," + hex(k.sk_ei) + "," + hex(k.sk_er) + ",\"" + ike_encr_name(k.sk_ei) + "\"," +
          hex(k.sk_ei.integ_key()) + "," + hex(k.sk_er.integ_key()) + ",\"" + ike_integ_name(k.sk_ei.integ()) + "\"\n";
 }
 
 std::string KeyLog::esp_line(const std::string& src, const std::string& dst, uint32_t spi, const Suite& suite,
                              const Secret& key, const Secret& integ_key) {
-  char spi_text[16];
-  std::snprintf(spi_text, sizeof spi_text, "0x%08x", spi);
   const char* family = src.find(':') == std::string::npos ? "IPv4" : "IPv6";
-  return "\"" + std::string(family) + "\",\"" + src + "\",\"" + dst + "\",\"" + spi_text + "\",\"" +
+  return "\"" + std::string(family) + "\",\"" + src + "\",\"" + dst + "\",\"" + hex32(spi) + "\",\"" +
          esp_encr_name(suite.esp_encr) + "\",\"0x" + hex(key) + "\",\"" + esp_integ_name(suite) + "\",\"0x" +
          hex(integ_key) + "\"\n";
 }

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/hex.h"
+
 namespace sedge::netlink {
 namespace {
 
@@ -17,12 +19,6 @@ namespace {
 constexpr size_t kScratch = 4096;
 constexpr uint32_t kMaxReplayWindow = 4096;  // XFRMA_REPLAY_ESN_MAX bytes / 4 * 32 bits
 constexpr size_t kMaxTemplates = 6;  // the kernel's XFRM_MAX_DEPTH
-
-std::string hex32(uint32_t v) {
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "0x%08x", v);
-  return buf;
-}
 
 std::string describe_mark(const std::optional<XfrmMark>& mark) {
   if (!mark) return "";

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/hex.h"
 #include "common/log.h"
 #include "netlink/reconcile.h"
 
@@ -111,19 +112,6 @@ Connectors::~Connectors() {
   if (steering_timer_) steering_timer_ = sd_event_source_disable_unref(steering_timer_);
   if (steering_) steering_->shutdown();
 }
-
-namespace {
-std::string hex64(uint64_t v) {
-  char b[17];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
-  return b;
-}
-std::string hex32(uint32_t v) {
-  char b[11];
-  std::snprintf(b, sizeof b, "0x%08x", v);
-  return b;
-}
-}  // namespace
 
 nlohmann::json to_json(const connector::TunnelView& v) {
   nlohmann::json children = nlohmann::json::array();

@@ -116,18 +116,6 @@ bool take_group(const std::optional<Notify>& refusal, uint16_t& group) {
   return true;
 }
 
-std::string hex32(uint32_t v) {
-  char b[11];
-  std::snprintf(b, sizeof b, "0x%08x", v);
-  return b;
-}
-
-std::string hex64(uint64_t v) {
-  char b[17];
-  std::snprintf(b, sizeof b, "%016llx", static_cast<unsigned long long>(v));
-  return b;
-}
-
 ChildSa child_shape(const IkeSa& sa, uint32_t index, const TrafficSelector& local, const TrafficSelector& remote) {
   ChildSa c;
   c.index = index;

@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "common/hex.h"
 #include "ike/ike_sa.h"
 
 namespace sedge::ike {
@@ -95,8 +96,6 @@ Proposal ike_proposal(Bytes spi, const Suite& suite, uint16_t group);
 // An INVALID_KE_PAYLOAD asking for another group we support: `group` becomes it.
 bool take_group(const std::optional<Notify>& refusal, uint16_t& group);
 Bytes group_data(uint16_t group);  // INVALID_KE_PAYLOAD's data
-std::string hex32(uint32_t v);
-std::string hex64(uint64_t v);
 // A CHILD_SA of `sa` without keys: index, selectors and the outer addresses and encapsulation.
 ChildSa child_shape(const IkeSa& sa, uint32_t index, const TrafficSelector& local, const TrafficSelector& remote);
 
