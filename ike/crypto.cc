@@ -635,14 +635,13 @@ uint64_t random_ike_spi() {
   return spi;
 }
 
-Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const sockaddr_in& a) {
+Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const Address& a) {
   Bytes in;
   put64(in, spi_i);
   put64(in, spi_r);
-  const auto* addr = reinterpret_cast<const uint8_t*>(&a.sin_addr);
-  const auto* port = reinterpret_cast<const uint8_t*>(&a.sin_port);
-  in.insert(in.end(), addr, addr + 4);
-  in.insert(in.end(), port, port + 2);
+  const auto ip = a.ip_bytes();
+  in.insert(in.end(), ip.begin(), ip.end());
+  put16(in, a.port);
   Bytes out(SHA_DIGEST_LENGTH);
   SHA1(in.data(), in.size(), out.data());
   return out;

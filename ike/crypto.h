@@ -17,6 +17,7 @@
 #include "common/openssl.h"
 #include "common/result.h"
 #include "common/secret.h"
+#include "ike/address.h"
 #include "ike/message.h"
 #include "ike/protocol.h"
 
@@ -203,7 +204,7 @@ Bytes random_bytes(size_t n);
 // A new IKE SA SPI: random and never zero (RFC 7296 3.1).
 uint64_t random_ike_spi();
 
-// NAT_DETECTION_*_IP notify data: SHA-1(SPIi | SPIr | IPv4 address | port) (RFC 7296 2.23).
-Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const struct sockaddr_in& address);
+// NAT_DETECTION_*_IP notify data: SHA-1(SPIi | SPIr | IP address | port) (RFC 7296 2.23).
+Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const Address& address);
 
 }  // namespace sedge::ike

@@ -2,8 +2,6 @@
 // or another DH group (INVALID_KE_PAYLOAD, 1.2) asked for by the responder is answered by
 // sending the request again; NAT detection (2.23) and the notifies of fragmentation (RFC 7383)
 // and signature hashes (RFC 7427).
-#include <openssl/sha.h>
-
 #include <algorithm>
 
 #include "common/log.h"
@@ -11,18 +9,6 @@
 #include "ike/tasks/task.h"
 
 namespace sedge::ike {
-
-Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const Address& a) {
-  Bytes in;
-  put64(in, spi_i);
-  put64(in, spi_r);
-  const auto ip = a.ip_bytes();
-  in.insert(in.end(), ip.begin(), ip.end());
-  put16(in, a.port);
-  Bytes out(SHA_DIGEST_LENGTH);
-  SHA1(in.data(), in.size(), out.data());
-  return out;
-}
 
 namespace {
 

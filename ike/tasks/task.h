@@ -64,8 +64,6 @@ std::vector<Payload> answer_ike_rekey(IkeSa& sa, Generation& g, const std::vecto
 std::vector<Payload> answer_informational(IkeSa& sa, Generation& g, const std::vector<Payload>& inner, Time now);
 
 // ---- Shared by the tasks ----
-// NAT_DETECTION_*_IP notify data: SHA-1(SPIi | SPIr | IP address | port) (RFC 7296 2.23).
-Bytes nat_hash(uint64_t spi_i, uint64_t spi_r, const Address& address);
 // A notify payload (`protocol` and `spi` for the CHILD_SA it concerns).
 Payload notify_payload(uint16_t type, Bytes data = {}, uint8_t protocol = 0, Bytes spi = {});
 // A response that refuses the peer's request with one error notify (logged).
