@@ -21,7 +21,7 @@ fragment_drop_ip_fragments() {
 }
 
 fragment_expect() {  # PEER LOG
-  # charon writes its log buffered: wait (up to 10 s) for both lines before reading it.
+  # charon flushes each line; still allow it 10 s to write them under load.
   for _ in $(seq 100); do
     grep -q "splitting IKE message .* into [0-9]* fragments" "$LAB_DIR/$1/charon.log" &&
       grep -q "received fragment #.*reassembled fragmented IKE message" "$LAB_DIR/$1/charon.log" && break

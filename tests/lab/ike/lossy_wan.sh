@@ -119,9 +119,7 @@ echo "the WAN: one packet in three (33 %) lost each way on the site's wan0 link,
 # unique = replace: should IKE_AUTH be answered but every answer be lost, sedge starts over and
 # strongSwan replaces the SA it established then rather than keep both.
 swanctl_conf pop1 "$POP1_ID" site1@example.com 10.201.0.0/24 10.99.99.0/24 "unique = replace"
-LAB_CHARON_LOG="ike = 2
-      cfg = 2
-      flush_line = yes" lab_strongswan pop1 pop1
+lab_strongswan pop1 pop1
 sed -i 's/^charon {$/charon {\n  half_open_timeout = 200/' "$LAB_DIR/pop1/strongswan.conf"
 grep -q "half_open_timeout = 200" "$LAB_DIR/pop1/strongswan.conf" || lab_fail "could not set strongSwan's half_open_timeout"
 lab_swanctl pop1 --reload-settings > /dev/null || lab_fail "strongSwan at pop1 did not reload its settings"

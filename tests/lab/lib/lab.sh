@@ -136,6 +136,8 @@ EOA
 # lab_strongswan NAME NS: starts charon in NS with $LAB_DIR/NAME/swanctl.conf (written by the
 # caller, secrets included, mode 0600) and loads it. LAB_CHARON_LOG, if set, replaces the log
 # levels of charon.log (strongswan.conf lines, e.g. "ike = 4" to see the derived keys).
+# charon.log is written line by line (flush_line): scenarios read it while charon runs, and a
+# buffered line would reach them late by an amount that depends on load.
 lab_strongswan() {
   d=$LAB_DIR/$1
   mkdir -p "$d"; rm -f "$d/charon.vici"
@@ -146,6 +148,7 @@ charon {
   load_modular = no
   load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 openssl pem pkcs1 x509 kernel-netlink socket-default vici
   filelog { log { path = $d/charon.log
+      flush_line = yes
       default = 1
       $levels } }
   plugins { vici { socket = unix://$d/charon.vici } }
