@@ -342,14 +342,21 @@ Result<Secret> KeyExchange::shared_secret(std::span<const uint8_t> peer_public) 
   }
   const PkeyPtr peer = key_from(*g, peer_public, {});
   if (!peer) return Error{"the peer's key exchange public value is invalid", EBADMSG};
+  // RFC 6989's checks, which are enough for these groups: MODP primes are safe primes, so
+  // 1 < y < p-1 (the full subgroup test, y^q mod p, would cost a 2048-bit exponentiation, three
+  // times the exchange itself); the ECP curves have cofactor 1, so a point on the curve. X25519
+  // needs none (an all-zero result is refused by OpenSSL, RFC 8031).
+  const PkeyCtxPtr check(EVP_PKEY_CTX_new_from_pkey(nullptr, peer.get(), nullptr));
+  if (!check || (g->id != 31 && EVP_PKEY_public_check_quick(check.get()) <= 0)) {
+    return Error{"the peer's key exchange public value is invalid (RFC 6989 check)", EBADMSG};
+  }
   const PkeyCtxPtr dctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key_.get(), nullptr));
   // g^ir: MODP padded to the prime's length (RFC 7296 2.14), ECP the x coordinate (RFC 5903 7),
-  // X25519 32 bytes (an all-zero result is refused by OpenSSL, RFC 8031). EVP_PKEY_derive_set_peer_ex
-  // validates the peer's value (range and subgroup for MODP, on the curve for ECP).
+  // X25519 32 bytes.
   Secret out(g->secret_size);
   size_t len = g->secret_size;
   const bool ok = dctx && EVP_PKEY_derive_init(dctx.get()) > 0 && (!is_modp(*g) || EVP_PKEY_CTX_set_dh_pad(dctx.get(), 1) > 0) &&
-                  EVP_PKEY_derive_set_peer_ex(dctx.get(), peer.get(), 1) > 0 &&
+                  EVP_PKEY_derive_set_peer_ex(dctx.get(), peer.get(), 0) > 0 &&
                   EVP_PKEY_derive(dctx.get(), out.mutable_bytes().data(), &len) > 0;
   if (!ok || len != g->secret_size) return Error{"the key exchange with the peer's value failed (invalid public value?)", EBADMSG};
   return out;

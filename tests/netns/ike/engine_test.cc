@@ -220,6 +220,7 @@ class EngineTest : public ::testing::Test {
     }
     bool up() const { return outcome() && outcome()->up; }
     bool down() const { return outcome() && outcome()->down; }
+    std::string why() const { return outcome() ? outcome()->why : "no outcome yet"; }
   };
 
   Initiator& connect(int n, const Secret* psk = nullptr) {
@@ -343,7 +344,7 @@ TEST_F(EngineTest, CookieRequiredAndAnswered) {
   start_responder(limits);
   Initiator& in = connect(20);
   ASSERT_TRUE(run_until([&] { return in.up() || in.down(); }));
-  ASSERT_TRUE(in.up()) << in.outcome()->why;
+  ASSERT_TRUE(in.up()) << in.why();
   EXPECT_EQ(responder_->stats().cookies_sent, 1u);  // the second IKE_SA_INIT carried a valid one
   EXPECT_EQ(in.engine->stats().cookies_received, 1u);
   EXPECT_EQ(responder_->size(), 1u);
@@ -459,8 +460,9 @@ TEST_F(EngineTest, WrongKeyIsRefusedAndForgotten) {
   const Secret wrong(std::string_view("not the key"));
   Initiator& in = connect(40, &wrong);
   ASSERT_TRUE(run_until([&] { return in.down() || in.up(); }));
-  ASSERT_TRUE(in.down());
-  EXPECT_NE(in.outcome()->why.find("AUTHENTICATION_FAILED"), std::string::npos) << in.outcome()->why;
+  const Outcome* outcome = in.outcome();
+  ASSERT_TRUE(outcome != nullptr && outcome->down);
+  EXPECT_NE(outcome->why.find("AUTHENTICATION_FAILED"), std::string::npos) << outcome->why;
   EXPECT_TRUE(run_until([&] { return responder_->size() == 0; }));
   EXPECT_EQ(responder_->half_open(), 0u);
   EXPECT_EQ(in.engine->size(), 0u);
@@ -502,7 +504,7 @@ TEST_F(EngineTest, PerSourceCapRefusesWhileOthersGetIn) {
   // Another address gets in.
   Initiator& in = connect(71);
   ASSERT_TRUE(run_until([&] { return in.up() || in.down(); }));
-  ASSERT_TRUE(in.up()) << in.outcome()->why;
+  ASSERT_TRUE(in.up()) << in.why();
   expect_matching_child(in);
   EXPECT_EQ(responder_->stats().refused_half_open, 2u);
   EXPECT_EQ(responder_->half_open(), 3u);
@@ -532,7 +534,7 @@ TEST_F(EngineTest, TotalCapRefusesUntilHalfOpenSasExpire) {
   ASSERT_TRUE(run_until([&] { return responder_->stats().refused_half_open >= 2 || in.up(); }));
   EXPECT_FALSE(in.up());
   ASSERT_TRUE(run_until([&] { return in.up() || in.down(); }));
-  ASSERT_TRUE(in.up()) << in.outcome()->why;
+  ASSERT_TRUE(in.up()) << in.why();
   expect_matching_child(in);
   EXPECT_EQ(responder_->stats().half_open_expired, 4u);
   EXPECT_EQ(responder_->size(), 1u);
@@ -546,7 +548,7 @@ TEST_F(EngineTest, HalfOpenSasExpireAfterTheTimeout) {
   const uint16_t port = responder_->ike_port();
   Initiator& in = connect(90);  // established in time: never expired
   ASSERT_TRUE(run_until([&] { return in.up() || in.down(); }));
-  ASSERT_TRUE(in.up()) << in.outcome()->why;
+  ASSERT_TRUE(in.up()) << in.why();
   RawPeer p(91);
   const Bytes request = init_request(suite_, 0x9001);
   p.send(request, port);
@@ -626,7 +628,7 @@ TEST_F(EngineTest, MalformedFloodDoesNotStopService) {
   ASSERT_TRUE(run_until([&] { return sent >= 2000; }, flood));
   in = &connect(kInitiatorHost);
   ASSERT_TRUE(run_until([&] { return (in->up() || in->down()) && sent >= 20000; }, flood));
-  ASSERT_TRUE(in->up()) << in->outcome()->why;
+  ASSERT_TRUE(in->up()) << in->why();
   expect_matching_child(*in);
   EXPECT_GT(responder_->stats().dropped, 1000u);
   EXPECT_GT(in->engine->stats().dropped, 100u);
@@ -634,7 +636,7 @@ TEST_F(EngineTest, MalformedFloodDoesNotStopService) {
   // And it still serves: a second initiator after the flood.
   Initiator& after = connect(61);
   ASSERT_TRUE(run_until([&] { return after.up() || after.down(); }));
-  ASSERT_TRUE(after.up()) << after.outcome()->why;
+  ASSERT_TRUE(after.up()) << after.why();
   expect_matching_child(after);
 }
 

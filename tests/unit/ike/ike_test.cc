@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <openssl/bn.h>
 #include <openssl/evp.h>
 
 #include <cstring>
 
+#include "common/openssl.h"
 #include "ike/crypto.h"
 #include "ike/message.h"
 
@@ -49,7 +51,21 @@ TEST(IkeCrypto, Group14AgreesAndRejectsBadPublicValues) {
   Bytes one(256, 0);
   one[255] = 1;
   EXPECT_FALSE(a->shared_secret(one).ok()) << "y = 1 must be refused";
+  EXPECT_FALSE(a->shared_secret(Bytes(256, 0)).ok()) << "y = 0 must be refused";
   EXPECT_FALSE(a->shared_secret(Bytes(255, 7)).ok()) << "wrong length must be refused";
+  // RFC 6989 2.2: 1 < y < p - 1. p - 1 and anything at or above p are refused.
+  const BignumPtr p(BN_get_rfc3526_prime_2048(nullptr));
+  ASSERT_TRUE(p);
+  Bytes p_bytes(256);
+  ASSERT_EQ(BN_bn2binpad(p.get(), p_bytes.data(), 256), 256);
+  Bytes p_minus_1 = p_bytes;
+  p_minus_1.back() -= 1;  // p is odd
+  EXPECT_FALSE(a->shared_secret(p_minus_1).ok()) << "y = p - 1 must be refused";
+  EXPECT_FALSE(a->shared_secret(p_bytes).ok()) << "y = p must be refused";
+  EXPECT_FALSE(a->shared_secret(Bytes(256, 0xff)).ok()) << "y > p must be refused";
+  Bytes p_minus_2 = p_bytes;
+  p_minus_2.back() -= 2;
+  EXPECT_TRUE(a->shared_secret(p_minus_2).ok()) << "y = p - 2 is in range";
 }
 
 TEST(IkeCrypto, EcpAndCurve25519AgreeAndRefuseBadPoints) {
