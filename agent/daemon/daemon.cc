@@ -125,9 +125,11 @@ Status Daemon::attach_bus() {
       SD_BUS_PROPERTY("Status", "s", property_status, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
       SD_BUS_PROPERTY("ConfigLoadedAt", "t", property_loaded_at, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
       SD_BUS_METHOD("Describe", "", "s", method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
-      SD_BUS_METHOD("Reload", "", "s", method_reload, 0),
-      SD_BUS_METHOD("TunnelUp", "s", "", method_tunnel_up, 0),
-      SD_BUS_METHOD("TunnelDown", "s", "", method_tunnel_down, 0),
+      // Who may change state is the D-Bus policy's decision (org.sedge.Agent1.conf: root and the
+      // group sedge-admin); sd-bus's own check would admit only CAP_SYS_ADMIN or sedged's own user.
+      SD_BUS_METHOD("Reload", "", "s", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_METHOD("TunnelUp", "s", "", method_tunnel_up, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_METHOD("TunnelDown", "s", "", method_tunnel_down, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_VTABLE_END};
   static const sd_bus_vtable kConnector[] = {
       SD_BUS_VTABLE_START(0),
