@@ -18,6 +18,7 @@ struct Location {
   std::string file;
   unsigned line = 0;
   std::string str() const { return file + ":" + std::to_string(line); }
+  friend bool operator==(const Location&, const Location&) = default;
 };
 
 struct Prefix {
@@ -183,6 +184,9 @@ struct Onboarding {
   std::string identity = "ek";         // ek or idevid: what the TPM proves who the router is with
   std::string idevid_certificate;      // PEM file of the IDevID certificate (Identity=idevid)
   uint32_t idevid_key_handle = 0x81020000;  // persistent handle of the IDevID signing key
+  // Every field, so that a new one is compared too (where it was written included: see
+  // agent/daemon/onboarding_reload.h for the comparison a reload makes).
+  friend bool operator==(const Onboarding&, const Onboarding&) = default;
 };
 
 struct Config {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "agent/daemon/onboarding_reload.h"
 #include "common/log.h"
 
 namespace sedge::agent {
@@ -230,21 +231,26 @@ int Daemon::on_sigterm(sd_event_source* source, const struct signalfd_siginfo*, 
 }
 
 // Starts, restarts or stops the onboarding worker to match the configuration; an unchanged
-// [Onboarding] keeps the running worker (and its management channel) untouched.
+// [Onboarding] keeps the running worker (and its management channel) untouched, and any changed
+// setting restarts it (onboarding_action compares them all).
 void Daemon::apply_onboarding() {
   const auto& wanted = state_.loaded.config.onboarding;
-  auto same = [](const config::Onboarding& a, const config::Onboarding& b) {
-    return a.conductor == b.conductor && a.port == b.port && a.management_port == b.management_port &&
-           a.token_file == b.token_file && a.tcti == b.tcti && a.router_id == b.router_id &&
-           a.state_directory == b.state_directory && a.ek_profile == b.ek_profile;
-  };
-  if (!wanted || wanted->conductor.empty()) {
-    onboarding_.reset();
-    return;
+  const auto running = onboarding_ ? std::optional<config::Onboarding>(onboarding_->config()) : std::nullopt;
+  const OnboardingAction action = onboarding_action(running, wanted);
+  switch (action) {
+    case OnboardingAction::none:
+    case OnboardingAction::keep:
+      return;
+    case OnboardingAction::stop:
+      onboarding_.reset();
+      break;
+    case OnboardingAction::start:
+    case OnboardingAction::restart:
+      onboarding_.reset();
+      onboarding_ = std::make_unique<OnboardingTask>(*wanted);
+      break;
   }
-  if (onboarding_ && same(onboarding_->config(), *wanted)) return;
-  onboarding_.reset();
-  onboarding_ = std::make_unique<OnboardingTask>(*wanted);
+  log::info(std::string("onboarding worker: ") + to_string(action), {{"ONBOARDING", to_string(action)}});
 }
 
 nlohmann::json Daemon::describe() const {
