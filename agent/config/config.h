@@ -12,6 +12,8 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -47,6 +49,10 @@ Result<LoadedConfig> load(const Sources& sources);
 // Parses one buffer as if it were the file `name` (for tests and the fuzzer).
 Result<LoadedConfig> load_text(const std::string& name, const std::string& text,
                                const Sources& sources = Sources::single_directory("."));
+
+// Every key each section accepts ("Tunnel" -> {"Connector", ...}), as the loader reads them:
+// what sedge.conf(5) must document (tests/unit/man).
+std::map<std::string, std::set<std::string>> accepted_keys();
 
 // The effective configuration in the same INI form, secrets masked.
 std::string format_effective(const Config& config);

@@ -5,7 +5,6 @@
 #include <cstring>
 #include <cstdlib>
 #include <fstream>
-#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -97,7 +96,9 @@ struct RawObject {
 // object; the caller drops it and the rest of the configuration loads.
 class ObjectReader {
  public:
-  ObjectReader(const RawObject& obj, std::vector<Diagnostic>& diags) : obj_(obj), diags_(diags) {}
+  // `accepted`, if given, collects every key the reader asked for (accepted_keys()).
+  ObjectReader(const RawObject& obj, std::vector<Diagnostic>& diags, std::set<std::string>* accepted = nullptr)
+      : obj_(obj), diags_(diags), accepted_(accepted) {}
 
   const Assignment* last(std::string_view key) {
     known_.insert(std::string(key));
@@ -161,6 +162,7 @@ class ObjectReader {
 
   // Unknown keys are warnings: a newer sedge may know them, and the rest still means something.
   bool finish() {
+    if (accepted_) accepted_->insert(known_.begin(), known_.end());
     for (const auto& a : obj_.assignments) {
       if (!known_.count(a.key)) {
         diags_.push_back({Diagnostic::Severity::warning, a.where,
@@ -176,6 +178,7 @@ class ObjectReader {
   const RawObject& obj_;
   std::vector<Diagnostic>& diags_;
   std::set<std::string> known_;
+  std::set<std::string>* accepted_;
   bool rejected_ = false;
 };
 
@@ -285,6 +288,11 @@ struct Builder {
   const Sources& sources;
   std::vector<Diagnostic>& diags;
   Config& cfg;
+  std::map<std::string, std::set<std::string>>* accepted = nullptr;  // see accepted_keys()
+
+  ObjectReader reader(const RawObject& o) {
+    return ObjectReader(o, diags, accepted ? &(*accepted)[o.type] : nullptr);
+  }
 
   // The object's pre-shared key from exactly one of its three sources; errors are reported at
   // the line of the key that caused them.
@@ -367,7 +375,7 @@ struct Builder {
   }
 
   void interface(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Interface i = named<Interface>(o);
     i.device = o.name;
     r.scalar("Device", text_value, [&](std::string v) { i.device = std::move(v); });
@@ -380,7 +388,7 @@ struct Builder {
   }
 
   void connector(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Connector c = named<Connector>(o);
     r.scalar("Provider", enum_parser(kProviders), [&](Provider v) { c.provider = v; });
     r.scalar("Type", enum_parser(kTypes), [&](ConnectorType v) { c.type = v; });
@@ -396,7 +404,7 @@ struct Builder {
   }
 
   void tunnel(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Tunnel t = named<Tunnel>(o);
     r.scalar("Connector", text_value, [&](std::string v) { t.connector = std::move(v); });
     r.scalar("Role", enum_parser(kTunnelRoles), [&](TunnelRole v) { t.role = v; });
@@ -446,7 +454,7 @@ struct Builder {
   }
 
   void child(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Child c = named<Child>(o);
     r.scalar("Tunnel", text_value, [&](std::string v) { c.tunnel = std::move(v); });
     r.scalar("LocalTrafficSelector", parse_prefix, [&](Prefix p) { c.local_ts = p; });
@@ -464,7 +472,7 @@ struct Builder {
   }
 
   void application(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Application a = named<Application>(o);
     r.each("Destination", parse_prefix, [&](Prefix p) { a.destinations.push_back(p); });
     r.scalar("Protocol", parse_protocol, [&](uint8_t v) { a.protocol = v; });
@@ -476,7 +484,7 @@ struct Builder {
   }
 
   void profile(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     SteeringProfile p = named<SteeringProfile>(o);
     r.scalar("Strategy", enum_parser(kStrategies), [&](Strategy v) { p.strategy = v; });
     r.each("Path", [](std::string_view s) -> Result<SteeringPath> {
@@ -499,7 +507,7 @@ struct Builder {
   }
 
   void policy(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Policy p = named<Policy>(o);
     r.scalar("Order", uint_in(0, 1000000), [&](uint32_t v) { p.order = v; });
     r.each("Source", text_value, [&](std::string v) {
@@ -518,7 +526,7 @@ struct Builder {
   }
 
   void onboarding(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     Onboarding b;
     b.where = o.where;
     r.scalar("Conductor", text_value, [&](std::string v) { b.conductor = std::move(v); });
@@ -558,7 +566,7 @@ struct Builder {
   }
 
   void agent(const RawObject& o) {
-    ObjectReader r(o, diags);
+    ObjectReader r = reader(o);
     r.scalar("LogLevel", [](std::string_view s) -> Result<std::string> {
       static constexpr std::string_view kLevels[] = {"error", "warning", "notice", "info", "debug"};
       if (std::find(std::begin(kLevels), std::end(kLevels), s) == std::end(kLevels)) {
@@ -567,6 +575,7 @@ struct Builder {
       return std::string(s);
     }, [&](std::string v) { cfg.log_level = std::move(v); });
     r.scalar("KeyLogDirectory", text_value, [&](std::string v) { cfg.key_log_directory = std::move(v); });
+    r.scalar("SteeringFlowCacheSize", uint_in(0, 1048576), [&](uint32_t v) { cfg.steering_flow_cache_size = v; });
     r.finish();
   }
 };
@@ -728,6 +737,19 @@ void advise(Config& cfg, std::vector<Diagnostic>& d) {
   }
 }
 
+// The sections: whether each takes a name, and its reader.
+const std::map<std::string, std::pair<bool, void (Builder::*)(const RawObject&)>> kSections = {
+    {"Agent", {false, &Builder::agent}},
+    {"Interface", {true, &Builder::interface}},
+    {"Connector", {true, &Builder::connector}},
+    {"Tunnel", {true, &Builder::tunnel}},
+    {"Child", {true, &Builder::child}},
+    {"Application", {true, &Builder::application}},
+    {"SteeringProfile", {true, &Builder::profile}},
+    {"Policy", {true, &Builder::policy}},
+    {"Onboarding", {false, &Builder::onboarding}},
+};
+
 Status apply_file(const SourceFile& file, std::map<std::pair<std::string, std::string>, RawObject>& objects,
                   std::vector<std::pair<std::string, std::string>>& order) {
   auto sections = parse_ini(file.path.string(), file.text);
@@ -760,17 +782,6 @@ LoadedConfig build(const std::vector<SourceFile>& files, const Sources& sources,
     }
   }
   Builder b{sources, out.diagnostics, out.config};
-  static const std::map<std::string, std::pair<bool, std::function<void(Builder&, const RawObject&)>>> kSections = {
-      {"Agent", {false, &Builder::agent}},
-      {"Interface", {true, &Builder::interface}},
-      {"Connector", {true, &Builder::connector}},
-      {"Tunnel", {true, &Builder::tunnel}},
-      {"Child", {true, &Builder::child}},
-      {"Application", {true, &Builder::application}},
-      {"SteeringProfile", {true, &Builder::profile}},
-      {"Policy", {true, &Builder::policy}},
-      {"Onboarding", {false, &Builder::onboarding}},
-  };
   for (const auto& key : order) {
     const RawObject& o = objects.at(key);
     auto s = kSections.find(o.type);
@@ -781,7 +792,7 @@ LoadedConfig build(const std::vector<SourceFile>& files, const Sources& sources,
     } else if (!s->second.first && !o.name.empty()) {
       reject(out.diagnostics, o.where, "[" + o.type + "] takes no name; ignored");
     } else {
-      s->second.second(b, o);
+      (b.*(s->second.second))(o);
     }
   }
   resolve(out.config, out.diagnostics);
@@ -810,6 +821,22 @@ std::string Diagnostic::str() const {
 bool LoadedConfig::has_errors() const {
   return std::any_of(diagnostics.begin(), diagnostics.end(),
                      [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::error; });
+}
+
+std::map<std::string, std::set<std::string>> accepted_keys() {
+  std::map<std::string, std::set<std::string>> out;
+  const Sources sources = Sources::single_directory(".");
+  std::vector<Diagnostic> diags;
+  Config cfg;
+  Builder b{sources, diags, cfg, &out};
+  // An empty section: every reader asks for each of its keys whatever the section holds.
+  for (const auto& [type, section] : kSections) {
+    RawObject o;
+    o.type = type;
+    if (section.first) o.name = "x";
+    (b.*(section.second))(o);
+  }
+  return out;
 }
 
 Result<LoadedConfig> load(const Sources& sources) {
