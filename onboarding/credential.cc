@@ -3,6 +3,8 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 
@@ -19,11 +21,19 @@ namespace {
 constexpr uint32_t kCredentialMagic = 0xBADCC0DE;
 constexpr uint32_t kCredentialVersion = 1;
 
-// Writes the 4-byte counter at the start of a KDF block.
-void set_counter(Bytes& block, uint32_t i) {
-  Bytes counter;
-  put32(counter, i);
-  std::copy(counter.begin(), counter.end(), block.begin());
+using KdfPtr = OpenSslPtr<EVP_KDF, EVP_KDF_free>;
+using KdfCtxPtr = OpenSslPtr<EVP_KDF_CTX, EVP_KDF_CTX_free>;
+
+// `length` bytes from OpenSSL's KDF `name` with `params`; the context holds the key and is
+// cleared by EVP_KDF_CTX_free.
+Result<Secret> derive(const char* what, const char* name, const OSSL_PARAM* params, size_t length) {
+  const KdfPtr kdf(EVP_KDF_fetch(nullptr, name, nullptr));
+  const KdfCtxPtr ctx(kdf ? EVP_KDF_CTX_new(kdf.get()) : nullptr);
+  if (!ctx) return Error{std::string(what) + ": OpenSSL has no " + name, EIO};
+  Secret out(length);
+  if (EVP_KDF_derive(ctx.get(), out.mutable_bytes().data(), length, params) != 1)
+    return Error{std::string(what) + ": " + name + " failed", EIO};
+  return out;
 }
 
 Error crypto_error(const std::string& what) { return Error{"make_credential: " + what, EIO}; }
@@ -113,24 +123,24 @@ Result<Secret> kdfa(uint16_t hash_alg, ByteView key, const std::string& label, B
   const char* md = openssl_digest_name(hash_alg);
   if (!md) return Error{"KDFa: unsupported hash " + alg_name(hash_alg), EINVAL};
   if (bits == 0 || bits % 8 != 0 || bits > 0xffffffffu) return Error{"KDFa: the output size must be a positive multiple of 8 bits", EINVAL};
-  Secret out(bits / 8);
-  Bytes block(4);  // the counter, then label | 0 | contextU | contextV | bits
-  block.insert(block.end(), label.begin(), label.end());
-  block.push_back(0);
-  block.insert(block.end(), context_u.begin(), context_u.end());
-  block.insert(block.end(), context_v.begin(), context_v.end());
-  put32(block, static_cast<uint32_t>(bits));
-  size_t done = 0;
-  for (uint32_t i = 1; done < out.size(); ++i) {
-    set_counter(block, i);
-    auto k = hmac(hash_alg, key, block);
-    if (!k) return k.error();
-    const size_t n = std::min(k->size(), out.size() - done);
-    std::memcpy(out.mutable_bytes().data() + done, k->data(), n);
-    OPENSSL_cleanse(k->data(), k->size());
-    done += n;
-  }
-  return out;
+  // SP 800-108 counter mode with HMAC is KDFa: OpenSSL's KBKDF puts the 32-bit counter first,
+  // then the label ("salt"), the 0x00 separator, the context ("info") and [L]32 with L the
+  // output size in bits.
+  Bytes context(context_u.begin(), context_u.end());
+  context.insert(context.end(), context_v.begin(), context_v.end());
+  int use_l = 1, use_separator = 1;
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MODE, const_cast<char*>("COUNTER"), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_MAC, const_cast<char*>("HMAC"), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(key.data()), key.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(label.data()), label.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, context.data(), context.size()),
+      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_KBKDF_USE_L, &use_l),
+      OSSL_PARAM_construct_int(OSSL_KDF_PARAM_KBKDF_USE_SEPARATOR, &use_separator),
+      OSSL_PARAM_construct_end(),
+  };
+  return derive("KDFa", OSSL_KDF_NAME_KBKDF, params, bits / 8);
 }
 
 Result<Secret> kdfe(uint16_t hash_alg, ByteView z, const std::string& label, ByteView party_u, ByteView party_v,
@@ -138,26 +148,19 @@ Result<Secret> kdfe(uint16_t hash_alg, ByteView z, const std::string& label, Byt
   const char* md = openssl_digest_name(hash_alg);
   if (!md) return Error{"KDFe: unsupported hash " + alg_name(hash_alg), EINVAL};
   if (bits == 0 || bits % 8 != 0) return Error{"KDFe: the output size must be a positive multiple of 8 bits", EINVAL};
-  Secret out(bits / 8);
-  Bytes block(4);
-  block.insert(block.end(), z.begin(), z.end());
-  block.insert(block.end(), label.begin(), label.end());
-  block.push_back(0);
-  block.insert(block.end(), party_u.begin(), party_u.end());
-  block.insert(block.end(), party_v.begin(), party_v.end());
-  size_t done = 0;
-  uint8_t digest[EVP_MAX_MD_SIZE];
-  for (uint32_t i = 1; done < out.size(); ++i) {
-    set_counter(block, i);
-    unsigned int len = 0;
-    if (!EVP_Digest(block.data(), block.size(), digest, &len, EVP_get_digestbyname(md), nullptr)) return Error{"KDFe: hash failed", EIO};
-    const size_t n = std::min<size_t>(len, out.size() - done);
-    std::memcpy(out.mutable_bytes().data() + done, digest, n);
-    done += n;
-  }
-  OPENSSL_cleanse(digest, sizeof digest);
-  OPENSSL_cleanse(block.data(), block.size());
-  return out;
+  // SP 800-56C's one-step KDF with a hash is KDFe: H([i]32 || Z || FixedInfo), the fixed info
+  // being label || 0x00 || partyU || partyV.
+  Bytes info(label.begin(), label.end());
+  info.push_back(0);
+  info.insert(info.end(), party_u.begin(), party_u.end());
+  info.insert(info.end(), party_v.begin(), party_v.end());
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(md), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(z.data()), z.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  return derive("KDFe", OSSL_KDF_NAME_SSKDF, params, bits / 8);
 }
 
 Result<Credential> make_credential(const PublicArea& ek, ByteView ak_name, const Secret& secret) {

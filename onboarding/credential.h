@@ -26,11 +26,13 @@
 namespace sedge::onboarding {
 
 // KDFa (Part 1, 11.4.10.2): HMAC_hash(key, [i]32 || label || 0x00 || context_u || context_v ||
-// [bits]32) for i = 1, 2, ..., concatenated and cut to `bits` (a multiple of 8).
+// [bits]32) for i = 1, 2, ..., concatenated and cut to `bits` (a multiple of 8): SP 800-108's
+// counter mode, computed by OpenSSL's KBKDF.
 Result<Secret> kdfa(uint16_t hash_alg, ByteView key, const std::string& label, ByteView context_u, ByteView context_v,
                     size_t bits);
 // KDFe (Part 1, 11.4.10.3): H([i]32 || Z || label || 0x00 || party_u || party_v), concatenated
-// and cut to `bits`.
+// and cut to `bits` (a multiple of 8): SP 800-56C's one-step KDF with a hash, computed by
+// OpenSSL's SSKDF.
 Result<Secret> kdfe(uint16_t hash_alg, ByteView z, const std::string& label, ByteView party_u, ByteView party_v,
                     size_t bits);
 

@@ -1,7 +1,7 @@
 // The attestation primitives in software: the TPM wire parsers (on public areas, quotes and
 // signatures a TPM made — swtpm, recorded under data/ with the names tpm2_readpublic printed),
-// KDFa and KDFe against OpenSSL's own SP 800-108 and SP 800-56C implementations (known answers
-// taken from `openssl kdf`), MakeCredential's output opened again with the EK's private key the
+// KDFa and KDFe (OpenSSL's KBKDF and SSKDF underneath) against fixed vectors from the TPM 2.0
+// reference implementation and a public TPM test vector set, MakeCredential's output opened again with the EK's private key the
 // way the TPM does, and the AK attribute check. The TPM's side of the same exchanges runs in
 // the lab (tests/lab/onboarding/tpm_attest.sh).
 #include <gtest/gtest.h>
@@ -37,38 +37,61 @@ Bytes bytes_of(const Secret& s) { return Bytes(s.bytes().begin(), s.bytes().end(
 
 // ---- KDFs ----
 
-TEST(Kdf, KdfaMatchesOpensslKbkdfCounterMode) {
-  // openssl kdf -keylen 40 -kdfopt digest:SHA256 -kdfopt mac:HMAC -kdfopt hexkey:00..1f
-  //   -kdfopt salt:STORAGE -kdfopt hexinfo:000b1122334455 KBKDF
-  Bytes key;
-  for (int i = 0; i < 32; ++i) key.push_back(static_cast<uint8_t>(i));
-  const Bytes u = hex("000b11"), v = hex("22334455");
-  auto k = kdfa(alg::kSha256, key, "STORAGE", u, v, 320);
-  ASSERT_TRUE(k.ok()) << k.error().message;
-  EXPECT_EQ(to_hex(bytes_of(*k)), "d1366bebefa060984e741d03733bbaf1cc082e5b32e801c34ff9e7a1b7782b2884a334096f7adece");
-  // The split between the two contexts does not matter, only their concatenation.
-  auto k2 = kdfa(alg::kSha256, key, "STORAGE", hex("000b1122334455"), {}, 320);
-  ASSERT_TRUE(k2.ok());
-  EXPECT_EQ(bytes_of(*k2), bytes_of(*k));
+// KDFa's self-test vector of the TPM 2.0 reference implementation (TPM 2.0 Part 4,
+// KdfTestData.h: the key, the label "KDFSELFTESTLABEL", contextU and contextV, 160 bits out),
+// for each hash the reference code holds an answer for.
+TEST(Kdf, KdfaTpmReferenceSelfTest) {
+  const Bytes key = hex("271fa08bbdc5060ec3dfa928ff9b73123a12da0c");
+  const Bytes u = hex("ce244f395dca7391"), v = hex("da504031ddf12e83");
+  const struct {
+    uint16_t hash;
+    const char* out;
+  } cases[] = {
+      {alg::kSha1, "55b5a7184aa07423c47dae766c26a2377d7cf851"},
+      {alg::kSha256, "bb0259e1c8ba607e6a2cd704b69a902e9ade84c4"},
+      {alg::kSha384, "1dce70c9113eb2dba47bd9cfc72bf46f45b09312"},
+      {alg::kSha512, "8be2c1b85b78569b9fa759f5857c56d684810fd3"},
+  };
+  for (const auto& c : cases) {
+    auto k = kdfa(c.hash, key, "KDFSELFTESTLABEL", u, v, 160);
+    ASSERT_TRUE(k.ok()) << k.error().message;
+    EXPECT_EQ(to_hex(bytes_of(*k)), c.out) << alg_name(c.hash);
+  }
+  // Only the concatenation of the two contexts counts, not where it is split.
+  Bytes uv = u;
+  uv.insert(uv.end(), v.begin(), v.end());
+  auto joined = kdfa(alg::kSha256, key, "KDFSELFTESTLABEL", uv, {}, 160);
+  ASSERT_TRUE(joined.ok());
+  EXPECT_EQ(to_hex(bytes_of(*joined)), "bb0259e1c8ba607e6a2cd704b69a902e9ade84c4");
 }
 
-TEST(Kdf, KdfaSha384NoContext) {
-  // openssl kdf -keylen 48 -kdfopt digest:SHA384 -kdfopt mac:HMAC
-  //   -kdfopt hexkey:0f0e0d0c0b0a09080706050403020100 -kdfopt salt:INTEGRITY KBKDF
-  auto k = kdfa(alg::kSha384, hex("0f0e0d0c0b0a09080706050403020100"), "INTEGRITY", {}, {}, 384);
-  ASSERT_TRUE(k.ok());
-  EXPECT_EQ(to_hex(bytes_of(*k)),
-            "af360542072799dcfeaee2e21760d5f50a87b915fe25b3fa2e049595f2969510aed55e36cf0b74beca339175be322b41");
-}
-
-TEST(Kdf, KdfeMatchesOpensslSskdf) {
-  // openssl kdf -keylen 48 -kdfopt digest:SHA256 -kdfopt hexkey:11*32
-  //   -kdfopt hexinfo:4944454e5449545900aabbccddee SSKDF  ("IDENTITY\0" || U || V)
-  const Bytes z(32, 0x11);
-  auto k = kdfe(alg::kSha256, z, "IDENTITY", hex("aabb"), hex("ccddee"), 384);
-  ASSERT_TRUE(k.ok());
-  EXPECT_EQ(to_hex(bytes_of(*k)),
-            "d017e4090ffd603e15890d06541cadeabbdf6be7acd3deb6fa3d6dfafdee1f2b211ac82efca9cb00e5aa02e1bf5074a3");
+// KDFe vectors of the public TPM crypto test vector set (tpm-test-vectors, vectors/kdfe.json:
+// made with go-tpm and checked against a TPM simulator), those with whole-byte outputs: one
+// hash block and a part of the next (SHA-256, 336 and 496 bits) and a part of one (SHA-384).
+TEST(Kdf, KdfeTestVectors) {
+  const struct {
+    const char* name;
+    uint16_t hash;
+    const char *z, *use, *u, *v;
+    size_t bits;
+    const char* out;
+  } cases[] = {
+      {"35_SHA256_336", alg::kSha256, "8995a6318a0217c7c7bf543f50da29016c4ff2a1ea5daf54ebcb00", "INTEGRITY",
+       "8852f14d8e9b68", "74ff", 336,
+       "92343ef558feb95fd14838f9ca39c8618598a7eeb31af7fc276030b8c3ff326d4870f190e54abbec9da4"},
+      {"38_SHA256_496", alg::kSha256, "00", "OBFUSCATE", "ebcb3cd4a002941ed496ef1d32a70b0b7f6f05b8a51803d5a9ff9b",
+       "a1f79a7ee2beee21e2bfaee67769874687bfe21b2468fc8e721b6e967e12ff", 496,
+       "dcd14d72e0d5d8ec15b5ea15ae060e02f0e042f3af7efbd73650bb4457d73b060ef8f78bdf8cea099fe98fad6359bcfe92c1c6be8a157c"
+       "1064c85ada3ad2"},
+      {"58_SHA384_232", alg::kSha384, "ff1f419e5f1dbb2077d6a82e82a928a56bedf5c8c223a10c6646ca5f0db99f91f0", "XOR",
+       "6dcf4b9a62a0438b83c7e27d18ecd75075341ae7bd1d3a2615ff09885363abcef324eb1396816c3bb196",
+       "004352c8abc6f41bc955e09f9eeab29e83b3451f", 232, "af807b1ff3cf665c976579e765cb93d6c1f35159364fb8e5b6f1742015"},
+  };
+  for (const auto& c : cases) {
+    auto k = kdfe(c.hash, hex(c.z), c.use, hex(c.u), hex(c.v), c.bits);
+    ASSERT_TRUE(k.ok()) << c.name << ": " << k.error().message;
+    EXPECT_EQ(to_hex(bytes_of(*k)), c.out) << c.name;
+  }
 }
 
 TEST(Kdf, RefusesBadArguments) {
