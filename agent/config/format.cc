@@ -177,6 +177,7 @@ std::string format_effective(const Config& c) {
   w.section("Agent");
   w.key("LogLevel", c.log_level);
   w.key("KeyLogDirectory", c.key_log_directory);
+  w.key("SteeringFlowCacheSize", c.steering_flow_cache_size);
   std::string out = w.str();
   for (const auto& [n, i] : c.interfaces) out += "\n" + one(i, write_interface);
   for (const auto& [n, x] : c.connectors) out += "\n" + one(x, write_connector);

@@ -192,6 +192,7 @@ struct Onboarding {
 struct Config {
   std::string log_level = "info";
   std::string key_log_directory;  // debugging only: IKE and ESP keys for Wireshark (empty: off)
+  uint32_t steering_flow_cache_size = 65536;  // flows whose steering decision is cached (0: no cache)
   std::map<std::string, Interface> interfaces;
   std::map<std::string, Connector> connectors;
   std::map<std::string, Tunnel> tunnels;
