@@ -331,7 +331,7 @@ int Daemon::connector_describe(sd_bus_message* m, void* self, sd_bus_error* err)
   return sd_bus_reply_method_return(m, "s", j.dump().c_str());
 }
 
-int check_config(const config::Sources& sources) {
+int check_config(const config::Sources& sources, CheckMode mode) {
   auto loaded = config::load(sources);
   if (!loaded) {
     std::cerr << "sedged: " << loaded.error().message << "\n";
@@ -339,7 +339,12 @@ int check_config(const config::Sources& sources) {
   }
   for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
   std::cout << config::format_effective(loaded->config);
-  return loaded->has_errors() ? 1 : 0;
+  if (!loaded->has_errors()) return 0;
+  if (mode == CheckMode::startable) {
+    std::cerr << "sedged: the objects above with errors are left out; the rest starts\n";
+    return 0;
+  }
+  return 1;
 }
 
 }  // namespace sedge::agent

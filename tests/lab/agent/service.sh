@@ -1,7 +1,7 @@
 #!/bin/sh
 # sedged as a real systemd service in a disposable machine: installed unit verified, started
 # (Type=notify, STATUS=), reloaded with a good and a bad drop-in, restarted by the watchdog
-# when hung, structured journal fields, clean stop.
+# when hung, structured journal fields, started with one bad tunnel (the rest runs), clean stop.
 set -eu
 . "$SEDGE_SOURCE_DIR/tests/lab/agent/install.sh"
 install_sedge
@@ -56,6 +56,16 @@ done
 [ "$(show NRestarts)" -ge 1 ] || fail "NRestarts did not move"
 journalctl -u sedged --no-pager | grep -i "watchdog timeout" | tail -1
 echo "restarted: pid $pid -> $(show MainPID), NRestarts=$(show NRestarts)"
+
+echo "== a tunnel with a bad value at start: left out, the rest starts (ExecStartPre= passes)"
+printf '[Tunnel site1-secondary]\nDpdIntervalSec=ten\n' > /etc/sedge/sedge.conf.d/90-bad.conf
+systemctl restart sedged || fail "one bad tunnel kept the service from starting"
+[ "$(show ActiveState)" = active ] || fail "not active with one bad tunnel"
+sedgectl status | grep -q "site1-primary" || fail "the good tunnel is not running"
+sedgectl status | grep -q "site1-secondary" && fail "the bad tunnel was not left out"
+journalctl -u sedged --no-pager | grep "90-bad.conf:2" | tail -1
+journalctl -u sedged --no-pager | grep -q "90-bad.conf:2" || fail "the journal does not name the bad file and line"
+rm /etc/sedge/sedge.conf.d/90-bad.conf
 
 echo "== stop"
 systemctl stop sedged
