@@ -143,6 +143,31 @@ struct Tpm::Impl {
     return session;
   }
 
+  // A salted HMAC session that authorises nothing and only encrypts parameters (AES-128-CFB):
+  // its salt goes to the TPM encrypted to `tpm_key` (the EK or the storage root key), so the
+  // session key, and the key of every parameter it encrypts, is known to this process and the
+  // TPM that holds that key only. What crosses the bus between them (a resource manager, an
+  // interposer on the TPM's bus, a TCTI log) sees the encrypted form. `attributes`:
+  // TPMA_SESSION_DECRYPT for the command's first parameter, TPMA_SESSION_ENCRYPT for the
+  // response's.
+  Result<ESYS_TR> encryption_session(ESYS_TR tpm_key, TPMA_SESSION attributes) {
+    TPMT_SYM_DEF symmetric{};
+    symmetric.algorithm = TPM2_ALG_AES;
+    symmetric.keyBits.aes = 128;
+    symmetric.mode.aes = TPM2_ALG_CFB;
+    ESYS_TR session = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_StartAuthSession(esys, tpm_key, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nullptr,
+                                       TPM2_SE_HMAC, &symmetric, TPM2_ALG_SHA256, &session);
+    if (rc != TSS2_RC_SUCCESS) return tpm_error("starting a salted session for parameter encryption", rc);
+    const TPMA_SESSION mask = TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT | TPMA_SESSION_CONTINUESESSION;
+    rc = Esys_TRSess_SetAttributes(esys, session, attributes | TPMA_SESSION_CONTINUESESSION, mask);
+    if (rc != TSS2_RC_SUCCESS) {
+      Esys_FlushContext(esys, session);
+      return tpm_error("setting the session's encryption attributes", rc);
+    }
+    return session;
+  }
+
   Result<uint32_t> persist(ESYS_TR object, uint32_t handle) {
     ESYS_TR out = ESYS_TR_NONE;
     TSS2_RC rc = Esys_EvictControl(esys, ESYS_TR_RH_OWNER, object, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, handle, &out);
@@ -167,7 +192,13 @@ struct Tpm::Impl {
         if (!session) return session.error();
         s.tr = *session;
       }
-      TSS2_RC rc = Esys_Create(esys, parent, parent_ek ? s.tr : ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+      // The new key's sensitive data (inSensitive) crosses the bus encrypted, and the response's
+      // private part besides the parent's own wrapping, by a session salted to the parent.
+      Flush enc{esys};
+      auto e = encryption_session(parent, TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT);
+      if (!e) return e.error().context("creating a key");
+      enc.tr = *e;
+      TSS2_RC rc = Esys_Create(esys, parent, parent_ek ? s.tr : ESYS_TR_PASSWORD, enc.tr, ESYS_TR_NONE, &sensitive,
                                &*in_public, &outside, &pcrs, &priv, &pub, nullptr, nullptr, nullptr);
       if (rc != TSS2_RC_SUCCESS) return tpm_error("creating a key", rc);
     }
@@ -375,8 +406,14 @@ Result<Secret> Tpm::activate_credential(uint32_t ek_handle, uint32_t ak_handle, 
   auto s = impl_->ek_session(ek_pub->area);
   if (!s) return s.error();
   session.tr = *s;
+  // The recovered secret (certInfo, the response's first parameter) comes back encrypted by a
+  // session salted to the EK: only this process and the TPM holding the EK see it in clear.
+  Flush enc{impl_->esys};
+  auto e = impl_->encryption_session(*ek, TPMA_SESSION_DECRYPT | TPMA_SESSION_ENCRYPT);
+  if (!e) return e.error().context("TPM2_ActivateCredential");
+  enc.tr = *e;
   TPM2B_DIGEST* cert_info = nullptr;
-  TSS2_RC rc = Esys_ActivateCredential(impl_->esys, *ak, *ek, ESYS_TR_PASSWORD, session.tr, ESYS_TR_NONE, &blob, &secret, &cert_info);
+  TSS2_RC rc = Esys_ActivateCredential(impl_->esys, *ak, *ek, ESYS_TR_PASSWORD, session.tr, enc.tr, &blob, &secret, &cert_info);
   OPENSSL_cleanse(&blob, sizeof blob);
   if (rc != TSS2_RC_SUCCESS) return tpm_error("TPM2_ActivateCredential (a credential for another EK or AK, or altered)", rc);
   Secret out(std::span<const uint8_t>(cert_info->buffer, cert_info->size));

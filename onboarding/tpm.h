@@ -7,6 +7,9 @@
 //     primary, persisted (create_ak); its attributes are checked after creation;
 //   - TPM2_ActivateCredential with the EK's PolicySecret(TPM_RH_ENDORSEMENT) session, which
 //     recovers the conductor's secret only if the AK lives next to the EK (activate_credential);
+//     the secret comes back encrypted (AES-128-CFB) by a session salted to the EK, as the AK's
+//     and the TLS key's sensitive part goes to TPM2_Create by one salted to their parent, so
+//     nothing between this process and the TPM (resource manager, bus, TCTI log) sees either;
 //   - TPM2_Quote over a nonce and PCRs with the AK (quote);
 //   - a persisted, non-restricted signing key for the router's TLS certificate that OpenSSL's
 //     tpm2 provider uses as "handle:0x81008003" (create_tls_key).
