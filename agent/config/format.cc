@@ -76,6 +76,8 @@ void write_tunnel(Writer& w, const Tunnel& t) {
   w.key("ChildLifetimeSec", t.child_lifetime_sec);
   w.key("DpdIntervalSec", t.dpd_interval_sec);
   w.key("DpdTimeoutSec", t.dpd_timeout_sec);
+  w.key("RetransmitTimeoutSec", t.retransmit_timeout_sec);
+  w.key("RetransmitTries", t.retransmit_tries);
   w.flag("NatTraversal", t.nat_traversal);
   w.key("Fragmentation", to_string(t.fragmentation));
   w.key("FragmentSize", t.fragment_size);

@@ -424,6 +424,8 @@ struct Builder {
     r.scalar("ChildLifetimeSec", uint_in(60, 604800), [&](uint32_t v) { t.child_lifetime_sec = v; });
     r.scalar("DpdIntervalSec", uint_in(0, 3600), [&](uint32_t v) { t.dpd_interval_sec = v; });
     r.scalar("DpdTimeoutSec", uint_in(1, 3600), [&](uint32_t v) { t.dpd_timeout_sec = v; });
+    r.scalar("RetransmitTimeoutSec", uint_in(1, 60), [&](uint32_t v) { t.retransmit_timeout_sec = v; });
+    r.scalar("RetransmitTries", uint_in(0, 20), [&](uint32_t v) { t.retransmit_tries = v; });
     r.scalar("NatTraversal", parse_bool, [&](bool v) { t.nat_traversal = v; });
     r.scalar("Fragmentation", enum_parser(kFragmentations), [&](Fragmentation v) { t.fragmentation = v; });
     r.scalar("FragmentSize", uint_in(576, 65535), [&](uint32_t v) { t.fragment_size = v; });

@@ -113,6 +113,8 @@ struct Tunnel {
   uint32_t child_lifetime_sec = 3600;
   uint32_t dpd_interval_sec = 10;
   uint32_t dpd_timeout_sec = 30;
+  uint32_t retransmit_timeout_sec = 4;  // the first retransmission of our requests (charon.retransmit_timeout)
+  uint32_t retransmit_tries = 5;        // then each 1.8 times the last, this many (charon.retransmit_tries)
   bool nat_traversal = true;  // IKE and ESP on UDP 4500
   Fragmentation fragmentation = Fragmentation::yes;  // IKE fragmentation (RFC 7383)
   uint32_t fragment_size = 1280;  // the largest IP datagram of an IKE fragment (charon.fragment_size)

@@ -54,6 +54,7 @@ std::string fingerprint(const config::Config& c, const config::Tunnel& t) {
                   (t.remote_id ? t.remote_id->str() : "") + "|" + config::to_string(t.routing) + "|" +
                   std::to_string(t.ike_lifetime_sec) + "|" + std::to_string(t.child_lifetime_sec) + "|" +
                   std::to_string(t.dpd_interval_sec) + "|" + std::to_string(t.dpd_timeout_sec) + "|" +
+                  std::to_string(t.retransmit_timeout_sec) + "|" + std::to_string(t.retransmit_tries) + "|" +
                   config::to_string(c.auth_method_for(t)) + "|" + c.certificate_for(t) + "|" + c.ca_path_for(t);
   for (const auto& p : t.ike_proposals) f += "|i:" + p;
   for (const auto& p : t.esp_proposals) f += "|e:" + p;

@@ -99,6 +99,8 @@ Result<ike::SaConfig> sa_config(const config::Config& cfg, const std::string& na
   c.nat_traversal = t.nat_traversal;
   c.dpd_interval = std::chrono::seconds(t.dpd_interval_sec);
   c.dpd_timeout = std::chrono::seconds(t.dpd_timeout_sec);
+  c.retransmit.timeout = std::chrono::seconds(t.retransmit_timeout_sec);
+  c.retransmit.tries = static_cast<int>(t.retransmit_tries);
   c.child_lifetime = std::chrono::seconds(t.child_lifetime_sec);
   c.ike_lifetime = std::chrono::seconds(t.ike_lifetime_sec);
   return c;
