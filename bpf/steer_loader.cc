@@ -6,13 +6,30 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 
+#include "common/log.h"
 #include "steer.skel.h"
 
 namespace sedge::bpf {
 namespace {
+
+// libbpf's own messages (the verifier's log among them) go to the journal at their level,
+// not to stderr where a service's would be lost or unleveled.
+int libbpf_to_journal(enum libbpf_print_level level, const char* format, va_list args) {
+  char text[1024];
+  const int n = std::vsnprintf(text, sizeof text, format, args);
+  if (n <= 0) return n;
+  std::string_view line(text, std::min(static_cast<size_t>(n), sizeof text - 1));
+  while (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  const log::Level l = level == LIBBPF_WARN ? log::Level::warning : level == LIBBPF_INFO ? log::Level::info : log::Level::debug;
+  log::write(l, "libbpf: " + std::string(line), {{"SUBSYSTEM", "libbpf"}});
+  return n;
+}
 
 Error bpf_error(const std::string& what, int err) {
   const int e = err < 0 ? -err : err;
@@ -67,6 +84,8 @@ Result<std::unique_ptr<SteerProgram>> SteerProgram::load(const std::string& pin_
   std::error_code ec;
   std::filesystem::create_directories(pin_dir, ec);
   if (ec) return Error{"creating the BPF pin directory " + pin_dir + ": " + ec.message() + " (is bpffs mounted?)", ec.value()};
+  static std::once_flag print_set;
+  std::call_once(print_set, [] { libbpf_set_print(libbpf_to_journal); });
   LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir.c_str());
   std::unique_ptr<SteerProgram> p(new SteerProgram());
   p->skel_ = steer_bpf__open_opts(&opts);

@@ -48,6 +48,31 @@ const char* level_name(Level l) {
   return "info";
 }
 
+void emit(Level l, std::string_view message_id, std::string_view message, std::initializer_list<Field> fields) {
+  if (static_cast<int>(l) > static_cast<int>(level())) return;
+
+  std::vector<std::string> lines;
+  lines.reserve(fields.size() + 4);
+  lines.push_back("MESSAGE=" + std::string(message));
+  lines.push_back("PRIORITY=" + std::to_string(static_cast<int>(l)));
+  lines.push_back("SYSLOG_IDENTIFIER=" + std::string(program_invocation_short_name));
+  if (!message_id.empty()) lines.push_back("MESSAGE_ID=" + std::string(message_id));
+  for (const auto& f : fields) lines.push_back("SEDGE_" + std::string(f.key) + "=" + f.value);
+  std::vector<iovec> iov;
+  iov.reserve(lines.size());
+  for (auto& s : lines) iov.push_back({s.data(), s.size()});
+  sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
+
+  static const bool mirror = !stderr_is_journal();
+  if (!mirror) return;
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  std::string line = std::string(level_name(l)) + ": " + std::string(message);
+  for (const auto& f : fields) line += " " + std::string(f.key) + "=" + f.value;
+  line += "\n";
+  fputs(line.c_str(), stderr);
+}
+
 }  // namespace
 
 void set_level(Level l) { threshold().store(l); }
@@ -66,28 +91,10 @@ bool parse_level(std::string_view name, Level& out) {
   return false;
 }
 
-void write(Level l, std::string_view message, std::initializer_list<Field> fields) {
-  if (static_cast<int>(l) > static_cast<int>(level())) return;
+void write(Level l, std::string_view message, std::initializer_list<Field> fields) { emit(l, {}, message, fields); }
 
-  std::vector<std::string> lines;
-  lines.reserve(fields.size() + 3);
-  lines.push_back("MESSAGE=" + std::string(message));
-  lines.push_back("PRIORITY=" + std::to_string(static_cast<int>(l)));
-  lines.push_back("SYSLOG_IDENTIFIER=" + std::string(program_invocation_short_name));
-  for (const auto& f : fields) lines.push_back("SEDGE_" + std::string(f.key) + "=" + f.value);
-  std::vector<iovec> iov;
-  iov.reserve(lines.size());
-  for (auto& s : lines) iov.push_back({s.data(), s.size()});
-  sd_journal_sendv(iov.data(), static_cast<int>(iov.size()));
-
-  static const bool mirror = !stderr_is_journal();
-  if (!mirror) return;
-  static std::mutex mu;
-  std::lock_guard lock(mu);
-  std::string line = std::string(level_name(l)) + ": " + std::string(message);
-  for (const auto& f : fields) line += " " + std::string(f.key) + "=" + f.value;
-  line += "\n";
-  fputs(line.c_str(), stderr);
+void write(Level l, MessageId id, std::string_view message, std::initializer_list<Field> fields) {
+  emit(l, id.id, message, fields);
 }
 
 }  // namespace sedge::log

@@ -16,6 +16,7 @@
 //     checkak AK_PUBLIC
 // Files: public areas are TPM2B_PUBLIC, credentials tpm2-tools' layout, signatures
 // TPMT_SIGNATURE, attestations TPMS_ATTEST — the formats tpm2-tools reads and writes.
+#include <getopt.h>
 #include <openssl/x509.h>
 
 #include <cstdio>
@@ -52,6 +53,13 @@ struct Args {
 int fail(const std::string& message) {
   std::cerr << "sedge-tpm: " << message << "\n";
   return 1;
+}
+
+int usage();
+
+int arg_error(const std::string& message) {
+  std::cerr << "sedge-tpm: " << message << "\n";
+  return usage();
 }
 
 int usage() {
@@ -122,16 +130,57 @@ Result<std::vector<PcrSelection>> parse_pcrs(const std::string& spec) {
   return out;
 }
 
-Args parse_args(int argc, char** argv, int from) {
-  Args a;
-  for (int i = from; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--", 2) == 0 && i + 1 < argc) {
-      a.opt[argv[i] + 2] = argv[i + 1];
-      ++i;
-    } else {
-      a.pos.emplace_back(argv[i]);
-    }
+// Each command's options, all with a value; a handle's value is checked here, so that a bad
+// one is an argument error (exit 2) before the TPM is opened.
+const std::map<std::string, std::vector<std::string>, std::less<>> kCommandOptions = {
+    {"ek", {"persist", "public"}},
+    {"ekcert", {}},
+    {"idtoken", {}},
+    {"ak", {"type", "parent", "ek-profile", "ek-handle", "handle", "public"}},
+    {"activate", {"ek-handle", "ak-handle"}},
+    {"quote", {"ak-handle"}},
+    {"tlskey", {"type", "handle"}},
+    {"readpublic", {}},
+    {"evict", {}},
+    {"makecred", {"ek-public", "ek-cert", "ek-profile"}},
+    {"verifyquote", {}},
+    {"checkak", {}},
+};
+
+bool is_handle_option(const std::string& name) {
+  return name == "persist" || name == "ek-handle" || name == "ak-handle" || name == "handle";
+}
+
+// The offending option of a getopt_long '?' or ':' (opterr off).
+std::string bad_option(char** argv) {
+  const char* arg = optind > 0 ? argv[optind - 1] : "";
+  if (std::strncmp(arg, "--", 2) == 0 || optopt == 0) return arg;
+  return std::string("-") + static_cast<char>(optopt);
+}
+
+// argv[0] is the command.
+Result<Args> parse_args(int argc, char** argv) {
+  const auto spec = kCommandOptions.find(argv[0]);
+  if (spec == kCommandOptions.end()) return Error{std::string("unknown command '") + argv[0] + "'", EINVAL};
+  std::vector<option> longs;
+  for (size_t k = 0; k < spec->second.size(); ++k) {
+    longs.push_back({spec->second[k].c_str(), required_argument, nullptr, static_cast<int>(256 + k)});
   }
+  longs.push_back({nullptr, 0, nullptr, 0});
+  Args a;
+  opterr = 0;
+  optind = 0;  // glibc: start over
+  int c;
+  while ((c = getopt_long(argc, argv, ":", longs.data(), nullptr)) != -1) {
+    if (c == ':') return Error{"option '" + bad_option(argv) + "' needs a value", EINVAL};
+    if (c < 256) return Error{"unknown option '" + bad_option(argv) + "' for " + spec->first, EINVAL};
+    const std::string& name = spec->second[static_cast<size_t>(c - 256)];
+    if (is_handle_option(name)) {
+      if (auto h = parse_handle(optarg); !h) return Error{"--" + name + ": " + h.error().message, EINVAL};
+    }
+    a.opt[name] = optarg;
+  }
+  for (int i = optind; i < argc; ++i) a.pos.emplace_back(argv[i]);
   return a;
 }
 
@@ -303,14 +352,21 @@ int tlskey_command(Tpm& tpm, const Args& a) {
 
 int main(int argc, char** argv) {
   std::string tcti = "device:/dev/tpmrm0";
-  int i = 1;
-  if (argc > 2 && std::strcmp(argv[1], "--tcti") == 0) {
-    tcti = argv[2];
-    i = 3;
+  static const option kGlobal[] = {{"tcti", required_argument, nullptr, 't'}, {"help", no_argument, nullptr, 'h'},
+                                   {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  int c;
+  while ((c = getopt_long(argc, argv, "+:h", kGlobal, nullptr)) != -1) {
+    if (c == 't') tcti = optarg;
+    else if (c == 'h') return usage(), 0;
+    else if (c == ':') return arg_error("option '" + bad_option(argv) + "' needs a value");
+    else return arg_error("unknown option '" + bad_option(argv) + "'");
   }
-  if (i >= argc) return usage();
-  const std::string cmd = argv[i];
-  const Args a = parse_args(argc, argv, i + 1);
+  if (optind >= argc) return usage();
+  const std::string cmd = argv[optind];
+  auto parsed = parse_args(argc - optind, argv + optind);
+  if (!parsed) return arg_error(parsed.error().message);
+  const Args& a = *parsed;
   if (cmd == "makecred") return makecred(a);
   if (cmd == "verifyquote") return verifyquote(a);
   if (cmd == "checkak") return checkak(a);
@@ -356,6 +412,5 @@ int main(int argc, char** argv) {
     std::printf("evicted 0x%08x\n", *h);
     return 0;
   }
-  std::cerr << "sedge-tpm: unknown command " << cmd << "\n";
-  return usage();
+  return arg_error("wrong arguments for " + cmd);
 }

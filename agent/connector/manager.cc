@@ -11,6 +11,7 @@
 
 #include "agent/connector/tunnel_config.h"
 #include "common/log.h"
+#include "common/message_ids.h"
 #include "netlink/ownership.h"
 
 namespace sedge::connector {
@@ -167,7 +168,7 @@ class Manager::Runner {
     switch (e.kind) {
       case ike::SaEventKind::up:
         wait_ = kFirstBackoff;
-        log::notice("tunnel " + name_ + " up: " + e.text, {{"TUNNEL", name_}, {"CONNECTOR", connector_}});
+        log::notice(log::kTunnelUp, "tunnel " + name_ + " up: " + e.text, {{"TUNNEL", name_}, {"CONNECTOR", connector_}});
         set(RunState::up, "");
         break;
       case ike::SaEventKind::down:
@@ -176,6 +177,8 @@ class Manager::Runner {
         if (!stopping_) fail(Error{e.text, 0});
         break;
       default:
+        if (e.kind == ike::SaEventKind::child_rekeyed) ++child_rekeys_;
+        if (e.kind == ike::SaEventKind::ike_rekeyed) ++ike_rekeys_;
         log::info("tunnel " + name_ + ": " + e.text, {{"TUNNEL", name_}});
         notify();
         break;
@@ -198,6 +201,8 @@ class Manager::Runner {
     v.reqid = netlink::kReqidFirst + key_ * kReqidsPerTunnel;
     v.ike_suite = sa_.suite.ike_name();
     v.esp_suite = sa_.suite.esp_name();
+    v.child_rekeys = child_rekeys_;
+    v.ike_rekeys = ike_rekeys_;
     const ike::IkeSa* sa = ike_;
     if (sa && sa->current()) {
       v.spi_i = sa->current()->spi_i;
@@ -277,7 +282,7 @@ class Manager::Runner {
 
   void fail(const Error& e) {
     if (admin_down_) return set(RunState::down, e.message);
-    log::warning("tunnel " + name_ + ": " + e.message + "; retrying in " + std::to_string(wait_.count()) + " s",
+    log::warning(log::kTunnelDown, "tunnel " + name_ + ": " + e.message + "; retrying in " + std::to_string(wait_.count()) + " s",
                  {{"TUNNEL", name_}, {"CONNECTOR", connector_}});
     set(RunState::backoff, e.message);
     arm(wait_);
@@ -330,6 +335,7 @@ class Manager::Runner {
   RunState state_ = RunState::down;
   uint64_t since_ = realtime_usec();
   std::string last_error_;
+  uint64_t child_rekeys_ = 0, ike_rekeys_ = 0;
   std::chrono::seconds wait_ = kFirstBackoff;
   sd_event_source* timer_ = nullptr;
   bool admin_down_ = false;

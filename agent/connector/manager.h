@@ -44,6 +44,7 @@ struct TunnelView {
   std::string ike_suite, esp_suite;
   bool behind_nat = false;
   std::vector<ChildView> children;
+  uint64_t child_rekeys = 0, ike_rekeys = 0;  // since the tunnel was created (metrics)
 };
 
 // The kernel objects of a tunnel besides its CHILD_SAs; the netlink layer in sedged, a fake in

@@ -45,6 +45,9 @@ void usage() {
                "  monitor              print the tunnels' state changes as they happen, one line\n"
                "                       each with its time, until interrupted (Ctrl-C)\n"
                "  describe             the whole state as JSON (org.sedge.Agent1.Describe)\n"
+               "  metrics              the daemon's metrics in the Prometheus text format (tunnels,\n"
+               "                       SA counters, rekeys, failovers, steering counters,\n"
+               "                       onboarding), for the node exporter's textfile collector\n"
                "  reload               re-read the configuration; a bad one is refused and the\n"
                "                       running one stays (exit status 1)\n"
                "  check [--config-dir DIR]...\n"
@@ -316,6 +319,7 @@ constexpr CommandSpec kCommands[] = {
     {"status", 0, 1, "NAME"}, {"list", 0, 0, ""},          {"sa", 0, 0, ""},
     {"steering", 0, 0, ""},   {"up", 1, 1, "tunnel NAME"}, {"down", 1, 1, "tunnel NAME"},
     {"monitor", 0, 0, ""},    {"describe", 0, 0, ""},      {"reload", 0, 0, ""},
+    {"metrics", 0, 0, ""},
     {"check", 0, 0, ""},      {"help", 0, 0, ""},
 };
 
@@ -389,6 +393,12 @@ int run(const std::string& command, const Options& o) {
   }
   if (command == "up" || command == "down")
     return tunnel_action(bus.get(), command, o.args[0], o.json);
+  if (command == "metrics") {
+    Reply r = call(bus.get(), "Metrics");
+    if (!r.error.empty()) return fail(command, r.error);
+    std::cout << r.text;
+    return 0;
+  }
   if (command == "monitor") return monitor(bus.get(), o);
 
   std::string error;
@@ -465,7 +475,18 @@ int main(int argc, char** argv) {
     }
   }
   const std::string command = optind < argc ? argv[optind] : "status";
-  if (command == "onboard") return sedge::ctl::onboard_command(argc - optind, argv + optind);
+  if (command == "onboard") {
+    auto call_daemon = [](const char* method, bool user_bus) -> sedge::ctl::DaemonReply {
+      sd_bus* raw = nullptr;
+      if (int r = user_bus ? sd_bus_open_user(&raw) : sd_bus_open_system(&raw); r < 0) {
+        return {"", std::string("cannot connect to the D-Bus bus: ") + std::strerror(-r)};
+      }
+      BusPtr bus(raw);
+      Reply r = call(bus.get(), method);
+      return {r.text, r.error};
+    };
+    return sedge::ctl::onboard_command(argc - optind, argv + optind, call_daemon, o.json, o.user_bus);
+  }
   const CommandSpec* spec = nullptr;
   for (const auto& s : kCommands) {
     if (command == s.name) spec = &s;

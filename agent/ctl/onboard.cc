@@ -1,31 +1,34 @@
 #include "agent/ctl/onboard.h"
 
+#include <getopt.h>
+#include <time.h>
 
-#include <atomic>
-#include <csignal>
 #include <cstring>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "agent/config/config.h"
-#include "agent/daemon/onboarding_task.h"
+#include "agent/ctl/render.h"
 #include "onboarding/idtoken.h"
 #include "onboarding/router.h"
+#include "onboarding/tpm.h"
+#include "onboarding/tpm_wire.h"
 
 namespace sedge::ctl {
 namespace {
 
-std::atomic<bool> g_stop{false};
-
 void usage() {
-  std::cerr << "Usage: sedgectl onboard [--config-dir DIR]... COMMAND\n"
-               "  export-idtoken   print the device ID token (EK certificate and key, or with "
-               "Identity=idevid\n"
-               "                   the IDevID certificate and key; MAC, router ID)\n"
-               "                   for the operator to register with the conductor\n"
-               "  run              onboard with the token in TokenFile= (once), then hold the\n"
-               "                   management channel until interrupted\n"
-               "  status           the onboarding on record\n"
+  std::cout << "Usage: sedgectl onboard [--config-dir DIR]... [--json] [--user-bus] COMMAND\n"
+               "  export-idtoken   print the device ID token (EK certificate and key, or with\n"
+               "                   Identity=idevid the IDevID certificate and key; MAC, router ID)\n"
+               "                   for the operator to register with the conductor (the TPM of\n"
+               "                   --config-dir's [Onboarding], here, without the daemon)\n"
+               "  run              have sedged onboard with the token in TokenFile= (unless it is\n"
+               "                   onboarding or onboarded), and follow it until the management\n"
+               "                   channel is up (exit 0) or onboarding failed (exit 1)\n"
+               "  status           where sedged's onboarding stands (exit 3: not onboarded)\n"
                "  reset            forget the onboarding on record (to onboard again)\n";
 }
 
@@ -34,99 +37,125 @@ int fail(const std::string& message) {
   return 1;
 }
 
+int arg_error(const std::string& message) {
+  std::cerr << "sedgectl onboard: " << message << "\nTry 'sedgectl onboard --help'.\n";
+  return 2;
+}
+
+Result<config::Onboarding> local_onboarding(const std::vector<std::string>& dirs) {
+  auto sources = config::Sources::from_environment();
+  if (!dirs.empty()) sources.directories.assign(dirs.begin(), dirs.end());
+  auto loaded = config::load(sources);
+  if (!loaded) return loaded.error();
+  for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
+  if (loaded->has_errors()) return Error{"the configuration has errors", EINVAL};
+  if (!loaded->config.onboarding) return Error{"no [Onboarding] section in the configuration", ENOENT};
+  return *loaded->config.onboarding;
+}
+
 int export_idtoken(const config::Onboarding& o) {
   if (o.interface.empty()) return fail(o.where.str() + ": [Onboarding] needs Interface= (whose MAC identifies the router)");
   auto mac = onboarding::interface_mac(o.interface);
   if (!mac) return fail(mac.error().message);
   auto tpm = onboarding::Tpm::open(o.tcti);
   if (!tpm) return fail(tpm.error().message);
+  auto profile = onboarding::parse_ek_profile(o.ek_profile);
+  if (!profile) return fail(profile.error().message);
   auto token = o.identity == "idevid"
-                   ? onboarding::idevid_id_token(**tpm, o.router_id, *mac, o.idevid_certificate,
-                                                 o.idevid_key_handle)
-                   : onboarding::device_id_token(**tpm, o.router_id, *mac,
-                                                 agent::router_options(o).ek_profile);
+                   ? onboarding::idevid_id_token(**tpm, o.router_id, *mac, o.idevid_certificate, o.idevid_key_handle)
+                   : onboarding::device_id_token(**tpm, o.router_id, *mac, *profile);
   if (!token) return fail(token.error().message);
   std::cout << *token << "\n";
   return 0;
 }
 
-void print_state(const onboarding::OnboardState& s) {
-  std::cout << "Router: " << s.router_id << "\n"
-            << "Conductor: " << s.conductor_host << " (onboarding port " << s.port << ", management port "
-            << s.management_port << ")\n"
-            << "Conductor key pin: " << s.pin << "\n"
-            << "Certificate: " << s.certificate_file << " (key in the TPM at handle 0x" << std::hex << s.tls_key_handle
-            << std::dec << ")\n"
-            << "Auth State: completed" << std::endl;
+Result<json> status_of(const DaemonReply& r) {
+  if (!r.error.empty()) return Error{r.error, EIO};
+  json s = json::parse(r.text, nullptr, false);
+  if (s.is_discarded() || !s.is_object()) return Error{"the daemon answered with invalid JSON", EPROTO};
+  return s;
 }
 
-int run(const config::Onboarding& o) {
-  std::signal(SIGTERM, [](int) { g_stop = true; });
-  std::signal(SIGINT, [](int) { g_stop = true; });
-  auto options = agent::router_options(o);
-  auto state = onboarding::load_state(o.state_directory);
-  if (!state) {
-    if (state.error().code != ENOENT) return fail(state.error().message);
-    if (o.token_file.empty()) return fail(o.where.str() + ": [Onboarding] needs TokenFile= to onboard");
-    auto token = onboarding::read_token_file(o.token_file);
-    if (!token) return fail(token.error().message);
-    state = onboarding::onboard_with_retries(options, *token, g_stop, [](const Error& e, int seconds) {
-      std::cerr << "sedgectl onboard: " << e.message << "; trying again in " << seconds << " s" << std::endl;
-    });
-    if (!state) return fail(state.error().message);
-    std::cout << "onboarded" << std::endl;
-    print_state(*state);
+std::string field(const json& s, const char* key) {
+  return s.contains(key) && s[key].is_string() ? s[key].get<std::string>() : std::string();
+}
+
+// Follows sedged's onboarding by OnboardingStatus (the worker runs beside the daemon's loop and
+// signals nothing): one line per change, until the channel is up or the worker has given up.
+int follow(const CallDaemon& call, bool user_bus, json s, bool as_json) {
+  std::string shown_state, shown_channel, shown_detail;
+  for (;;) {
+    const std::string state = field(s, "auth_state"), channel = field(s, "channel"), detail = field(s, "detail");
+    if (as_json) {
+      if (state != shown_state || channel != shown_channel || detail != shown_detail) std::cout << s.dump() << std::endl;
+    } else if (state == "onboarding" && detail != shown_detail) {
+      std::cout << "onboarding: " << detail << std::endl;
+    } else if (state == "completed" && shown_state != "completed") {
+      std::cout << "onboarded\n" << render_onboarding(s) << std::flush;
+    } else if (state == "completed" && channel != shown_channel && channel != "up") {
+      std::cout << "management channel " << channel << ": " << detail << std::endl;
+    }
+    shown_state = state;
+    shown_channel = channel;
+    shown_detail = detail;
+    const bool running = s.value("running", false);
+    if (state == "completed" && channel == "up") {
+      if (!as_json) std::cout << "management channel up: " << detail << std::endl;
+      return 0;
+    }
+    if (!running) return fail(state == "completed" ? "the management channel ended: " + detail : detail);
+    const timespec pause{0, 200 * 1000 * 1000};
+    nanosleep(&pause, nullptr);
+    auto next = status_of(call("OnboardingStatus", user_bus));
+    if (!next) return fail(next.error().message);
+    s = std::move(*next);
   }
-  auto s = onboarding::hold_management_channel(*state, o.tcti, g_stop, [](bool up, const std::string& detail) {
-    std::cout << (up ? "management channel up: " : "management channel down: ") << detail << std::endl;
-  });
-  if (!s) return fail(s.error().message);
-  return 0;
 }
 
 }  // namespace
 
-int onboard_command(int argc, char** argv) {
-  std::signal(SIGPIPE, SIG_IGN);  // a conductor that hangs up is an error value, not a signal
-  auto sources = config::Sources::from_environment();
-  bool custom = false;
-  std::string command;
-  for (int k = 1; k < argc; ++k) {
-    if (std::strcmp(argv[k], "--config-dir") == 0 && k + 1 < argc) {
-      if (!custom) sources.directories.clear();
-      custom = true;
-      sources.directories.emplace_back(argv[++k]);
-    } else if (command.empty() && argv[k][0] != '-') {
-      command = argv[k];
-    } else {
-      usage();
-      return 2;
+int onboard_command(int argc, char** argv, const CallDaemon& call, bool as_json, bool user_bus) {
+  enum { kConfigDir = 256, kUserBus };
+  static const option kOptions[] = {{"config-dir", required_argument, nullptr, kConfigDir},
+                                    {"user-bus", no_argument, nullptr, kUserBus},
+                                    {"json", no_argument, nullptr, 'j'},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  std::vector<std::string> dirs;
+  opterr = 0;
+  optind = 0;  // glibc: start over (argv[0] is "onboard")
+  int c;
+  while ((c = getopt_long(argc, argv, ":hj", kOptions, nullptr)) != -1) {
+    switch (c) {
+      case kConfigDir: dirs.emplace_back(optarg); break;
+      case kUserBus: user_bus = true; break;
+      case 'j': as_json = true; break;
+      case 'h': usage(); return 0;
+      case ':': return arg_error(std::string("option '") + argv[optind - 1] + "' needs an argument");
+      default: return arg_error(std::string("unknown option '") + argv[optind - 1] + "'");
     }
   }
-  auto loaded = config::load(sources);
-  if (!loaded) return fail(loaded.error().message);
-  for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
-  if (loaded->has_errors()) return fail("the configuration has errors");
-  if (!loaded->config.onboarding) return fail("no [Onboarding] section in the configuration");
-  const config::Onboarding& o = *loaded->config.onboarding;
-  if (command == "export-idtoken") return export_idtoken(o);
-  if (command == "run") return run(o);
-  if (command == "status") {
-    auto state = onboarding::load_state(o.state_directory);
-    if (!state) {
-      if (state.error().code != ENOENT) return fail(state.error().message);
-      std::cout << "Auth State: not onboarded\n";
-      return 3;
-    }
-    print_state(*state);
+  if (optind >= argc) return arg_error("missing the COMMAND");
+  if (argc - optind > 1) return arg_error(std::string("unexpected argument '") + argv[optind + 1] + "'");
+  const std::string command = argv[optind];
+  if (command == "export-idtoken" || command == "reset") {
+    auto o = local_onboarding(dirs);
+    if (!o) return fail(o.error().message);
+    if (command == "export-idtoken") return export_idtoken(*o);
+    if (auto st = onboarding::reset_state(o->state_directory); !st) return fail(st.error().message);
     return 0;
   }
-  if (command == "reset") {
-    if (auto s = onboarding::reset_state(o.state_directory); !s) return fail(s.error().message);
-    return 0;
+  if (command != "run" && command != "status") return arg_error("unknown command '" + command + "'");
+  if (!dirs.empty()) return arg_error("--config-dir is for export-idtoken and reset; " + command + " asks sedged");
+  auto s = status_of(call(command == "run" ? "Onboard" : "OnboardingStatus", user_bus));
+  if (!s) return fail(s.error().message);
+  if (command == "run") return follow(call, user_bus, std::move(*s), as_json);
+  if (as_json) {
+    std::cout << s->dump(2) << "\n";
+  } else {
+    std::cout << render_onboarding(*s);
   }
-  usage();
-  return 2;
+  return field(*s, "auth_state") == "completed" ? 0 : 3;
 }
 
 }  // namespace sedge::ctl

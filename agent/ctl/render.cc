@@ -399,6 +399,23 @@ std::string render_sas(const json& d, uint64_t now_usec) {
   return out;
 }
 
+std::string render_onboarding(const json& s) {
+  auto str = [&](const char* key) { return s.contains(key) && s[key].is_string() ? s[key].get<std::string>() : std::string(); };
+  auto num = [&](const char* key) { return s.contains(key) && s[key].is_number() ? std::to_string(s[key].get<uint64_t>()) : std::string("?"); };
+  std::string out;
+  if (!str("router_id").empty()) out += "Router: " + str("router_id") + "\n";
+  const std::string host = str("conductor_host").empty() ? str("conductor") : str("conductor_host");
+  out += "Conductor: " + host + " (onboarding port " + num("port") + ", management port " + num("management_port") + ")\n";
+  if (!str("pin").empty()) out += "Conductor key pin: " + str("pin") + "\n";
+  if (!str("certificate_file").empty()) {
+    out += "Certificate: " + str("certificate_file") + " (key in the TPM at handle " + str("tls_key_handle") + ")\n";
+  }
+  out += "Auth State: " + (str("auth_state").empty() ? std::string("unknown") : str("auth_state")) + "\n";
+  out += "Management Channel: " + (str("channel").empty() ? std::string("down") : str("channel")) + "\n";
+  if (!str("detail").empty()) out += "Detail: " + str("detail") + "\n";
+  return out;
+}
+
 std::string render_steering(const json& d) {
   const json s = steering_json(d);
   if (!s.is_object())

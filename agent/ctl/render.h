@@ -56,6 +56,11 @@ std::string render_sas(const json& describe, uint64_t now_usec);
 // `sedgectl steering`: the profiles with their paths (the active one marked), the rule counters.
 std::string render_steering(const json& describe);
 
+// `sedgectl onboard status`: OnboardingStatus (org.sedge.Agent1) as "Key: value" lines -
+// the router and conductor on record, its certificate, "Auth State:" and the management
+// channel, and what the daemon says of the last attempt.
+std::string render_onboarding(const json& status);
+
 // `sedgectl monitor`: the tunnels whose state changed between two Describe results (a tunnel
 // that appeared or went away included), as events:
 //   {"time_usec", "name", "connector", "previous", "state", "last_error", "tunnel"}

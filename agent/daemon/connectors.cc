@@ -122,7 +122,8 @@ nlohmann::json to_json(const connector::TunnelView& v) {
   nlohmann::json out = {{"state", connector::to_string(v.state)}, {"since_usec", v.since_usec}, {"last_error", v.last_error},
                         {"local", v.local}, {"remote_address", v.remote}, {"device", v.device}, {"key", v.key},
                         {"reqid", v.reqid}, {"ike_suite", v.ike_suite}, {"esp_suite", v.esp_suite},
-                        {"behind_nat", v.behind_nat}, {"children", children}};
+                        {"behind_nat", v.behind_nat}, {"children", children}, {"child_rekeys", v.child_rekeys},
+                        {"ike_rekeys", v.ike_rekeys}};
   if (v.spi_i) out["ike_spi"] = hex64(v.spi_i) + "_i " + hex64(v.spi_r) + "_r";
   return out;
 }

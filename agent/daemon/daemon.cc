@@ -8,8 +8,12 @@
 #include <cstring>
 #include <iostream>
 
+#include "agent/daemon/metrics.h"
 #include "agent/daemon/onboarding_reload.h"
+#include "common/hex.h"
 #include "common/log.h"
+#include "common/message_ids.h"
+#include "netlink/xfrm_client.h"
 
 namespace sedge::agent {
 namespace {
@@ -18,6 +22,7 @@ constexpr const char* kVersion = "0.1.0";
 constexpr const char* kErrorConfigRejected = "org.sedge.Agent1.Error.ConfigRejected";
 constexpr const char* kErrorNoConnectors = "org.sedge.Agent1.Error.NoConnectors";
 constexpr const char* kErrorNoSuchTunnel = "org.sedge.Agent1.Error.NoSuchTunnel";
+constexpr const char* kErrorNoOnboarding = "org.sedge.Agent1.Error.NoOnboarding";
 
 uint64_t now_realtime_usec() {
   timespec ts{};
@@ -131,6 +136,10 @@ Status Daemon::attach_bus() {
       SD_BUS_METHOD("Reload", "", "s", method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("TunnelUp", "s", "", method_tunnel_up, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("TunnelDown", "s", "", method_tunnel_down, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_METHOD("Onboard", "", "s", method_onboard, SD_BUS_VTABLE_UNPRIVILEGED),
+      // Read-only, like Describe: anyone the policy lets call them.
+      SD_BUS_METHOD("OnboardingStatus", "", "s", method_onboarding_status, SD_BUS_VTABLE_UNPRIVILEGED),
+      SD_BUS_METHOD("Metrics", "", "s", method_metrics, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_VTABLE_END};
   static const sd_bus_vtable kConnector[] = {
       SD_BUS_VTABLE_START(0),
@@ -193,7 +202,7 @@ Result<std::string> Daemon::reload() {
   }
   if (!refused.empty()) {
     state_.last_reload_error = refused;
-    log::error("reload refused, the running configuration stays: " + refused, {{"RELOAD", "refused"}});
+    log::error(log::kReloadRefused, "reload refused, the running configuration stays: " + refused, {{"RELOAD", "refused"}});
     notify_status();
     return Error{"configuration refused, the running one stays: " + refused, EINVAL};
   }
@@ -214,7 +223,7 @@ Result<std::string> Daemon::reload() {
   if (connectors_) connectors_->apply(state_.loaded.config);
   const std::string summary = "reloaded: " + std::to_string(changes.changes.size()) + " change" +
                               (changes.changes.size() == 1 ? "" : "s");
-  log::info(summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});
+  log::notice(log::kReloadApplied, summary, {{"RELOAD", "applied"}, {"CONFIG_CHANGES", std::to_string(changes.changes.size())}});
   if (bus_) sd_bus_emit_properties_changed(bus_.get(), kObjectPath, kInterface, "Status", "ConfigLoadedAt", nullptr);
   notify_status();
   return summary;
@@ -285,6 +294,76 @@ int Daemon::tunnel_action(sd_bus_message* m, void* self, sd_bus_error* err, bool
 }
 int Daemon::method_tunnel_up(sd_bus_message* m, void* self, sd_bus_error* err) { return tunnel_action(m, self, err, true); }
 int Daemon::method_tunnel_down(sd_bus_message* m, void* self, sd_bus_error* err) { return tunnel_action(m, self, err, false); }
+
+nlohmann::json Daemon::onboarding_status() const {
+  const auto& o = state_.loaded.config.onboarding;
+  if (!o) return nullptr;
+  nlohmann::json out = {{"conductor", o->conductor}, {"port", o->port}, {"management_port", o->management_port},
+                        {"auth_state", "not-onboarded"}, {"channel", "down"}, {"detail", ""}};
+  auto record = onboarding::load_state(o->state_directory);
+  if (record) {
+    out["auth_state"] = "completed";
+    out["router_id"] = record->router_id;
+    out["conductor_host"] = record->conductor_host;
+    out["pin"] = record->pin;
+    out["certificate_file"] = record->certificate_file;
+    out["tls_key_handle"] = hex32(record->tls_key_handle);
+    out["completed_at"] = record->completed_at;
+  } else if (record.error().code != ENOENT) {
+    out["detail"] = record.error().message;
+  }
+  if (onboarding_) out.update(onboarding_->describe());
+  out["running"] = onboarding_ && !onboarding_->finished();
+  return out;
+}
+
+// Onboard(): (re)starts the onboarding worker unless it is running - onboarding, or holding the
+// management channel of an onboarding still on record (`sedgectl onboard reset` forgets it) -
+// and answers what OnboardingStatus answers.
+int Daemon::method_onboard(sd_bus_message* m, void* self, sd_bus_error* err) {
+  auto* d = static_cast<Daemon*>(self);
+  const auto& o = d->state_.loaded.config.onboarding;
+  if (!o || o->conductor.empty()) {
+    return sd_bus_error_set(err, kErrorNoOnboarding, "the configuration has no [Onboarding] with a Conductor=");
+  }
+  const bool running = d->onboarding_ && !d->onboarding_->finished();
+  const bool completed = d->onboarding_ && d->onboarding_->describe().value("auth_state", "") == "completed";
+  const bool on_record = static_cast<bool>(onboarding::load_state(o->state_directory));
+  if (!running || (completed && !on_record)) {
+    d->onboarding_.reset();
+    d->onboarding_ = std::make_unique<OnboardingTask>(*o);
+    log::notice("onboarding started by an operator", {{"CONDUCTOR", o->conductor}});
+  }
+  return sd_bus_reply_method_return(m, "s", d->onboarding_status().dump().c_str());
+}
+
+int Daemon::method_onboarding_status(sd_bus_message* m, void* self, sd_bus_error* err) {
+  const nlohmann::json s = static_cast<Daemon*>(self)->onboarding_status();
+  if (s.is_null()) return sd_bus_error_set(err, kErrorNoOnboarding, "the configuration has no [Onboarding]");
+  return sd_bus_reply_method_return(m, "s", s.dump().c_str());
+}
+
+// The SAs' counters come from one XFRM dump per call (sedged holds CAP_NET_ADMIN); without it
+// the tunnels' SA counters read 0 and the rest is still served.
+std::string Daemon::metrics() const {
+  SaStats sas;
+  if (connectors_) {
+    if (auto x = netlink::XfrmClient::open()) {
+      if (auto all = x->dump_sas()) {
+        for (const auto& s : *all) {
+          SaCounters& c = sas[hex32(s.sa.spi)];
+          c.bytes += s.bytes;
+          c.packets += s.packets;
+        }
+      }
+    }
+  }
+  return format_metrics(describe(), sas);
+}
+
+int Daemon::method_metrics(sd_bus_message* m, void* self, sd_bus_error*) {
+  return sd_bus_reply_method_return(m, "s", static_cast<Daemon*>(self)->metrics().c_str());
+}
 
 int Daemon::property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void*, sd_bus_error*) {
   return sd_bus_message_append(reply, "s", kVersion);

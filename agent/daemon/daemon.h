@@ -73,6 +73,9 @@ class Daemon {
   static int method_reload(sd_bus_message* m, void* self, sd_bus_error* err);
   static int method_tunnel_up(sd_bus_message* m, void* self, sd_bus_error* err);
   static int method_tunnel_down(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_onboard(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_onboarding_status(sd_bus_message* m, void* self, sd_bus_error* err);
+  static int method_metrics(sd_bus_message* m, void* self, sd_bus_error* err);
   static int tunnel_action(sd_bus_message* m, void* self, sd_bus_error* err, bool up);
   static int property_version(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
   static int property_status(sd_bus*, const char*, const char*, const char*, sd_bus_message* reply, void* self, sd_bus_error*);
@@ -91,6 +94,11 @@ class Daemon {
   void open_connectors();
   void apply_onboarding();
   nlohmann::json describe() const;
+  // Where onboarding stands: [Onboarding]'s conductor, the worker's state and the onboarding on
+  // record (OnboardingStatus, `sedgectl onboard status`); null without [Onboarding].
+  nlohmann::json onboarding_status() const;
+  // The Prometheus text of Describe and the kernel's SA counters (Metrics, `sedgectl metrics`).
+  std::string metrics() const;
 };
 
 // strict: any error fails the check (`sedged --check-config`, `sedgectl check`). startable: only

@@ -1,6 +1,7 @@
 #include "agent/daemon/onboarding_task.h"
 
 #include "common/log.h"
+#include "common/message_ids.h"
 
 namespace sedge::agent {
 
@@ -19,7 +20,10 @@ onboarding::RouterOptions router_options(const config::Onboarding& o) {
 }
 
 OnboardingTask::OnboardingTask(config::Onboarding config) : config_(std::move(config)) {
-  worker_ = std::thread([this] { work(); });
+  worker_ = std::thread([this] {
+    work();
+    finished_ = true;
+  });
 }
 
 OnboardingTask::~OnboardingTask() {
@@ -55,21 +59,24 @@ void OnboardingTask::work() {
     auto token = onboarding::read_token_file(config_.token_file);
     if (!token) {
       set("failed", "down", token.error().message);
-      log::error("onboarding: " + token.error().message);
+      log::error(log::kOnboardingResult, "onboarding failed: " + token.error().message, {{"ONBOARDING_RESULT", "failed"}});
       return;
     }
     set("onboarding", "down", "connecting to " + config_.conductor);
     state = onboarding::onboard_with_retries(router_options(config_), *token, stop_, [this](const Error& e, int s) {
-      set("onboarding", "down", e.message);
+      set("onboarding", "down", e.message + "; trying again in " + std::to_string(s) + " s");
       log::warning("onboarding: " + e.message + "; trying again in " + std::to_string(s) + " s");
     });
     if (!state) {
       if (!stop_) {
         set("failed", "down", state.error().message);
-        log::error("onboarding failed: " + state.error().message);
+        log::error(log::kOnboardingResult, "onboarding failed: " + state.error().message,
+                   {{"ONBOARDING_RESULT", "failed"}, {"CONDUCTOR", config_.conductor}});
       }
       return;
     }
+    log::notice(log::kOnboardingResult, "onboarded to " + config_.conductor + " as " + state->router_id,
+                {{"ONBOARDING_RESULT", "completed"}, {"CONDUCTOR", config_.conductor}});
   }
   set("completed", "down", "management channel connecting");
   auto held = onboarding::hold_management_channel(*state, config_.tcti, stop_, [this](bool up, const std::string& detail) {

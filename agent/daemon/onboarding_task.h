@@ -27,6 +27,9 @@ class OnboardingTask {
   const config::Onboarding& config() const { return config_; }
   // {"auth_state": "not-onboarded|onboarding|completed|failed", "channel": "up|down", "detail": …}
   nlohmann::json describe() const;
+  // The worker has returned: onboarding failed or could not start, or the management channel
+  // ended; Onboard() starts a new one.
+  bool finished() const { return finished_; }
 
  private:
   void work();
@@ -34,6 +37,7 @@ class OnboardingTask {
 
   config::Onboarding config_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> finished_{false};
   mutable std::mutex lock_;
   std::string auth_state_ = "not-onboarded", channel_ = "down", detail_;
   std::thread worker_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/message_ids.h"
 
 namespace sedge::steering {
 
@@ -122,6 +123,7 @@ void Service::write_active_paths() {
     }
     active_[pid] = index;
     const char* reason = !o.move ? "configuration" : o.move->reason == Selector::Reason::failover ? "failover" : "preempt";
+    if (o.move && o.move->reason == Selector::Reason::failover) ++failovers_[o.name];
     std::string why = reason;
     if (o.move && o.move->reason == Selector::Reason::failover && !from.empty()) why += ", " + from + " is down";
     if (o.move && o.move->reason == Selector::Reason::preempt) {
@@ -130,7 +132,7 @@ void Service::write_active_paths() {
         why += " (damped: " + std::to_string(o.move->downs) + " downs in " + std::to_string(o.selector.options().flap_window.count()) + " s)";
       }
     }
-    log::notice("steering profile " + o.name + ": active path " + to + (from.empty() ? "" : " (was " + from + ")") + ": " + why,
+    log::notice(log::kSteeringFailover, "steering profile " + o.name + ": active path " + to + (from.empty() ? "" : " (was " + from + ")") + ": " + why,
                 {{"STEERING_PROFILE", o.name}, {"STEERING_PATH", to}, {"STEERING_PREVIOUS_PATH", from},
                  {"STEERING_REASON", reason}});
   }
@@ -149,8 +151,10 @@ nlohmann::json Service::describe() const {
                        {"packets", counter ? counter->packets : 0}, {"bytes", counter ? counter->bytes : 0}});
     }
     auto a = active_.find(pid);
+    const auto failovers = failovers_.find(profile_names_[pid]);
     nlohmann::json profile = {{"name", profile_names_[pid]}, {"paths", paths},
-                              {"active", a == active_.end() ? "" : compiled_.path_names[p.path_ids[a->second]]}};
+                              {"active", a == active_.end() ? "" : compiled_.path_names[p.path_ids[a->second]]},
+                              {"failovers", failovers == failovers_.end() ? 0 : failovers->second}};
     if (auto o = ordered_.find(pid); o != ordered_.end()) {
       profile["preempt_delay_sec"] = o->second.selector.options().preempt_delay.count();
       for (size_t i = 0; i < o->second.paths.size() && i < paths.size(); ++i) {

@@ -66,6 +66,7 @@ class Service {
   std::map<uint32_t, uint32_t> active_;             // profile id -> index of its active path (as written)
   std::map<uint32_t, Ordered> ordered_;             // profile id -> its selector
   std::vector<std::string> profile_names_;          // by profile id
+  std::map<std::string, uint64_t> failovers_;       // profile name -> moves away from a path that went down
 };
 
 }  // namespace sedge::steering

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/message_ids.h"
 #include "ike/rekey.h"
 #include "ike/tasks/task.h"
 
@@ -135,7 +136,9 @@ class ChildCreate : public Task {
     auto resp = decode_create_child(inner);
     if (!resp || resp->error) {
       if (resp) refusal = resp->error;
-      log::warning(std::string(name()) + " refused: " + (resp ? notify_name(refusal->type) : resp.error().message));
+      const std::string why = std::string(name()) + " refused: " + (resp ? notify_name(refusal->type) : resp.error().message);
+      if (rekeyed_) log::warning(log::kRekeyFailed, why);
+      else log::warning(why);
       return std::nullopt;
     }
     const Suite& suite = sa.config().suite;

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "common/message_ids.h"
 #include "ike/keylog.h"
 #include "ike/rekey.h"
 #include "ike/tasks/task.h"
@@ -54,14 +55,14 @@ class IkeRekey : public Task {
         sa.ike_rekey_at = now;
         return Next::done;
       }
-      log::warning(std::string("IKE SA rekey refused or malformed: ") + (error ? notify_name(error->type) : "unexpected response") +
+      log::warning(log::kRekeyFailed, std::string("IKE SA rekey refused or malformed: ") + (error ? notify_name(error->type) : "unexpected response") +
                    "; retrying");
       sa.ike_rekey_at = error && error->type == kNotifyTemporaryFailure ? sa.retry_soon(now) : now + std::chrono::seconds(10);
       return Next::done;
     }
     auto g_ir = dh_->shared_secret(resp->ke_value);
     if (!g_ir) {
-      log::error("IKE SA rekey: " + g_ir.error().message);
+      log::error(log::kRekeyFailed, "IKE SA rekey: " + g_ir.error().message);
       sa.ike_rekey_at = now + std::chrono::seconds(10);
       return Next::done;
     }

@@ -1,5 +1,6 @@
 // sedge-conductor: the reference conductor. Operators register routers from their device ID
 // tokens, hand out onboarding tokens, and run `serve` for ports 930 and 933.
+#include <getopt.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -7,10 +8,12 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "agent/config/values.h"
 #include "common/files.h"
 #include "onboarding/conductor/ca.h"
 #include "onboarding/conductor/conductor.h"
@@ -28,46 +31,82 @@ void usage() {
                "  show [ROUTER_ID]              routers and their auth state\n"
                "  serve                         serve ports 930 and 933 until stopped\n"
                "options: --state DIR (/var/lib/sedge-conductor) --manufacturer-ca DIR --listen ADDR --port N\n"
-               "         --management-port N --advertise HOST --token-ttl SECONDS\n";
+               "         --management-port N --advertise HOST --token-ttl SECONDS\n"
+               "         --max-sessions N (1024) --max-sessions-per-address N (32) --handshake-timeout SECONDS (30)\n";
 }
 
-bool parse_port(const std::string& text, uint16_t& out) {
-  char* end = nullptr;
-  unsigned long v = std::strtoul(text.c_str(), &end, 10);
-  if (end == text.c_str() || *end != '\0' || v == 0 || v > 65535) return false;
-  out = static_cast<uint16_t>(v);
-  return true;
+int arg_error(const std::string& message) {
+  std::cerr << "sedge-conductor: " << message << "\n";
+  usage();
+  return 2;
+}
+
+// The offending option of a getopt_long '?' or ':' (opterr off).
+std::string bad_option(char** argv) {
+  const char* arg = optind > 0 ? argv[optind - 1] : "";
+  if (std::strncmp(arg, "--", 2) == 0 || optopt == 0) return arg;
+  return std::string("-") + static_cast<char>(optopt);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   sedge::conductor::ConductorOptions options;
-  std::vector<std::string> args;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::cerr << "sedge-conductor: " << a << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
+  enum { kState = 256, kManufacturerCa, kListen, kAdvertise, kPort, kManagementPort, kTokenTtl,
+         kMaxSessions, kMaxSessionsPerAddress, kHandshakeTimeout };
+  static const option kOptions[] = {{"state", required_argument, nullptr, kState},
+                                    {"manufacturer-ca", required_argument, nullptr, kManufacturerCa},
+                                    {"listen", required_argument, nullptr, kListen},
+                                    {"advertise", required_argument, nullptr, kAdvertise},
+                                    {"port", required_argument, nullptr, kPort},
+                                    {"management-port", required_argument, nullptr, kManagementPort},
+                                    {"token-ttl", required_argument, nullptr, kTokenTtl},
+                                    {"max-sessions", required_argument, nullptr, kMaxSessions},
+                                    {"max-sessions-per-address", required_argument, nullptr, kMaxSessionsPerAddress},
+                                    {"handshake-timeout", required_argument, nullptr, kHandshakeTimeout},
+                                    {"help", no_argument, nullptr, 'h'},
+                                    {nullptr, 0, nullptr, 0}};
+  opterr = 0;
+  int opt, index = 0;
+  while ((opt = getopt_long(argc, argv, ":h", kOptions, &index)) != -1) {
+    // The numbers: a port 1..65535, a token lifetime of 1 s to a year.
+    auto number = [&](uint32_t min, uint32_t max) -> sedge::Result<uint32_t> {
+      auto v = sedge::config::parse_uint(optarg, min, max);
+      if (!v) return sedge::Error{std::string("--") + kOptions[index].name + ": " + v.error().message, EINVAL};
+      return v;
     };
-    if (a == "--state") options.state_dir = value();
-    else if (a == "--manufacturer-ca") options.manufacturer_ca_dir = value();
-    else if (a == "--listen") options.listen_address = value();
-    else if (a == "--advertise") options.advertised_host = value();
-    else if (a == "--port" || a == "--management-port") {
-      std::string v = value();
-      if (!parse_port(v, a == "--port" ? options.port : options.management_port)) {
-        std::cerr << "sedge-conductor: bad port " << v << "\n";
-        return 2;
-      }
-    } else if (a == "--token-ttl") options.token_ttl_seconds = std::atoi(value().c_str());
-    else if (a == "-h" || a == "--help") return usage(), 0;
-    else if (a.rfind("--", 0) == 0) return std::cerr << "sedge-conductor: unknown option " << a << "\n", usage(), 2;
-    else args.push_back(a);
+    sedge::Result<uint32_t> n = 0u;
+    switch (opt) {
+      case kState: options.state_dir = optarg; break;
+      case kManufacturerCa: options.manufacturer_ca_dir = optarg; break;
+      case kListen: options.listen_address = optarg; break;
+      case kAdvertise: options.advertised_host = optarg; break;
+      case kPort:
+        if (n = number(1, 65535); n) options.port = static_cast<uint16_t>(*n);
+        break;
+      case kManagementPort:
+        if (n = number(1, 65535); n) options.management_port = static_cast<uint16_t>(*n);
+        break;
+      case kTokenTtl:
+        if (n = number(1, 366u * 24 * 3600); n) options.token_ttl_seconds = static_cast<int>(*n);
+        break;
+      // The session caps and the time a client has for its opening (see ConductorOptions).
+      case kMaxSessions:
+        if (n = number(1, 1u << 20); n) options.max_sessions = *n;
+        break;
+      case kMaxSessionsPerAddress:
+        if (n = number(1, 1u << 20); n) options.max_sessions_per_address = *n;
+        break;
+      case kHandshakeTimeout:
+        if (n = number(1, 3600); n) options.handshake_timeout_seconds = static_cast<int>(*n);
+        break;
+      case 'h': usage(); return 0;
+      case ':': return arg_error("option '" + bad_option(argv) + "' needs a value");
+      default: return arg_error("unknown option '" + bad_option(argv) + "'");
+    }
+    if (!n) return arg_error(n.error().message);
   }
+  std::vector<std::string> args(argv + optind, argv + argc);
   if (args.empty()) return usage(), 2;
   const std::string& cmd = args[0];
   auto conductor = sedge::conductor::Conductor::open(options);
