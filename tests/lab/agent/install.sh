@@ -4,11 +4,19 @@ install_sedge() {
   cmake --install "$SEDGE_BUILD_DIR" --prefix /usr > /dev/null
   # What the package's maintainer scripts do: the users and groups, the bpffs pin directory and
   # /run/sedge, and the D-Bus policy read before sedged claims its name.
+  mount_bpffs
   systemd-sysusers /usr/lib/sysusers.d/sedge.conf
   systemd-tmpfiles --create /usr/lib/tmpfiles.d/sedge.conf
   systemctl daemon-reload
   systemctl reload dbus
   configure_site
+}
+
+# bpffs at /sys/fs/bpf, as systemd mounts it at boot on an appliance. Not here: the machine
+# counts as a container to systemd (it sees the host's container marker), and systemd mounts no
+# bpffs in containers.
+mount_bpffs() {
+  mountpoint -q /sys/fs/bpf || mount -t bpf -o nosuid,nodev,noexec,mode=0700 bpf /sys/fs/bpf
 }
 
 # The example site's configuration and its key, as an administrator writes them.

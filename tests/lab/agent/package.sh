@@ -22,6 +22,7 @@ sedge_paths() {
 before=$(sedge_paths)
 [ -z "$before" ] || fail "the machine has sedge files before the packages: $before"
 
+mount_bpffs
 echo "== dpkg -i $(basename "$sedge_deb") $(basename "$conductor_deb")"
 dpkg -i "$sedge_deb" "$conductor_deb" || fail "dpkg -i failed"
 dpkg-query -W -f '${Package} ${Version} ${Status}\n' sedge sedge-conductor
