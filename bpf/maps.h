@@ -1,8 +1,10 @@
 /* The one header shared by steer.bpf.c and the C++ side: map keys and values, limits, marks.
- * Classification: ingress ifindex -> network; (network, destination) longest-prefix match ->
- * a chain of candidate rules in policy order (every rule whose destination prefix contains the
- * packet's destination, precomputed by the compiler); the first chain entry that matches the
- * protocol, destination port and source prefix decides. No match: the network's default. */
+ * Classification: the flow cache first (flow -> decision of the live rule set); on a miss,
+ * ingress ifindex -> network; (network, destination) longest-prefix match -> a chain of
+ * candidate rules in policy order (every rule whose destination prefix contains the packet's
+ * destination, precomputed by the compiler); the first chain entry that matches the protocol,
+ * destination port and source prefix decides. No match: the network's default. The decision
+ * (rule, action, profile; never the path) goes into the cache. */
 #ifndef SEDGE_BPF_MAPS_H
 #define SEDGE_BPF_MAPS_H
 
@@ -16,6 +18,7 @@
 #define SEDGE_STEER_MAX_PROFILES 256
 #define SEDGE_STEER_PROFILE_PATHS 8
 #define SEDGE_STEER_MAX_PATHS 1024
+#define SEDGE_STEER_FLOW_CACHE_DEFAULT 65536 /* flows per cache (steer_flow_cache) */
 
 /* skb->mark carries the chosen path for `ip rule fwmark MARK/MASK table T`. VTI keys (small
  * integers, used as XFRM marks) and other marks stay clear of this range. */
@@ -76,7 +79,40 @@ struct sedge_profile {
 };
 
 struct sedge_state {          /* state[0] */
-  __u32 generation;           /* which of the two map sets is live (0 or 1) */
+  __u32 generation;           /* counts rule sets: its low bit says which of the two map sets is
+                                 live; a cached decision of another generation is stale. Never 0
+                                 once a rule set is in (0 is what an empty cache slot holds). */
+  __u32 flow_cache_off;       /* non-zero: decisions are not cached (by default they are) */
+};
+
+/* The flow cache's key: every input of the decision, so one entry serves every packet the
+ * decision is the same for (the source port is not one: connections of a host to a service
+ * share an entry). Addresses of IPv4 in the first 4 bytes, the rest zero. */
+struct sedge_flow_key {
+  __u32 ifindex;              /* ingress interface: the network, as nets_N keys it */
+  __u8 family;                /* 4 or 6 */
+  __u8 proto;
+  __u8 has_ports;             /* 0 for later fragments, port-less protocols and cut headers */
+  __u8 pad;
+  __u16 dport;                /* host order; 0 without ports */
+  __u16 pad2;
+  __u8 src[16];
+  __u8 dst[16];
+};
+
+struct sedge_flow_decision {  /* steer_flow_cache value (per CPU) */
+  __u32 generation;           /* state.generation it was decided under */
+  __u32 rule_id;
+  __u32 profile;
+  __u32 action;               /* enum sedge_steer_action */
+};
+
+struct sedge_flow_stats {     /* steer_flow_stats[0] (per CPU) */
+  __u64 hits;                 /* decided by the cache */
+  __u64 misses;               /* classified by the rules (stale ones included) */
+  __u64 stale;                /* of which the flow had a decision of an older rule set */
+  __u64 inserts;              /* new cache entries; once the cache is full each evicts the least
+                                 recently used, so evictions are about inserts - size */
 };
 
 struct sedge_counter {        /* per-CPU */
@@ -92,6 +128,10 @@ static_assert(sizeof(struct sedge_chain) == 8, "layout shared with BPF");
 static_assert(sizeof(struct sedge_entry) == 32, "layout shared with BPF");
 static_assert(sizeof(struct sedge_profile) == 72, "layout shared with BPF");
 static_assert(sizeof(struct sedge_counter) == 16, "layout shared with BPF");
+static_assert(sizeof(struct sedge_state) == 8, "layout shared with BPF");
+static_assert(sizeof(struct sedge_flow_key) == 44, "layout shared with BPF");
+static_assert(sizeof(struct sedge_flow_decision) == 16, "layout shared with BPF");
+static_assert(sizeof(struct sedge_flow_stats) == 32, "layout shared with BPF");
 #endif
 
 #endif /* SEDGE_BPF_MAPS_H */

@@ -4,7 +4,10 @@
  * rule's steering profile; `ip rule fwmark` routes it into that path's table. Two map sets
  * (generations) exist; the agent fills the idle one and flips state.generation, so a rule set
  * is replaced atomically and never edited under traffic. Failover is one write of
- * active_path[profile] (ordered) or path_down[path] (weighted; paths are usable by default). */
+ * active_path[profile] (ordered) or path_down[path] (weighted; paths are usable by default).
+ * Decisions are cached per flow, stamped with the generation they were made under: a flip
+ * makes every one stale at once, and since the cache holds the profile, not the path, a
+ * failover needs no cache change. */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
@@ -70,20 +73,32 @@ ARRAY_MAP(steer_path_down, __u32, SEDGE_STEER_MAX_PATHS); /* non-zero: unusable 
 PERCPU_MAP(steer_rule_hits, SEDGE_STEER_MAX_RULES);
 PERCPU_MAP(steer_path_hits, SEDGE_STEER_MAX_PATHS);
 
-struct flow {
-  __u8 family;      /* 4 or 6 */
-  __u8 proto;
-  __u8 has_ports;   /* false for non-first fragments and port-less protocols */
-  __u16 dport;
-  __u8 src[16];
-  __u8 dst[16];
-};
+/* Per CPU: a flow's packets mostly stay on one CPU (RSS), so each CPU keeps and refreshes its
+ * own decision without sharing a cache line; a slot other CPUs never wrote reads as
+ * generation 0, a miss. The loader sets the size (SteeringFlowCacheSize=). */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+  __uint(max_entries, SEDGE_STEER_FLOW_CACHE_DEFAULT);
+  __type(key, struct sedge_flow_key);
+  __type(value, struct sedge_flow_decision);
+  PINNED;
+} steer_flow_cache SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sedge_flow_stats);
+  PINNED;
+} steer_flow_stats SEC(".maps");
+
+
 
 #define VLAN_HLEN 4
 #define MAX_VLAN_TAGS 2
 #define MAX_IPV6_EXT 4
 
-static __always_inline int parse(struct __sk_buff *skb, struct flow *f) {
+static __always_inline int parse(struct __sk_buff *skb, struct sedge_flow_key *f) {
   void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end) return -1;
@@ -144,7 +159,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct flow *f) {
   return 0;
 }
 
-static __always_inline int src_matches(const struct sedge_entry *e, const struct flow *f) {
+static __always_inline int src_matches(const struct sedge_entry *e, const struct sedge_flow_key *f) {
   __u32 len = e->src_len;
   for (int i = 0; i < 16; i++) {
     if (len == 0) return 1;
@@ -164,7 +179,7 @@ static __always_inline void count(void *map, __u32 index, __u32 bytes) {
 }
 
 static __always_inline const struct sedge_chain *lookup_chain(__u32 gen, const struct sedge_net *net,
-                                                             const struct flow *f) {
+                                                             const struct sedge_flow_key *f) {
   if (f->family == 4) {
     struct sedge_lpm4_key k = {.prefixlen = 64, .net_id = bpf_htonl(net->net_id)};
     __builtin_memcpy(k.addr, f->dst, 4);
@@ -208,37 +223,83 @@ static __always_inline long pick_path(__u32 gen, __u32 profile_id, struct __sk_b
   return -1;
 }
 
+/* The rules' decision for a flow (the miss path): 0, or -1 when the interface is no LAN of
+ * this rule set. A global function, so the verifier walks its loops once, not once per state
+ * of the cache path around it. */
+__attribute__((noinline)) int classify(__u32 gen, const struct sedge_flow_key *f, struct sedge_flow_decision *d) {
+  if (!f || !d) return -1;
+  __u32 ifindex = f->ifindex;
+  const struct sedge_net *net = bpf_map_lookup_elem(gen ? (void *)&steer_nets_1 : (void *)&steer_nets_0, &ifindex);
+  if (!net) return -1;
+  d->action = net->default_action;
+  d->profile = net->default_profile;
+  d->rule_id = net->default_rule;
+  const struct sedge_chain *chain = lookup_chain(gen, net, f);
+  if (!chain) return 0;
+  void *entries = gen ? (void *)&steer_entries_1 : (void *)&steer_entries_0;
+  for (int i = 0; i < SEDGE_STEER_CHAIN_LEN; i++) {
+    if (i >= chain->count) break;
+    __u32 idx = chain->first + i;
+    const struct sedge_entry *e = bpf_map_lookup_elem(entries, &idx);
+    if (!e) break;
+    if (e->proto && e->proto != f->proto) continue;
+    if (e->port_hi && (!f->has_ports || f->dport < e->port_lo || f->dport > e->port_hi)) continue;
+    if (!src_matches(e, f)) continue;
+    d->action = e->action;
+    d->profile = e->profile;
+    d->rule_id = e->rule_id;
+    return 0;
+  }
+  return 0;
+}
+
+enum cache_outcome { CACHE_OFF, CACHE_HIT, CACHE_INSERT, CACHE_NOT_INSERTED, CACHE_STALE };
+
+static __always_inline void note(enum cache_outcome o) {
+  __u32 zero = 0;
+  struct sedge_flow_stats *s = bpf_map_lookup_elem(&steer_flow_stats, &zero);
+  if (!s || o == CACHE_OFF) return;
+  if (o == CACHE_HIT) {
+    s->hits++;
+    return;
+  }
+  s->misses++;
+  if (o == CACHE_STALE) s->stale++;
+  if (o == CACHE_INSERT) s->inserts++;
+}
+
 SEC("tc")
 int sedge_steer(struct __sk_buff *skb) {
   __u32 zero = 0;
-  struct sedge_state *st = bpf_map_lookup_elem(&steer_state, &zero);
-  __u32 gen = st ? (st->generation & 1) : 0;
-  __u32 ifindex = skb->ingress_ifindex;
-  const struct sedge_net *net =
-      bpf_map_lookup_elem(gen ? (void *)&steer_nets_1 : (void *)&steer_nets_0, &ifindex);
-  if (!net) return TC_ACT_OK;
-  struct flow f = {};
+  const struct sedge_state *st = bpf_map_lookup_elem(&steer_state, &zero);
+  if (!st) return TC_ACT_OK;
+  const __u32 generation = st->generation, gen = generation & 1, cache = !st->flow_cache_off;
+  struct sedge_flow_key f = {.ifindex = skb->ingress_ifindex};
   if (parse(skb, &f) < 0) return TC_ACT_OK;
 
-  __u32 action = net->default_action, profile = net->default_profile, rule = net->default_rule;
-  const struct sedge_chain *chain = lookup_chain(gen, net, &f);
-  if (chain) {
-    void *entries = gen ? (void *)&steer_entries_1 : (void *)&steer_entries_0;
-    for (int i = 0; i < SEDGE_STEER_CHAIN_LEN; i++) {
-      if (i >= chain->count) break;
-      __u32 idx = chain->first + i;
-      const struct sedge_entry *e = bpf_map_lookup_elem(entries, &idx);
-      if (!e) break;
-      if (e->proto && e->proto != f.proto) continue;
-      if (e->port_hi && (!f.has_ports || f.dport < e->port_lo || f.dport > e->port_hi)) continue;
-      if (!src_matches(e, &f)) continue;
-      action = e->action;
-      profile = e->profile;
-      rule = e->rule_id;
-      break;
+  struct sedge_flow_decision d = {};
+  enum cache_outcome outcome = CACHE_OFF;
+  const struct sedge_flow_decision *cached = cache ? bpf_map_lookup_elem(&steer_flow_cache, &f) : 0;
+  if (cached && cached->generation == generation) {
+    d = *cached;
+    outcome = CACHE_HIT;
+  } else {
+    if (classify(gen, &f, &d) < 0) return TC_ACT_OK;
+    d.generation = generation;
+    if (cached) {
+      /* Rewritten under the map's lock (BPF_EXIST), never through the pointer: the LRU may
+       * have given that element to another flow meanwhile. */
+      bpf_map_update_elem(&steer_flow_cache, &f, &d, BPF_EXIST);
+      outcome = CACHE_STALE;
+    } else if (cache) {
+      /* Another CPU may have inserted the flow since the lookup: then this one's slot is
+       * filled by its next packet (as stale). */
+      outcome = bpf_map_update_elem(&steer_flow_cache, &f, &d, BPF_NOEXIST) == 0 ? CACHE_INSERT : CACHE_NOT_INSERTED;
     }
   }
-  count(&steer_rule_hits, rule, skb->len);
+  note(outcome);
+  const __u32 action = d.action, profile = d.profile;
+  count(&steer_rule_hits, d.rule_id, skb->len);
   if (action == SEDGE_STEER_DENY) return TC_ACT_SHOT;
   if (action != SEDGE_STEER_PROFILE) return TC_ACT_OK;
   long path = pick_path(gen, profile, skb);
@@ -247,7 +308,3 @@ int sedge_steer(struct __sk_buff *skb) {
   skb->mark = SEDGE_STEER_PATH_MARK(path);
   return TC_ACT_OK;
 }
-
-/* The reference for the benchmark: the same attachment doing nothing. */
-SEC("tc")
-int sedge_noop(struct __sk_buff *skb) { return TC_ACT_OK; }

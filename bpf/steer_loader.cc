@@ -4,6 +4,7 @@
 #include <bpf/libbpf.h>
 #include <linux/pkt_cls.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -13,7 +14,7 @@
 #include <mutex>
 
 #include "common/log.h"
-#include "steer.skel.h"
+#include "steer_bpf.skel.h"
 
 namespace sedge::bpf {
 namespace {
@@ -63,24 +64,56 @@ Status put(const struct bpf_map* map, const K& key, const V& value) {
   return {};
 }
 
-Result<sedge_counter> sum_percpu(const struct bpf_map* map, uint32_t index) {
+// Every CPU's value of a per-CPU map's element (values are padded to 8 bytes; ours are).
+template <typename V>
+Result<std::vector<V>> per_cpu(const struct bpf_map* map, uint32_t index) {
+  static_assert(sizeof(V) % 8 == 0);
   const int cpus = libbpf_num_possible_cpus();
   if (cpus <= 0) return bpf_error("counting CPUs", cpus);
-  std::vector<sedge_counter> per_cpu(static_cast<size_t>(cpus));
-  if (bpf_map_lookup_elem(bpf_map__fd(map), &index, per_cpu.data()) != 0) {
-    return bpf_error(std::string("reading counter ") + bpf_map__name(map) + "[" + std::to_string(index) + "]", errno);
+  std::vector<V> values(static_cast<size_t>(cpus));
+  if (bpf_map_lookup_elem(bpf_map__fd(map), &index, values.data()) != 0) {
+    return bpf_error(std::string("reading ") + bpf_map__name(map) + "[" + std::to_string(index) + "]", errno);
   }
+  return values;
+}
+
+Result<sedge_counter> sum_percpu(const struct bpf_map* map, uint32_t index) {
+  auto values = per_cpu<sedge_counter>(map, index);
+  if (!values) return values.error();
   sedge_counter total{};
-  for (const auto& c : per_cpu) {
+  for (const auto& c : *values) {
     total.packets += c.packets;
     total.bytes += c.bytes;
   }
   return total;
 }
 
+// The size the flow cache gets: the one asked for, else the pinned cache's, else the
+// default. A pinned cache of another size is unpinned so that load() pins a new one.
+uint32_t flow_cache_size_for(const std::string& pin_dir, uint32_t asked) {
+  const std::string pin = pin_dir + "/steer_flow_cache";
+  const int fd = bpf_obj_get(pin.c_str());
+  if (fd < 0) return asked ? asked : SEDGE_STEER_FLOW_CACHE_DEFAULT;
+  bpf_map_info info{};
+  uint32_t len = sizeof info;
+  const bool known = bpf_obj_get_info_by_fd(fd, &info, &len) == 0;
+  close(fd);
+  if (!known) return asked ? asked : SEDGE_STEER_FLOW_CACHE_DEFAULT;
+  if (asked == 0) return info.max_entries;
+  if (info.max_entries != asked) unlink(pin.c_str());
+  return asked;
+}
+
+sedge_state read_state(const steer_bpf* skel) {
+  const uint32_t zero = 0;
+  sedge_state st{};
+  bpf_map_lookup_elem(bpf_map__fd(skel->maps.steer_state), &zero, &st);
+  return st;
+}
+
 }  // namespace
 
-Result<std::unique_ptr<SteerProgram>> SteerProgram::load(const std::string& pin_dir) {
+Result<std::unique_ptr<SteerProgram>> SteerProgram::load(const std::string& pin_dir, uint32_t flow_cache_size) {
   std::error_code ec;
   std::filesystem::create_directories(pin_dir, ec);
   if (ec) return Error{"creating the BPF pin directory " + pin_dir + ": " + ec.message() + " (is bpffs mounted?)", ec.value()};
@@ -90,6 +123,10 @@ Result<std::unique_ptr<SteerProgram>> SteerProgram::load(const std::string& pin_
   std::unique_ptr<SteerProgram> p(new SteerProgram());
   p->skel_ = steer_bpf__open_opts(&opts);
   if (!p->skel_) return bpf_error("opening the steering program", errno);
+  const uint32_t cache_size = flow_cache_size_for(pin_dir, flow_cache_size);
+  if (int err = bpf_map__set_max_entries(p->skel_->maps.steer_flow_cache, cache_size); err != 0) {
+    return bpf_error("sizing the flow cache", err);
+  }
   if (int err = steer_bpf__load(p->skel_); err != 0) {
     return bpf_error("loading the steering program (pinned maps under " + pin_dir + " from an incompatible version?)", err);
   }
@@ -127,11 +164,29 @@ Status SteerProgram::detach(int ifindex) {
   return {};
 }
 
-uint32_t SteerProgram::generation() const {
-  uint32_t zero = 0;
-  sedge_state st{};
-  bpf_map_lookup_elem(bpf_map__fd(skel_->maps.steer_state), &zero, &st);
-  return st.generation & 1u;
+uint32_t SteerProgram::generation() const { return read_state(skel_).generation; }
+
+bool SteerProgram::flow_cache() const { return read_state(skel_).flow_cache_off == 0; }
+
+uint32_t SteerProgram::flow_cache_size() const { return bpf_map__max_entries(skel_->maps.steer_flow_cache); }
+
+Status SteerProgram::set_flow_cache(bool on) {
+  sedge_state st = read_state(skel_);
+  st.flow_cache_off = on ? 0 : 1;
+  return put(skel_->maps.steer_state, uint32_t{0}, st);
+}
+
+Result<sedge_flow_stats> SteerProgram::flow_stats() const {
+  auto values = per_cpu<sedge_flow_stats>(skel_->maps.steer_flow_stats, 0);
+  if (!values) return values.error();
+  sedge_flow_stats total{};
+  for (const auto& v : *values) {
+    total.hits += v.hits;
+    total.misses += v.misses;
+    total.stale += v.stale;
+    total.inserts += v.inserts;
+  }
+  return total;
 }
 
 Status SteerProgram::replace_rules(const SteerTables& t) {
@@ -140,7 +195,11 @@ Status SteerProgram::replace_rules(const SteerTables& t) {
       t.lpm6.size() > SEDGE_STEER_MAX_PREFIXES) {
     return Error{"the rule set is larger than the classifier's maps (see bpf/maps.h limits)", E2BIG};
   }
-  const uint32_t idle = 1u - generation();
+  const sedge_state live = read_state(skel_);
+  // The next generation: the other map set; 0 is skipped on wrapping, an empty cache slot's.
+  sedge_state next = live;
+  next.generation = live.generation + 1 == 0 ? 2 : live.generation + 1;
+  const uint32_t idle = next.generation & 1u;
   const struct bpf_map* nets = idle ? skel_->maps.steer_nets_1 : skel_->maps.steer_nets_0;
   const struct bpf_map* lpm4 = idle ? skel_->maps.steer_lpm4_1 : skel_->maps.steer_lpm4_0;
   const struct bpf_map* lpm6 = idle ? skel_->maps.steer_lpm6_1 : skel_->maps.steer_lpm6_0;
@@ -164,8 +223,7 @@ Status SteerProgram::replace_rules(const SteerTables& t) {
   for (const auto& [k, v] : t.nets) {
     if (auto st = put(nets, k, v); !st) return st;
   }
-  const uint32_t zero = 0;
-  return put(skel_->maps.steer_state, zero, sedge_state{idle});  // the switch
+  return put(skel_->maps.steer_state, uint32_t{0}, next);  // the switch: every cached decision is stale
 }
 
 Status SteerProgram::set_active_path(uint32_t profile, uint32_t index) {
@@ -188,8 +246,7 @@ Result<sedge_counter> SteerProgram::path_counter(uint32_t path_id) const {
   return sum_percpu(skel_->maps.steer_path_hits, path_id);
 }
 
-Result<TestRunResult> SteerProgram::test_run(const std::vector<uint8_t>& frame, uint32_t ingress_ifindex,
-                                             uint32_t repeat, bool noop) const {
+Result<TestRunResult> test_run(int prog_fd, const std::vector<uint8_t>& frame, uint32_t ingress_ifindex, uint32_t repeat) {
   __sk_buff ctx{};
   ctx.ingress_ifindex = ingress_ifindex;
   __sk_buff ctx_out{};
@@ -204,9 +261,12 @@ Result<TestRunResult> SteerProgram::test_run(const std::vector<uint8_t>& frame, 
   opts.ctx_size_in = sizeof ctx;
   opts.ctx_size_out = sizeof ctx_out;
   opts.repeat = static_cast<int>(repeat);
-  const int fd = bpf_program__fd(noop ? skel_->progs.sedge_noop : skel_->progs.sedge_steer);
-  if (int err = bpf_prog_test_run_opts(fd, &opts); err != 0) return bpf_error("BPF_PROG_TEST_RUN", err);
+  if (int err = bpf_prog_test_run_opts(prog_fd, &opts); err != 0) return bpf_error("BPF_PROG_TEST_RUN", err);
   return TestRunResult{static_cast<int>(opts.retval), ctx_out.mark, opts.duration};
+}
+
+Result<TestRunResult> SteerProgram::test_run(const std::vector<uint8_t>& frame, uint32_t ingress_ifindex, uint32_t repeat) const {
+  return bpf::test_run(program_fd(), frame, ingress_ifindex, repeat);
 }
 
 }  // namespace sedge::bpf

@@ -31,13 +31,20 @@ struct TestRunResult {
   uint64_t duration_ns = 0;  // average per run (repeat)
 };
 
+// BPF_PROG_TEST_RUN of any tc program on one frame received at `ingress_ifindex`.
+Result<TestRunResult> test_run(int prog_fd, const std::vector<uint8_t>& frame, uint32_t ingress_ifindex, uint32_t repeat = 1);
+
 class SteerProgram {
  public:
   static constexpr const char* kDefaultPinDir = "/sys/fs/bpf/sedge";
 
   // Opens and loads the program; maps already pinned under pin_dir are reused (their
-  // contents, including the live generation, survive a restart).
-  static Result<std::unique_ptr<SteerProgram>> load(const std::string& pin_dir = kDefaultPinDir);
+  // contents, including the live generation, survive a restart). `flow_cache_size` flows are
+  // cached (0: the pinned cache's size, else SEDGE_STEER_FLOW_CACHE_DEFAULT); a pinned cache
+  // of another size is replaced by an empty one (the program it served keeps it until it is
+  // detached).
+  static Result<std::unique_ptr<SteerProgram>> load(const std::string& pin_dir = kDefaultPinDir,
+                                                    uint32_t flow_cache_size = 0);
   ~SteerProgram();
   SteerProgram(const SteerProgram&) = delete;
   SteerProgram& operator=(const SteerProgram&) = delete;
@@ -53,13 +60,19 @@ class SteerProgram {
   Status set_active_path(uint32_t profile, uint32_t index);
   Status set_path_healthy(uint32_t path, bool healthy);
 
+  // Turns the flow cache on or off (one map write); replace_rules keeps the setting.
+  Status set_flow_cache(bool on);
+  bool flow_cache() const;
+  uint32_t flow_cache_size() const;
+
   Result<sedge_counter> rule_counter(uint32_t rule_id) const;
   Result<sedge_counter> path_counter(uint32_t path_id) const;
+  Result<sedge_flow_stats> flow_stats() const;  // summed over the CPUs
+  // The rule-set generation: counts replace_rules; its low bit is the live map set.
   uint32_t generation() const;
 
-  // BPF_PROG_TEST_RUN of the classifier (or of the no-op reference) on one frame.
-  Result<TestRunResult> test_run(const std::vector<uint8_t>& frame, uint32_t ingress_ifindex, uint32_t repeat = 1,
-                                 bool noop = false) const;
+  // BPF_PROG_TEST_RUN of the classifier on one frame.
+  Result<TestRunResult> test_run(const std::vector<uint8_t>& frame, uint32_t ingress_ifindex, uint32_t repeat = 1) const;
 
   int program_fd() const;
 

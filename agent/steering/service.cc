@@ -12,7 +12,19 @@ namespace sedge::steering {
 Result<std::unique_ptr<Service>> Service::open(netlink::RouteClient& routes, const std::string& pin_dir) {
   auto prog = bpf::SteerProgram::load(pin_dir);
   if (!prog) return prog.error().context("loading the steering classifier");
-  return std::unique_ptr<Service>(new Service(routes, std::move(*prog)));
+  return std::unique_ptr<Service>(new Service(routes, pin_dir, std::move(*prog)));
+}
+
+Status Service::configure_flow_cache(uint32_t size) {
+  if (size != 0 && size != prog_->flow_cache_size()) {
+    auto prog = bpf::SteerProgram::load(pin_dir_, size);
+    if (!prog) return prog.error().context("reloading the steering classifier for SteeringFlowCacheSize=" + std::to_string(size));
+    for (int ifindex : attached_) {
+      if (auto st = (*prog)->attach(ifindex); !st) return st.error().context("reloading the steering classifier");
+    }
+    prog_ = std::move(*prog);
+  }
+  return prog_->set_flow_cache(size != 0);
 }
 
 bool Service::up(const std::string& path) const {
@@ -28,6 +40,7 @@ Status Service::apply(const config::Config& cfg, const PathResolver& resolve, Ti
   if (!compiled) return compiled.error();
   for (const auto& w : warnings) log::warning("steering: " + w);
   for (const auto& w : compiled->warnings) log::warning("steering: " + w);
+  if (auto st = configure_flow_cache(cfg.steering_flow_cache_size); !st) return st;
   if (auto st = prog_->replace_rules(compiled->tables); !st) return st;
   for (const auto& net : set.networks) {
     if (auto st = prog_->attach(static_cast<int>(net.ifindex)); !st) return st.error().context("attaching to " + net.name);
@@ -169,7 +182,15 @@ nlohmann::json Service::describe() const {
     rules.push_back({{"name", compiled_.rule_names[id]}, {"packets", counter ? counter->packets : 0},
                      {"bytes", counter ? counter->bytes : 0}});
   }
-  return {{"profiles", profiles}, {"rules", rules}, {"generation", prog_->generation()}};
+  const uint64_t size = prog_->flow_cache_size();
+  nlohmann::json cache = {{"enabled", prog_->flow_cache()}, {"size", size}};
+  if (auto f = prog_->flow_stats()) {
+    // Each insert beyond the size evicted an entry (a lower bound: the LRU may evict earlier).
+    const uint64_t evictions = f->inserts > size ? f->inserts - size : 0;
+    cache.update({{"hits", f->hits}, {"misses", f->misses}, {"stale", f->stale}, {"inserts", f->inserts},
+                  {"evictions_estimate", evictions}});
+  }
+  return {{"profiles", profiles}, {"rules", rules}, {"generation", prog_->generation()}, {"flow_cache", cache}};
 }
 
 void Service::shutdown() {

@@ -29,7 +29,9 @@ class Service {
  public:
   static Result<std::unique_ptr<Service>> open(netlink::RouteClient& routes, const std::string& pin_dir);
   // Compiles and installs `config` (rules swapped atomically); paths whose device is not known
-  // yet get their route when they come up. Errors name the policy or path. An ordered profile
+  // yet get their route when they come up. A new SteeringFlowCacheSize= reloads the
+  // classifier with an empty cache of that size (rules, active paths and counters are pinned
+  // and kept; the filter is replaced in place). Errors name the policy or path. An ordered profile
   // whose paths and PreemptDelaySec= are unchanged keeps its active path and hold-downs; a new
   // or changed one starts on its first up path.
   Status apply(const config::Config& config, const PathResolver& resolve, Time now);
@@ -45,10 +47,13 @@ class Service {
   void shutdown();
   // When the next preempt is due (nullopt: none pending); the caller arms a timer for it.
   std::optional<Time> next_timer() const;
-  nlohmann::json describe() const;  // profiles with their paths (up/down, active, hold-down), rules
+  // Profiles with their paths (up/down, active, hold-down), rules, the flow cache's counters.
+  nlohmann::json describe() const;
 
  private:
-  Service(netlink::RouteClient& routes, std::unique_ptr<bpf::SteerProgram> prog) : routes_(routes), prog_(std::move(prog)) {}
+  Service(netlink::RouteClient& routes, std::string pin_dir, std::unique_ptr<bpf::SteerProgram> prog)
+      : routes_(routes), pin_dir_(std::move(pin_dir)), prog_(std::move(prog)) {}
+  Status configure_flow_cache(uint32_t size);
   struct Ordered {                 // an ordered profile's selector, by profile id
     std::string name;
     std::vector<std::string> paths;  // in the profile's order
@@ -59,6 +64,7 @@ class Service {
   bool up(const std::string& path) const;
 
   netlink::RouteClient& routes_;
+  std::string pin_dir_;
   std::vector<int> attached_;  // LAN ifindexes the classifier is attached to
   std::unique_ptr<bpf::SteerProgram> prog_;
   Compiled compiled_;

@@ -50,6 +50,12 @@ class Classifier : public ::testing::Test {
     std::filesystem::remove_all(pin_dir());
   }
   uint32_t mark_of(const std::string& path) const { return SEDGE_STEER_PATH_MARK(compiled_.path_ids.at(path)); }
+  sedge_flow_stats stats() const {
+    auto s = prog_->flow_stats();
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return s.ok() ? *s : sedge_flow_stats{};
+  }
+  void check_table();
   bpf::TestRunResult run(const FrameSpec& spec, uint32_t ifindex) const {
     auto r = prog_->test_run(testing::frame(spec), ifindex);
     EXPECT_TRUE(r.ok()) << r.error().message;
@@ -90,7 +96,8 @@ const Case kCases[] = {
     {"unknown_interface_untouched", {"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 23}, 999, TC_ACT_OK, "", ""},
 };
 
-TEST_F(Classifier, PacketsAreClassifiedAsTheTableSays) {
+// Every case once: the action, the mark and the rule counter the table gives.
+void Classifier::check_table() {
   for (const Case& k : kCases) {
     SCOPED_TRACE(k.name);
     sedge_counter before{};
@@ -113,6 +120,35 @@ TEST_F(Classifier, PacketsAreClassifiedAsTheTableSays) {
       EXPECT_EQ(prog_->rule_counter(rule_id)->packets, before.packets + 1) << "counter of " << k.rule;
     }
   }
+}
+
+// The cases on a LAN (the unknown interface is neither cached nor classified).
+uint64_t lan_cases() {
+  return static_cast<uint64_t>(std::count_if(std::begin(kCases), std::end(kCases), [](const Case& k) { return k.ifindex != 999; }));
+}
+
+TEST_F(Classifier, PacketsAreClassifiedAsTheTableSaysWithoutTheCache) {
+  ASSERT_TRUE(prog_->set_flow_cache(false).ok());
+  EXPECT_FALSE(prog_->flow_cache());
+  const auto before = stats();
+  check_table();
+  const auto after = stats();
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses) << "the cache is off: not even looked at";
+}
+
+TEST_F(Classifier, PacketsAreClassifiedAsTheTableSaysFromTheCache) {
+  EXPECT_TRUE(prog_->flow_cache()) << "on by default";
+  const auto cold = stats();
+  check_table();  // first packets: classified by the rules, decisions cached
+  const auto warm = stats();
+  EXPECT_EQ(warm.hits + warm.misses - cold.hits - cold.misses, lan_cases());
+  EXPECT_GT(warm.misses, cold.misses);
+  EXPECT_EQ(warm.inserts - cold.inserts, warm.misses - cold.misses) << "each miss of a new flow inserts it";
+  check_table();  // the same flows again: every decision from the cache, the same outcome
+  const auto hot = stats();
+  EXPECT_EQ(hot.hits - warm.hits, lan_cases());
+  EXPECT_EQ(hot.misses, warm.misses);
 }
 
 TEST_F(Classifier, MalformedAndForeignFramesPassUntouched) {
@@ -161,16 +197,66 @@ TEST_F(Classifier, WeightedProfileUsesOnlyHealthyPaths) {
 
 TEST_F(Classifier, ReplacingRulesFlipsOneGeneration) {
   const uint32_t gen = prog_->generation();
+  EXPECT_NE(gen, 0u) << "0 is an empty cache slot's generation";
   PolicySet s = testing::sample_policy();
   s.rules.erase(s.rules.begin());  // no more telnet block
   auto c = compile(s);
   ASSERT_TRUE(c.ok());
   ASSERT_TRUE(prog_->replace_rules(c->tables).ok());
-  EXPECT_EQ(prog_->generation(), 1u - gen);
+  EXPECT_EQ(prog_->generation(), gen + 1) << "the other map set";
   EXPECT_EQ(run({"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 23}, kLan0).action, TC_ACT_OK);
   ASSERT_TRUE(prog_->replace_rules(compiled_.tables).ok());
-  EXPECT_EQ(prog_->generation(), gen);
+  EXPECT_EQ(prog_->generation(), gen + 2);
   EXPECT_EQ(run({"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 23}, kLan0).action, TC_ACT_SHOT);
+}
+
+TEST_F(Classifier, AFlipDropsCachedDecisionsAFailoverKeepsThem) {
+  const FrameSpec telnet{"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 23};
+  EXPECT_EQ(run(telnet, kLan0).action, TC_ACT_SHOT);  // classified, cached
+  auto before = stats();
+  EXPECT_EQ(run(telnet, kLan0).action, TC_ACT_SHOT);
+  EXPECT_EQ(stats().hits, before.hits + 1) << "the second packet's decision came from the cache";
+
+  // A rule set without the telnet block: the cached deny is stale from the flip on.
+  PolicySet s = testing::sample_policy();
+  s.rules.erase(s.rules.begin());
+  auto c = compile(s);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE(prog_->replace_rules(c->tables).ok());
+  before = stats();
+  EXPECT_EQ(run(telnet, kLan0).action, TC_ACT_OK);
+  auto after = stats();
+  EXPECT_EQ(after.hits, before.hits);
+  EXPECT_EQ(after.misses, before.misses + 1);
+  EXPECT_EQ(after.stale, before.stale + 1) << "found, but of the previous generation";
+  EXPECT_EQ(after.inserts, before.inserts) << "rewritten in place";
+  EXPECT_EQ(run(telnet, kLan0).action, TC_ACT_OK);
+  EXPECT_EQ(stats().hits, after.hits + 1) << "the new decision is cached";
+
+  // Failover: the cache holds the profile, so the cached flow moves with one map write.
+  ASSERT_TRUE(prog_->replace_rules(compiled_.tables).ok());
+  const FrameSpec https{"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 443};
+  EXPECT_EQ(run(https, kLan0).mark, mark_of("pop1-primary"));
+  ASSERT_TRUE(prog_->set_active_path(compiled_.profile_ids.at("Cloud"), 1).ok());
+  before = stats();
+  EXPECT_EQ(run(https, kLan0).mark, mark_of("pop2-secondary"));
+  after = stats();
+  EXPECT_EQ(after.hits, before.hits + 1) << "decided by the cache, still";
+  EXPECT_EQ(after.misses, before.misses);
+}
+
+TEST_F(Classifier, TheCacheHasTheConfiguredSize) {
+  EXPECT_EQ(prog_->flow_cache_size(), uint32_t{SEDGE_STEER_FLOW_CACHE_DEFAULT});
+  prog_.reset();
+  auto sized = bpf::SteerProgram::load(pin_dir(), 1024);
+  ASSERT_TRUE(sized.ok()) << sized.error().message;
+  EXPECT_EQ((*sized)->flow_cache_size(), 1024u);
+  sized->reset();
+  auto again = bpf::SteerProgram::load(pin_dir());  // no size asked: the pinned cache's
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  prog_ = std::move(*again);
+  EXPECT_EQ(prog_->flow_cache_size(), 1024u);
+  EXPECT_EQ(run({"10.99.99.10", "192.0.2.34", IPPROTO_TCP, 443}, kLan0).mark, mark_of("pop1-primary")) << "rules kept";
 }
 
 TEST_F(Classifier, ARestartReusesThePinnedMaps) {
