@@ -1,8 +1,11 @@
 #!/bin/sh
 # Onboarding benchmarks against swtpm and the reference conductor (host kernel, private namespace).
 #
+# Each router is sedged, which onboards by itself, and `sedgectl onboard run` following it over
+# D-Bus (router_run.sh); its times include starting sedged (and, for the 100 routers, each one's
+# own session bus).
 # 1. onboarding_e2e: one router whose swtpm sits behind tpm2-abrmd (as an appliance's
-#    /dev/tpmrm0): the time from starting `sedgectl onboard run` to "management channel up",
+#    /dev/tpmrm0): the time from starting the router to "management channel up",
 #    the median of LAB_E2E_RUNS (5) runs, each after `sedgectl onboard reset` and with a fresh
 #    token (the keys persisted in the TPM by the first run are reused, as on a router that
 #    onboards again). Reference: the TPM work of onboarding done by tpm2-tools alone on the same
@@ -19,6 +22,7 @@
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 B="$SEDGE_BUILD_DIR"
 CTL="$B/agent/ctl/sedgectl"
+SEDGED="$B/agent/daemon/sedged"
 COND="$B/onboarding/conductor/sedge-conductor"
 N=${LAB_ROUTERS:-100}
 RUNS=${LAB_E2E_RUNS:-5}
@@ -27,7 +31,7 @@ export TSS2_LOG="all+none"
 for tool in swtpm swtpm_setup tpm2-abrmd dbus-daemon tpm2_createek jq; do
   command -v "$tool" > /dev/null || { echo "SKIP: $tool is not installed (scripts/install-deps.sh)"; exit 77; }
 done
-[ -x "$CTL" ] && [ -x "$COND" ] || lab_fail "sedgectl or sedge-conductor is not built in $B"
+[ -x "$CTL" ] && [ -x "$SEDGED" ] && [ -x "$COND" ] || lab_fail "sedgectl, sedged or sedge-conductor is not built in $B"
 
 conductor=""
 cleanup() {
@@ -59,12 +63,13 @@ StateDirectory=$1/state
 EOC
 }
 
-# router_start DIR PATTERN [stop]: starts `sedgectl onboard run` for the router in DIR, its output
-# in DIR/run.log. When a line starting with PATTERN appears, its time (ns) goes to DIR/at, and
+# router_start DIR PATTERN [stop]: starts the router in DIR (router_run.sh: sedged and `sedgectl
+# onboard run`; on a bus of its own when ROUTER_BUS=own-bus), sedgectl's output in DIR/run.log. When a line starting with PATTERN appears, its time (ns) goes to DIR/at, and
 # with `stop` the router is stopped right then. The time of "onboarded" goes to DIR/onboarded.
 router_start() {
   rm -f "$1/at" "$1/onboarded" "$1/run.log" "$1/pid" "$1/exited"
-  { sh -c 'echo $$ > "$1/pid"; exec "$2" onboard --config-dir "$1/cfg" run 2>&1' sh "$1" "$CTL"; echo "$?" > "$1/exited"; } |
+  { sh -c 'echo $$ > "$1/pid"; exec sh "$2" "$3" "$4" "$1/cfg" "$5" 2>&1' sh "$1" \
+      "$SEDGE_SOURCE_DIR/tests/bench/onboarding/router_run.sh" "$CTL" "$SEDGED" "${ROUTER_BUS:-}"; echo "$?" > "$1/exited"; } |
     while IFS= read -r line; do
       printf '%s\n' "$line" >> "$1/run.log"
       [ "$line" = onboarded ] && now_ns > "$1/onboarded"
@@ -188,6 +193,7 @@ lab_swtpm_stop "$R/tpm"
 
 # ---- 2. N routers at once ----
 echo "== conductor_throughput: $N routers, each with its own swtpm"
+ROUTER_BUS=own-bus  # one sedged per bus: each router its own session bus
 # router_setup I: swtpm with an EK certificate on port 3000+2I, a management interface, the
 # configuration and the device ID token.
 router_setup() {

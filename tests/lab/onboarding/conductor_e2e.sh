@@ -4,7 +4,8 @@
 # with its TPM who it is on port 930 (TLS 1.3 to the pinned conductor key, WebSocket,
 # ActivateCredential, a quote bound to the TLS session), gets a certificate for a TPM-held key
 # and holds the mutual-TLS management channel on 933 with it (OpenSSL's tpm2 provider). Then
-# the attacks: each refused with a clear reason, nothing stored.
+# the attacks: each refused with a clear reason, nothing stored. The router is sedged, which
+# onboards by itself; `sedgectl onboard run|status` ask it over D-Bus.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/onboarding/conductor_lib.sh"
 conductor_tpm "$LAB_DIR/tpm" 2341
@@ -32,16 +33,17 @@ cat "$LAB_DIR/err.txt"
 
 echo "== the router starts before the conductor: it retries"
 start=$(date +%s%N)
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged.log"
+"$CTL" --user-bus onboard run > "$LAB_DIR/router.log" 2>&1 &
 router=$!
-for _ in $(seq 50); do grep -q "trying again" "$LAB_DIR/router.log" && break; sleep 0.1; done
-grep -q "trying again" "$LAB_DIR/router.log" || lab_fail "the router did not retry an unreachable conductor"
+for _ in $(seq 100); do grep -q "trying again" "$LAB_DIR/router.log" && break; sleep 0.1; done
+grep -q "trying again" "$LAB_DIR/router.log" || { cat "$LAB_DIR/router.log" "$LAB_DIR/sedged.log"; lab_fail "the router did not retry an unreachable conductor"; }
 
 echo "== the conductor serves 930 and 933"
 conductor_serve "$LAB_DIR/conductor.log"
 
 echo "== the router onboards"
-for _ in $(seq 300); do grep -q "management channel up" "$LAB_DIR/router.log" && break; sleep 0.1; done
+wait "$router" || { cat "$LAB_DIR/router.log" "$LAB_DIR/sedged.log" "$LAB_DIR/conductor.log"; lab_fail "sedgectl onboard run failed"; }
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 cat "$LAB_DIR/router.log"
 grep -q "management channel up" "$LAB_DIR/router.log" || { cat "$LAB_DIR/conductor.log"; lab_fail "the router did not come up on 933"; }
@@ -49,7 +51,10 @@ echo "onboarding and management channel up $took ms after the router started (co
 $COND $C show router-0001 | tee "$LAB_DIR/show.txt"
 grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
 grep -q "Management Channel: connected" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show the management channel"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" status | grep -q "Auth State: completed" || lab_fail "the router does not record its onboarding"
+"$CTL" --user-bus onboard status | tee "$LAB_DIR/status.txt"
+grep -q "Auth State: completed" "$LAB_DIR/status.txt" || lab_fail "the router does not record its onboarding"
+grep -q "Management Channel: up" "$LAB_DIR/status.txt" || lab_fail "sedgectl onboard status shows no management channel"
+[ "$("$CTL" --user-bus onboard status --json | jq -r .router_id)" = router-0001 ] || lab_fail "onboard status --json does not name the router"
 openssl verify -CAfile "$LAB_DIR/router/ca.crt" "$LAB_DIR/router/router.crt" || lab_fail "the router certificate does not verify to the conductor CA"
 # The certificate's key is the TPM's TLS key (tpm2-tools reads it independently).
 tpm2_readpublic -c 0x81008003 -f pem -o "$LAB_DIR/tlskey.pem" > /dev/null || lab_fail "no TLS key at 0x81008003"
@@ -68,24 +73,30 @@ kill -0 "$CONDUCTOR_PID" || lab_fail "the conductor died of malformed traffic"
 
 echo "== the conductor restarts: the router reconnects"
 conductor_stop
-for _ in $(seq 100); do grep -q "management channel down" "$LAB_DIR/router.log" && break; sleep 0.1; done
-grep -q "management channel down" "$LAB_DIR/router.log" || lab_fail "the router did not notice the conductor leaving"
+for _ in $(seq 100); do grep -q "management channel down" "$LAB_DIR/sedged.log" && break; sleep 0.1; done
+grep -q "management channel down" "$LAB_DIR/sedged.log" || lab_fail "the router did not notice the conductor leaving"
 conductor_serve "$LAB_DIR/conductor.log"
-for _ in $(seq 200); do [ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] && break; sleep 0.1; done
-[ "$(grep -c 'management channel up' "$LAB_DIR/router.log")" -ge 2 ] || lab_fail "the router did not reconnect"
-tail -2 "$LAB_DIR/router.log"
-kill "$router"; wait "$router" 2>/dev/null
+for _ in $(seq 200); do [ "$(grep -c 'management channel up' "$LAB_DIR/sedged.log")" -ge 2 ] && break; sleep 0.1; done
+[ "$(grep -c 'management channel up' "$LAB_DIR/sedged.log")" -ge 2 ] || lab_fail "the router did not reconnect"
+grep "management channel" "$LAB_DIR/sedged.log" | tail -2
 
 echo "== a second onboarding is refused while one is on record"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/again.txt" 2>&1 &
-again=$!; sleep 2; kill "$again" 2>/dev/null; wait "$again" 2>/dev/null
+timeout 30 "$CTL" --user-bus onboard run > "$LAB_DIR/again.txt" 2>&1 || { cat "$LAB_DIR/again.txt"; lab_fail "onboard run with one on record failed"; }
 grep -q "management channel up" "$LAB_DIR/again.txt" || lab_fail "the recorded onboarding was not reused"
+[ "$(grep -c 'onboarding started' "$LAB_DIR/sedged.log")" = 0 ] || lab_fail "sedged onboarded again with one on record"
 
-# Each attack: reset the router's record, run, and expect the reason in its output.
+# Each attack: the router's record reset, sedged started anew with the configuration and token
+# as they are now; its onboarding (and `sedgectl onboard run`, which follows it) fails with the
+# reason. sedged starts anew so that a changed configuration is the one it runs.
 attack() {  # attack NAME EXPECTED
+  router_sedged_stop
   "$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
-  timeout 30 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "$1: accepted"
+  router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged-attacks.log"
+  timeout 30 "$CTL" --user-bus onboard run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "$1: accepted"
   grep -q "$2" "$LAB_DIR/attack.txt" || { cat "$LAB_DIR/attack.txt"; lab_fail "$1: not refused with '$2'"; }
+  status=0; "$CTL" --user-bus onboard status > "$LAB_DIR/attack-status.txt" || status=$?
+  [ "$status" = 3 ] || lab_fail "$1: onboard status exits $status, not 3 (not onboarded)"
+  grep -q "Auth State: failed" "$LAB_DIR/attack-status.txt" || { cat "$LAB_DIR/attack-status.txt"; lab_fail "$1: the daemon does not say failed"; }
   printf '%-28s refused: %s\n' "$1" "$(grep -o "$2.*" "$LAB_DIR/attack.txt" | head -1)"
 }
 certs_before=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
@@ -138,20 +149,24 @@ cat "$LAB_DIR/err.txt"
 
 certs_after=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
 [ "$certs_before" = "$certs_after" ] || lab_fail "a refused onboarding stored a certificate ($certs_before -> $certs_after)"
+router_sedged_stop
 
 echo "== sedged onboards by itself and holds the channel"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
 conductor_token router-0001 "$LAB_DIR/cfg/token"
-"$B/agent/daemon/sedged" --user-bus --config-dir "$LAB_DIR/cfg" > "$LAB_DIR/sedged.log" 2>&1 &
-sedged=$!
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged-self.log"
 for _ in $(seq 300); do
   [ "$("$CTL" --user-bus describe 2>/dev/null | jq -r .onboarding.channel)" = up ] && break; sleep 0.1
 done
-"$CTL" --user-bus status | grep onboarding || { cat "$LAB_DIR/sedged.log"; lab_fail "sedgectl status shows no onboarding"; }
+"$CTL" --user-bus status | grep onboarding || { cat "$LAB_DIR/sedged-self.log"; lab_fail "sedgectl status shows no onboarding"; }
 [ "$("$CTL" --user-bus describe | jq -r .onboarding.auth_state)" = completed ] || lab_fail "sedged did not onboard"
 [ "$("$CTL" --user-bus describe | jq -r .onboarding.channel)" = up ] || lab_fail "sedged holds no management channel"
 $COND $C show router-0001 | grep -q "Management Channel: connected" || lab_fail "the conductor does not see sedged's channel"
-kill "$sedged"; wait "$sedged" 2>/dev/null
+"$CTL" --user-bus metrics > "$LAB_DIR/metrics.txt" || lab_fail "sedgectl metrics failed"
+grep -qx 'sedge_onboarding_state{state="completed"} 1' "$LAB_DIR/metrics.txt" || { cat "$LAB_DIR/metrics.txt"; lab_fail "the metrics do not say onboarded"; }
+grep -qx 'sedge_onboarding_channel_up 1' "$LAB_DIR/metrics.txt" || lab_fail "the metrics do not say the channel is up"
+promtool check metrics < "$LAB_DIR/metrics.txt" || lab_fail "promtool finds fault with sedged's metrics"
+router_sedged_stop
 for _ in $(seq 50); do $COND $C show router-0001 | grep -q "Management Channel: down" && break; sleep 0.1; done
 $COND $C show router-0001 | grep -q "Management Channel: down" || lab_fail "sedged's channel outlived sedged"
 echo "sedged: onboarded, channel up, and down again when stopped"
@@ -165,11 +180,10 @@ jq -r .ek_certificate "$LAB_DIR/idtoken384.json" | base64 -d | openssl x509 -inf
   lab_fail "the P-384 token does not carry a P-384 EK certificate"
 $COND $C register router-0384 "$LAB_DIR/idtoken384.json" || lab_fail "the P-384 EK was not registered"
 conductor_token router-0384 "$LAB_DIR/cfg/token"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router384.log" 2>&1 &
-r384=$!
-for _ in $(seq 200); do grep -q "management channel up" "$LAB_DIR/router384.log" && break; sleep 0.1; done
-kill "$r384"; wait "$r384" 2>/dev/null
-grep -q "management channel up" "$LAB_DIR/router384.log" || { cat "$LAB_DIR/router384.log"; lab_fail "onboarding by the P-384 EK failed"; }
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged384.log"
+timeout 60 "$CTL" --user-bus onboard run > "$LAB_DIR/router384.log" 2>&1 || true
+router_sedged_stop
+grep -q "management channel up" "$LAB_DIR/router384.log" || { cat "$LAB_DIR/router384.log" "$LAB_DIR/sedged384.log"; lab_fail "onboarding by the P-384 EK failed"; }
 $COND $C show router-0384 | grep -q "Auth State: completed" || lab_fail "router-0384 is not completed"
 echo "onboarded by the P-384 EK"
 

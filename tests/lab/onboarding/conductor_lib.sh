@@ -13,6 +13,10 @@
 #   conductor_serve LOG          `sedge-conductor serve` in the background (CONDUCTOR_PID), waits for it
 #   conductor_stop               stops it (SIGTERM) and waits
 #   conductor_wait_for FILE PATTERN [TENTHS]   waits until PATTERN is in FILE (default 30 s); false if not
+#   router_sedged CFGDIR LOG     sedged (the router) on the session bus with CFGDIR's configuration, in
+#                                the background (SEDGED_PID), once it answers on the bus; it onboards
+#                                by itself, `"$CTL" --user-bus onboard run|status` asks it
+#   router_sedged_stop           stops it (SIGTERM) and waits
 B="$SEDGE_BUILD_DIR"
 CTL="$B/agent/ctl/sedgectl"
 COND="$B/onboarding/conductor/sedge-conductor"
@@ -75,4 +79,21 @@ conductor_serve() {
 conductor_stop() {
   if [ -n "$CONDUCTOR_PID" ]; then kill "$CONDUCTOR_PID" 2>/dev/null || true; wait "$CONDUCTOR_PID" 2>/dev/null || true; fi
   CONDUCTOR_PID=""
+}
+
+router_sedged() {
+  router_sedged_stop
+  "$B/agent/daemon/sedged" --user-bus --config-dir "$1" >> "$2" 2>&1 &
+  SEDGED_PID=$!
+  for _ in $(seq 100); do
+    "$CTL" --user-bus describe > /dev/null 2>&1 && return 0
+    kill -0 "$SEDGED_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  cat "$2"; lab_fail "sedged did not come up on the session bus"
+}
+
+router_sedged_stop() {
+  if [ -n "${SEDGED_PID:-}" ]; then kill "$SEDGED_PID" 2>/dev/null || true; wait "$SEDGED_PID" 2>/dev/null || true; fi
+  SEDGED_PID=""
 }

@@ -18,6 +18,7 @@ router=""
 # Whatever this scenario started goes when it ends, passed or failed (then the logs as lab.sh does).
 idevid_cleanup() {
   [ -n "$router" ] && kill "$router" 2> /dev/null
+  router_sedged_stop
   conductor_stop
   for d in tpm tpm2; do lab_tpm_resource_manager_stop "$LAB_DIR/$d"; lab_swtpm_stop "$LAB_DIR/$d"; done
   lab_collect
@@ -95,11 +96,10 @@ spki_hash=$(openssl x509 -in "$LAB_DIR/idevid/idevid.pem" -pubkey -noout | opens
 
 echo "== the router onboards by the IDevID"
 conductor_serve "$LAB_DIR/conductor.log"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
-router=$!
-conductor_wait_for "$LAB_DIR/router.log" "management channel up" 600 || { cat "$LAB_DIR/router.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard by its IDevID"; }
-kill "$router"; wait "$router" 2>/dev/null || true
-router=""
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged.log"
+timeout 60 "$CTL" --user-bus onboard run > "$LAB_DIR/router.log" 2>&1 || true
+router_sedged_stop
+grep -q "management channel up" "$LAB_DIR/router.log" || { cat "$LAB_DIR/router.log" "$LAB_DIR/sedged.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard by its IDevID"; }
 cat "$LAB_DIR/router.log"
 $COND $C show router-idv | tee "$LAB_DIR/show.txt"
 grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
@@ -109,10 +109,12 @@ openssl x509 -in "$LAB_DIR/cfg/state/router.crt" -pubkey -noout | cmp - "$LAB_DI
 grep -q "Certify\|certify" "$LAB_DIR/conductor.log" && { cat "$LAB_DIR/conductor.log"; lab_fail "the conductor logged a certify problem"; }
 
 certs_before=$(sqlite3 "$LAB_DIR/conductor/registry.db" 'select count(*) from certificates')
-# refused NAME ROUTER_ID EXPECTED CFGDIR: the router is refused with EXPECTED, and the conductor
-# stored no certificate for it and the router no onboarding.
+# refused NAME ROUTER_ID EXPECTED CFGDIR: the router (sedged with CFGDIR's configuration) is
+# refused with EXPECTED, and the conductor stored no certificate for it and the router no onboarding.
 refused() {
-  timeout 60 "$CTL" onboard --config-dir "$4" run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "$1: accepted"
+  router_sedged "$4" "$LAB_DIR/sedged-refused.log"
+  timeout 60 "$CTL" --user-bus onboard run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "$1: accepted"
+  router_sedged_stop
   grep -q "$3" "$LAB_DIR/attack.txt" || { cat "$LAB_DIR/attack.txt"; lab_fail "$1: not refused with '$3'"; }
   [ ! -e "$4/state/state.json" ] || lab_fail "$1: the router recorded an onboarding"
   $COND $C show "$2" | grep -q "Certificate:" && lab_fail "$1: the conductor stored a certificate"
@@ -169,7 +171,9 @@ echo "== the manufacturer CA withdrawn after registration"
 "$CTL" onboard --config-dir "$LAB_DIR/cfg" reset
 conductor_token router-idv "$LAB_DIR/cfg/token"
 mv "$LAB_DIR/mca/idevid-ca.pem" "$LAB_DIR/idevid-ca.withdrawn"
-timeout 60 "$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "withdrawn CA: accepted"
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged-withdrawn.log"
+timeout 60 "$CTL" --user-bus onboard run > "$LAB_DIR/attack.txt" 2>&1 && lab_fail "withdrawn CA: accepted"
+router_sedged_stop
 grep -q "the IDevID certificate: it does not verify to a manufacturer CA" "$LAB_DIR/attack.txt" || { cat "$LAB_DIR/attack.txt"; lab_fail "withdrawn CA: not refused clearly"; }
 [ ! -e "$LAB_DIR/cfg/state/state.json" ] || lab_fail "withdrawn CA: the router recorded an onboarding"
 $COND $C show router-idv | grep -q "Auth State: failed (the IDevID certificate: it does not verify" || lab_fail "withdrawn CA: not failed at the conductor"

@@ -16,6 +16,7 @@ client=""
 proxy=""
 cleanup() {
   for p in $router $client $proxy; do kill "$p" 2>/dev/null || true; done
+  router_sedged_stop
   conductor_stop
   lab_tpm_resource_manager_stop "$LAB_DIR/tpm"
   lab_swtpm_stop "$LAB_DIR/tpm"
@@ -90,7 +91,8 @@ sed -i "s/^Port=.*/Port=9930/" "$LAB_DIR/cfg/sedge.conf"
 python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/hold_proxy.py" hold 9930 930 "$LAB_DIR/held.txt" > "$LAB_DIR/proxy.log" 2>&1 &
 proxy=$!
 conductor_wait_for "$LAB_DIR/proxy.log" "listening" 100 || lab_fail "hold_proxy.py did not start"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" run > "$LAB_DIR/router.log" 2>&1 &
+router_sedged "$LAB_DIR/cfg" "$LAB_DIR/sedged.log"
+"$CTL" --user-bus onboard run > "$LAB_DIR/router.log" 2>&1 &
 router=$!
 conductor_wait_for "$LAB_DIR/held.txt" "held" 1200 || { cat "$LAB_DIR/router.log" "$LAB_DIR/proxy.log"; lab_fail "the router's proof never came"; }
 cat "$LAB_DIR/held.txt"
@@ -104,12 +106,15 @@ conductor_serve "$LAB_DIR/conductor.log"
 python3 "$SEDGE_SOURCE_DIR/tests/lab/onboarding/hold_proxy.py" relay 9930 930 > "$LAB_DIR/proxy.log" 2>&1 &
 proxy=$!
 conductor_wait_for "$LAB_DIR/router.log" "management channel up" 1200 ||
-  { cat "$LAB_DIR/router.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard after the conductor's restart"; }
+  { cat "$LAB_DIR/router.log" "$LAB_DIR/sedged.log" "$LAB_DIR/conductor.log"; lab_fail "the router did not onboard after the conductor's restart"; }
+wait "$router" || lab_fail "sedgectl onboard run did not end with the channel up"
+router=""
 cat "$LAB_DIR/router.log"
 $COND $C show router-0001 | tee "$LAB_DIR/show.txt"
 grep -q "Auth State: completed" "$LAB_DIR/show.txt" || lab_fail "the conductor does not show Auth State: completed"
 [ "$(certificates)" = 1 ] || lab_fail "the registry holds $(certificates) certificates, not one"
 [ "$(unspent_tokens)" = 0 ] || lab_fail "the token was not spent by the onboarding"
-"$CTL" onboard --config-dir "$LAB_DIR/cfg" status | grep -q "Auth State: completed" || lab_fail "the router does not record its onboarding"
+"$CTL" --user-bus onboard status | grep -q "Auth State: completed" || lab_fail "the router does not record its onboarding"
+router_sedged_stop
 echo "one certificate, serial $(sqlite3 "$DB" 'select serial from certificates'), issued with the token the faults did not spend"
 echo PASS
