@@ -23,6 +23,8 @@ before=$(sedge_paths)
 [ -z "$before" ] || fail "the machine has sedge files before the packages: $before"
 
 mount_bpffs
+# man-db's trigger would rebuild its whole index in the machine, for minutes: not what is tested.
+echo "man-db man-db/auto-update boolean false" | debconf-set-selections
 echo "== dpkg -i $(basename "$sedge_deb") $(basename "$conductor_deb")"
 dpkg -i "$sedge_deb" "$conductor_deb" || fail "dpkg -i failed"
 dpkg-query -W -f '${Package} ${Version} ${Status}\n' sedge sedge-conductor
