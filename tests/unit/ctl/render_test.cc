@@ -409,5 +409,29 @@ TEST_F(CtlRender, MonitorPrintsTheTunnelsWhoseStateChanged) {
   EXPECT_EQ(tunnel_changes(json::object(), before, kNow).size(), 3u);
 }
 
+// `sedgectl onboard status`: OnboardingStatus as the operator reads it, completed and not yet.
+TEST(Render, Onboarding) {
+  const json done = {{"conductor", "conductor.example"}, {"port", 930}, {"management_port", 933},
+                     {"auth_state", "completed"}, {"channel", "up"}, {"detail", "conductor.example:933"},
+                     {"router_id", "router-0001"}, {"conductor_host", "conductor.example"}, {"pin", "ab12"},
+                     {"certificate_file", "/var/lib/sedge/router.crt"}, {"tls_key_handle", "0x81008003"},
+                     {"running", true}};
+  EXPECT_EQ(render_onboarding(done),
+            "Router: router-0001\n"
+            "Conductor: conductor.example (onboarding port 930, management port 933)\n"
+            "Conductor key pin: ab12\n"
+            "Certificate: /var/lib/sedge/router.crt (key in the TPM at handle 0x81008003)\n"
+            "Auth State: completed\n"
+            "Management Channel: up\n"
+            "Detail: conductor.example:933\n");
+  const json failed = {{"conductor", "10.0.0.1"}, {"port", 930}, {"management_port", 933}, {"auth_state", "failed"},
+                       {"channel", "down"}, {"detail", "token already used"}, {"running", false}};
+  EXPECT_EQ(render_onboarding(failed),
+            "Conductor: 10.0.0.1 (onboarding port 930, management port 933)\n"
+            "Auth State: failed\n"
+            "Management Channel: down\n"
+            "Detail: token already used\n");
+}
+
 }  // namespace
 }  // namespace sedge::ctl
