@@ -100,6 +100,20 @@ systemctl start sedged || fail "start after stop failed"
 echo "== systemd-analyze security (exposure at most 2.0)"
 check_exposure
 
+echo "== sedge-conductor.service: its own user, ports 930 and 933"
+systemctl start sedge-conductor || fail "sedge-conductor did not start"
+for i in $(seq 60); do
+  [ "$(ss -Hltn 'sport = :930 or sport = :933' | wc -l)" -ge 2 ] && break
+  sleep 0.5
+done
+ss -Hltnp 'sport = :930 or sport = :933'
+[ "$(ss -Hltn 'sport = :930 or sport = :933' | wc -l)" -ge 2 ] || fail "the conductor does not listen on 930 and 933"
+cpid=$(systemctl show -P MainPID sedge-conductor)
+[ "$(stat -c %U /proc/"$cpid")" = sedge-conductor ] || fail "the conductor does not run as sedge-conductor"
+grep -q "^CapAmb:	0000000000000400$" /proc/"$cpid"/status || fail "the conductor's ambient capabilities: $(grep CapAmb /proc/"$cpid"/status)"
+systemd-analyze security sedge-conductor.service --no-pager | tail -1
+systemctl stop sedge-conductor
+
 echo "== dpkg -r"
 dpkg -r sedge sedge-conductor || fail "dpkg -r failed"
 systemctl is-active sedged && fail "sedged still runs after dpkg -r"
