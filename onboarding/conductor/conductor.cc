@@ -4,14 +4,18 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <list>
+#include <map>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -218,6 +222,109 @@ std::string channel_file(const ConductorOptions& o, const std::string& router_id
   return o.state_dir + "/channels/" + router_id;
 }
 
+using Clock = std::chrono::steady_clock;
+
+// The address part of "address:port" (IPv4, or IPv6 such as ::ffff:192.0.2.1).
+std::string source_address(const std::string& peer) {
+  const auto colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+
+// The sessions a conductor serves, each on its own thread: counted in all and by source address
+// for the caps, joined when they end, and cut when their opening outlasts the handshake timeout.
+class Sessions {
+ public:
+  struct State {
+    std::atomic<bool> done{false};
+    std::atomic<bool> opened{false};  // the client's first message arrived
+  };
+  struct Session {
+    std::thread thread;
+    std::string address;
+    // A duplicate of the session's socket, owned here: shutting it down ends a blocked read
+    // in the session's thread, and its number cannot be reused while the thread may close
+    // the original.
+    int watch = -1;
+    Clock::time_point deadline;
+    bool cut = false;
+    std::string peer;
+    std::shared_ptr<State> state = std::make_shared<State>();
+  };
+
+  Sessions() = default;
+  Sessions(const Sessions&) = delete;
+  Sessions& operator=(const Sessions&) = delete;
+  ~Sessions() { join_all(); }
+
+  size_t active() const { return sessions_.size(); }
+  size_t from(const std::string& address) const {
+    auto it = per_address_.find(address);
+    return it == per_address_.end() ? 0 : it->second;
+  }
+
+  Session& add(const ob::tls::Server::Accepted& accepted, const std::string& address, Clock::time_point deadline) {
+    Session& s = sessions_.emplace_back();
+    s.address = address;
+    s.peer = accepted.peer;
+    s.watch = ::fcntl(accepted.fd, F_DUPFD_CLOEXEC, 0);
+    s.deadline = deadline;
+    ++per_address_[address];
+    return s;
+  }
+
+  // Joins the sessions that ended (a long-running conductor keeps no thread per router it ever
+  // served).
+  void reap() {
+    sessions_.remove_if([this](Session& s) {
+      if (!s.state->done.load()) return false;
+      end(s);
+      return true;
+    });
+  }
+
+  // Cuts the sessions whose opening (TLS handshake, WebSocket upgrade, hello) is not over by
+  // their deadline: their thread's read fails and the session ends, freeing its place.
+  void cut_idle(Clock::time_point now) {
+    for (Session& s : sessions_) {
+      if (s.cut || s.state->opened.load() || s.state->done.load() || now < s.deadline) continue;
+      cut(s);
+      log::warning("session closed: no hello within the handshake timeout", {{"PEER", s.peer}});
+    }
+  }
+
+  // When the conductor stops: the openings are cut at once (the sessions under way end by
+  // themselves: a management session within a second, with its close code).
+  void cut_openings() {
+    for (Session& s : sessions_)
+      if (!s.cut && !s.state->opened.load()) cut(s);
+  }
+
+  void join_all() {
+    for (Session& s : sessions_) end(s);
+    sessions_.clear();
+  }
+
+ private:
+  static void cut(Session& s) {
+    s.cut = true;
+    if (s.watch >= 0) ::shutdown(s.watch, SHUT_RDWR);
+  }
+
+  void end(Session& s) {
+    if (s.thread.joinable()) s.thread.join();
+    if (s.watch >= 0) ::close(s.watch);
+    s.watch = -1;
+    if (auto it = per_address_.find(s.address); it != per_address_.end() && --it->second == 0) per_address_.erase(it);
+  }
+
+  std::list<Session> sessions_;
+  std::map<std::string, size_t> per_address_;
+};
+
+// How long a session waits for its hello: past the handshake timeout, which the serve loop
+// enforces from the TCP connection on (Sessions::cut_idle) and logs, so this is a backstop.
+int hello_wait_ms(const ConductorOptions& o) { return (o.handshake_timeout_seconds + 5) * 1000; }
+
 }  // namespace
 
 Result<std::unique_ptr<Conductor>> Conductor::open(const ConductorOptions& options) {
@@ -251,6 +358,15 @@ Result<std::unique_ptr<Conductor>> Conductor::open(const ConductorOptions& optio
   auto registry = Registry::open(options.state_dir + "/registry.db");
   if (!registry) return registry.error();
   return std::unique_ptr<Conductor>(new Conductor(options, std::move(*ca), std::move(*key), sha256_hex(*spki)));
+}
+
+std::string session_refusal(const ConductorOptions& options, size_t active, size_t from_address) {
+  if (active >= options.max_sessions)
+    return std::to_string(active) + " sessions at once, the cap (--max-sessions " + std::to_string(options.max_sessions) + ")";
+  if (from_address >= options.max_sessions_per_address)
+    return std::to_string(from_address) + " sessions from this address, the cap (--max-sessions-per-address " +
+           std::to_string(options.max_sessions_per_address) + ")";
+  return {};
 }
 
 Result<Registry> Conductor::registry() const { return Registry::open(options_.state_dir + "/registry.db"); }
@@ -356,9 +472,10 @@ Result<std::string> Conductor::show(const std::string& router_id) {
   return out;
 }
 
-Status Conductor::onboard(onboarding::Channel& channel) {
-  auto hello = channel.receive(30000);
+Status Conductor::onboard(onboarding::Channel& channel, std::atomic<bool>* opened) {
+  auto hello = channel.receive(hello_wait_ms(options_));
   if (!hello) return hello.error();
+  if (opened != nullptr) *opened = true;
   if (auto s = expect_type(*hello, "hello"); !s) {
     refuse(channel, {s.error().message}, "", nullptr);
     return s.error();
@@ -448,7 +565,7 @@ Status Conductor::onboard(onboarding::Channel& channel) {
   return channel.send(json{{"type", "certificate"}, {"certificate", cert->pem}, {"ca", ca_.certificate_pem()}});
 }
 
-Status Conductor::manage(onboarding::Channel& channel, const std::atomic<bool>& stop) {
+Status Conductor::manage(onboarding::Channel& channel, const std::atomic<bool>& stop, std::atomic<bool>* opened) {
   X509* peer = channel.connection().peer_certificate();
   if (peer == nullptr) return Error{"no client certificate"};
   char cn[256] = "";
@@ -469,8 +586,9 @@ Status Conductor::manage(onboarding::Channel& channel, const std::atomic<bool>& 
     Refusal r{"certificate " + serial + " is not a current certificate of an onboarded router " + router_id};
     return refuse(channel, r, router_id, nullptr), Error{r.reason};
   }
-  auto hello = channel.receive(30000);
+  auto hello = channel.receive(hello_wait_ms(options_));
   if (!hello) return hello.error();
+  if (opened != nullptr) *opened = true;
   auto claimed = string_field(*hello, "router_id");
   if (!claimed || *claimed != router_id) {
     Refusal r{"the management hello does not name the certificate's router"};
@@ -504,42 +622,49 @@ Status Conductor::serve(const std::atomic<bool>& stop) {
   if (!s930) return s930.error();
   auto s933 = ob::tls::Server::listen(management);
   if (!s933) return s933.error();
-  log::notice("conductor listening", {{"PORTS", std::to_string((*s930)->port()) + "," + std::to_string((*s933)->port())}});
-  // A thread per session; finished ones are joined as the loop goes round, so a long-running
-  // conductor does not keep one per router it ever served.
-  struct Session {
-    std::thread thread;
-    std::shared_ptr<std::atomic<bool>> done = std::make_shared<std::atomic<bool>>(false);
-  };
-  std::list<Session> sessions;
+  log::notice("conductor listening",
+              {{"PORTS", std::to_string((*s930)->port()) + "," + std::to_string((*s933)->port())},
+               {"MAX_SESSIONS", std::to_string(options_.max_sessions)},
+               {"MAX_SESSIONS_PER_ADDRESS", std::to_string(options_.max_sessions_per_address)},
+               {"HANDSHAKE_TIMEOUT_SEC", std::to_string(options_.handshake_timeout_seconds)}});
+  Sessions sessions;
   while (!stop.load()) {
-    sessions.remove_if([](Session& s) {
-      if (!s.done->load()) return false;
-      s.thread.join();
-      return true;
-    });
+    sessions.reap();
+    sessions.cut_idle(Clock::now());
     pollfd fds[2] = {{(*s930)->fd(), POLLIN, 0}, {(*s933)->fd(), POLLIN, 0}};
-    if (::poll(fds, 2, 500) <= 0) continue;
+    if (::poll(fds, 2, 250) <= 0) continue;
     for (int i = 0; i < 2; ++i) {
       if ((fds[i].revents & POLLIN) == 0) continue;
       ob::tls::Server* server = (i == 0 ? *s930 : *s933).get();
       auto accepted = server->accept_tcp(0);
       if (!accepted) continue;
-      Session& s = sessions.emplace_back();
-      s.thread = std::thread([this, i, &stop, server, a = *accepted, done = s.done]() {
-        session(*server, a, i == 0, stop);
-        *done = true;
+      sessions.reap();
+      const std::string address = source_address(accepted->peer);
+      const std::string refused = session_refusal(options_, sessions.active(), sessions.from(address));
+      if (!refused.empty()) {
+        // Closed before any TLS work: a flood of connections costs the conductor an accept each.
+        log::warning("session refused: " + refused,
+                     {{"PEER", accepted->peer}, {"PORT", std::to_string(server->port())}});
+        ::close(accepted->fd);
+        continue;
+      }
+      Sessions::Session& s = sessions.add(*accepted, address,
+                                          Clock::now() + std::chrono::seconds(options_.handshake_timeout_seconds));
+      s.thread = std::thread([this, i, &stop, server, a = *accepted, state = s.state]() {
+        session(*server, a, i == 0, stop, state->opened);
+        state->done = true;
       });
     }
   }
-  for (auto& s : sessions) s.thread.join();
+  sessions.cut_openings();
+  sessions.join_all();
   return {};
 }
 
 // The TLS handshake runs here, in the session's thread: many routers at once are not served one
 // handshake at a time.
 void Conductor::session(onboarding::tls::Server& server, onboarding::tls::Server::Accepted accepted, bool onboarding,
-                        const std::atomic<bool>& stop) {
+                        const std::atomic<bool>& stop, std::atomic<bool>& opened) {
   auto conn = server.handshake(std::move(accepted));
   if (!conn) {
     log::warning(conn.error().message);
@@ -551,7 +676,7 @@ void Conductor::session(onboarding::tls::Server& server, onboarding::tls::Server
     log::warning(channel.error().message);
     return;
   }
-  Status s = onboarding ? onboard(**channel) : manage(**channel, stop);
+  Status s = onboarding ? onboard(**channel, &opened) : manage(**channel, stop, &opened);
   if (!s) log::info("session ended: " + s.error().message);
 }
 

@@ -26,7 +26,21 @@ struct ConductorOptions {
   std::string advertised_host;  // what tokens tell routers to connect to
   int token_ttl_seconds = 3600;
   int certificate_days = 365;
+  // Sessions (930 and 933 together) served at once, and at once from one source address: a
+  // connection beyond either cap is closed as soon as it is accepted, before any TLS work, with
+  // the reason logged. A router holds one management session once onboarded, so max_sessions
+  // bounds the routers connected at once, and max_sessions_per_address those behind one NAT.
+  size_t max_sessions = 1024;
+  size_t max_sessions_per_address = 32;
+  // From the TCP connection to the session's first message (the hello on 930 and on 933): a
+  // client idle or slow anywhere in its TLS handshake, WebSocket upgrade or hello is cut off
+  // then, and its place freed. (The TLS handshake and the upgrade are bounded at 10 s each too.)
+  int handshake_timeout_seconds = 30;
 };
+
+// Whether a new connection may start a session while `active` sessions run, `from_address` of
+// them from its source address: an empty string, or why it is refused.
+std::string session_refusal(const ConductorOptions& options, size_t active, size_t from_address);
 
 class Conductor {
  public:
@@ -42,11 +56,13 @@ class Conductor {
   // A human-readable report per router ("Auth State: completed").
   Result<std::string> show(const std::string& router_id);
 
-  // Serves 930 and 933 until `stop` is set; one thread per connection.
+  // Serves 930 and 933 until `stop` is set; one thread per connection, within the session caps
+  // and the handshake timeout of the options.
   Status serve(const std::atomic<bool>& stop);
-  // One onboarding session on port 930 and one management session on 933.
-  Status onboard(onboarding::Channel& channel);
-  Status manage(onboarding::Channel& channel, const std::atomic<bool>& stop);
+  // One onboarding session on port 930 and one management session on 933. `opened` (when
+  // given) is set once the client's hello arrived: its opening is over.
+  Status onboard(onboarding::Channel& channel, std::atomic<bool>* opened = nullptr);
+  Status manage(onboarding::Channel& channel, const std::atomic<bool>& stop, std::atomic<bool>* opened = nullptr);
 
   const std::string& pin_hex() const { return pin_hex_; }
   const ConductorOptions& options() const { return options_; }
@@ -56,7 +72,7 @@ class Conductor {
       : options_(std::move(options)), ca_(std::move(ca)), token_key_(std::move(token_key)), pin_hex_(std::move(pin_hex)) {}
   Result<Registry> registry() const;
   void session(onboarding::tls::Server& server, onboarding::tls::Server::Accepted accepted, bool onboarding,
-               const std::atomic<bool>& stop);
+               const std::atomic<bool>& stop, std::atomic<bool>& opened);
 
   ConductorOptions options_;
   CertificateAuthority ca_;

@@ -112,7 +112,9 @@ router_stopped() {
 
 echo "load average at the start: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; other work on the machine skews these figures)"
 mkdir -p "$LAB_DIR/mca"
-C="--state $LAB_DIR/conductor --manufacturer-ca $LAB_DIR/mca --advertise 127.0.0.1"
+# Every router connects from 127.0.0.1, all at once in the parallel pass: the per-address
+# session cap (32 by default, for routers behind one NAT) is raised so that none is refused.
+C="--state $LAB_DIR/conductor --manufacturer-ca $LAB_DIR/mca --advertise 127.0.0.1 --max-sessions-per-address 1024"
 $COND $C init > /dev/null || lab_fail "sedge-conductor init"
 $COND $C serve > "$LAB_DIR/conductor.log" 2>&1 &
 conductor=$!
