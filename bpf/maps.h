@@ -1,20 +1,27 @@
 /* The one header shared by steer.bpf.c and the C++ side: map keys and values, limits, marks.
  * Classification: the flow cache first (flow -> decision of the live rule set); on a miss,
- * ingress ifindex -> network; (network, destination) longest-prefix match -> a chain of
- * candidate rules in policy order (every rule whose destination prefix contains the packet's
- * destination, precomputed by the compiler); the first chain entry that matches the protocol,
- * destination port and source prefix decides. No match: the network's default. The decision
- * (rule, action, profile; never the path) goes into the cache. */
+ * ingress ifindex -> network; the longest destination prefix of that network that holds the
+ * destination (one hash lookup per prefix length the network uses, longest first) -> a chain
+ * of candidate rules in policy order (every rule whose destination prefix contains the
+ * packet's destination, precomputed by the compiler), held in one block of entries; the first
+ * chain entry that matches the protocol, destination port and source prefix decides. No
+ * match: the network's default. The decision (rule, action, profile; never the path) goes
+ * into the cache. */
 #ifndef SEDGE_BPF_MAPS_H
 #define SEDGE_BPF_MAPS_H
 
 #include <linux/types.h>
 
 #define SEDGE_STEER_MAX_NETWORKS 64
-#define SEDGE_STEER_MAX_PREFIXES 262144 /* per family and generation */
-#define SEDGE_STEER_MAX_ENTRIES 524288  /* chain entries per generation */
-#define SEDGE_STEER_CHAIN_LEN 16        /* candidates checked per destination */
-#define SEDGE_STEER_MAX_RULES 131072
+#define SEDGE_STEER_MAX_PREFIXES4 1048576 /* per generation */
+#define SEDGE_STEER_MAX_PREFIXES6 262144
+#define SEDGE_STEER_MAX_LENGTHS4 33       /* distinct prefix lengths per network: all of IPv4's */
+#define SEDGE_STEER_MAX_LENGTHS6 45       /* of IPv6's 129 (sedge_net stays 96 bytes) */
+#define SEDGE_STEER_BLOCK_ENTRIES 32768   /* chain entries per block (1 MiB values) */
+#define SEDGE_STEER_BLOCKS 34             /* blocks per generation */
+#define SEDGE_STEER_MAX_ENTRIES (SEDGE_STEER_BLOCK_ENTRIES * SEDGE_STEER_BLOCKS)
+#define SEDGE_STEER_CHAIN_LEN 16          /* candidates checked per destination */
+#define SEDGE_STEER_MAX_RULES 1114112     /* rule ids: 1 million rules and more */
 #define SEDGE_STEER_MAX_PROFILES 256
 #define SEDGE_STEER_PROFILE_PATHS 8
 #define SEDGE_STEER_MAX_PATHS 1024
@@ -40,21 +47,24 @@ struct sedge_net {            /* nets_N[ingress ifindex] */
   __u32 default_action;       /* enum sedge_steer_action */
   __u32 default_profile;
   __u32 default_rule;         /* counter index for the default */
+  __u8 nlen4, nlen6;          /* how many prefix lengths the network's rules use, per family */
+  __u8 len4[SEDGE_STEER_MAX_LENGTHS4]; /* those lengths, longest first */
+  __u8 len6[SEDGE_STEER_MAX_LENGTHS6];
 };
 
-struct sedge_lpm4_key {
-  __u32 prefixlen;            /* 32 (net_id) + destination prefix length */
-  __u32 net_id;               /* big-endian, so it is matched as a prefix */
-  __u8 addr[4];
-};
-
-struct sedge_lpm6_key {
-  __u32 prefixlen;
+struct sedge_prefix4_key {    /* prefix4_N: one hash for every length (len in the key) */
   __u32 net_id;
+  __u32 len;
+  __u8 addr[4];               /* masked to len */
+};
+
+struct sedge_prefix6_key {
+  __u32 net_id;
+  __u32 len;
   __u8 addr[16];
 };
 
-struct sedge_chain {          /* lpm*_N value: entries_N[first .. first+count) */
+struct sedge_chain {          /* prefix*_N value: entries_N[first .. first+count), one block */
   __u32 first;
   __u32 count;
 };
@@ -69,6 +79,12 @@ struct sedge_entry {          /* one candidate: a rule's protocol/port/source co
   __u8 src_len;               /* source prefix length; 0 = any */
   __u8 pad;
   __u8 src[16];               /* source prefix (IPv4 in the first 4 bytes) */
+};
+
+struct sedge_entry_block {    /* entries_N[first / SEDGE_STEER_BLOCK_ENTRIES]: a chain starts at
+                                 most SEDGE_STEER_CHAIN_LEN entries before a block's end, so one
+                                 lookup reads all its entries */
+  struct sedge_entry e[SEDGE_STEER_BLOCK_ENTRIES];
 };
 
 struct sedge_profile {
@@ -121,9 +137,9 @@ struct sedge_counter {        /* per-CPU */
 };
 
 #ifdef __cplusplus
-static_assert(sizeof(struct sedge_net) == 16, "layout shared with BPF");
-static_assert(sizeof(struct sedge_lpm4_key) == 12, "layout shared with BPF");
-static_assert(sizeof(struct sedge_lpm6_key) == 24, "layout shared with BPF");
+static_assert(sizeof(struct sedge_net) == 96, "layout shared with BPF");
+static_assert(sizeof(struct sedge_prefix4_key) == 12, "layout shared with BPF");
+static_assert(sizeof(struct sedge_prefix6_key) == 24, "layout shared with BPF");
 static_assert(sizeof(struct sedge_chain) == 8, "layout shared with BPF");
 static_assert(sizeof(struct sedge_entry) == 32, "layout shared with BPF");
 static_assert(sizeof(struct sedge_profile) == 72, "layout shared with BPF");

@@ -31,10 +31,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
     __type(value, struct sedge_net);                               \
     PINNED;                                                        \
   } n SEC(".maps")
-#define LPM_MAP(n, k)                                              \
+#define PREFIX_MAP(n, k, size)                                     \
   struct {                                                         \
-    __uint(type, BPF_MAP_TYPE_LPM_TRIE);                           \
-    __uint(max_entries, SEDGE_STEER_MAX_PREFIXES);                 \
+    __uint(type, BPF_MAP_TYPE_HASH);                               \
+    __uint(max_entries, size);                                     \
     __uint(map_flags, BPF_F_NO_PREALLOC);                          \
     __type(key, k);                                                \
     __type(value, struct sedge_chain);                             \
@@ -59,12 +59,12 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 NETS_MAP(steer_nets_0);
 NETS_MAP(steer_nets_1);
-LPM_MAP(steer_lpm4_0, struct sedge_lpm4_key);
-LPM_MAP(steer_lpm4_1, struct sedge_lpm4_key);
-LPM_MAP(steer_lpm6_0, struct sedge_lpm6_key);
-LPM_MAP(steer_lpm6_1, struct sedge_lpm6_key);
-ARRAY_MAP(steer_entries_0, struct sedge_entry, SEDGE_STEER_MAX_ENTRIES);
-ARRAY_MAP(steer_entries_1, struct sedge_entry, SEDGE_STEER_MAX_ENTRIES);
+PREFIX_MAP(steer_prefix4_0, struct sedge_prefix4_key, SEDGE_STEER_MAX_PREFIXES4);
+PREFIX_MAP(steer_prefix4_1, struct sedge_prefix4_key, SEDGE_STEER_MAX_PREFIXES4);
+PREFIX_MAP(steer_prefix6_0, struct sedge_prefix6_key, SEDGE_STEER_MAX_PREFIXES6);
+PREFIX_MAP(steer_prefix6_1, struct sedge_prefix6_key, SEDGE_STEER_MAX_PREFIXES6);
+ARRAY_MAP(steer_entries_0, struct sedge_entry_block, SEDGE_STEER_BLOCKS);
+ARRAY_MAP(steer_entries_1, struct sedge_entry_block, SEDGE_STEER_BLOCKS);
 ARRAY_MAP(steer_profiles_0, struct sedge_profile, SEDGE_STEER_MAX_PROFILES);
 ARRAY_MAP(steer_profiles_1, struct sedge_profile, SEDGE_STEER_MAX_PROFILES);
 ARRAY_MAP(steer_state, struct sedge_state, 1);
@@ -178,16 +178,46 @@ static __always_inline void count(void *map, __u32 index, __u32 bytes) {
   }
 }
 
+/* A mask of the first `len` bits of a 32-bit word, in network order. */
+static __always_inline __u32 mask32(__s32 len) {
+  if (len <= 0) return 0;
+  if (len >= 32) return 0xffffffff;
+  return bpf_htonl(~((1u << (32 - len)) - 1));
+}
+
+/* The chain of the longest prefix of the network holding the destination: one hash lookup per
+ * prefix length the network's rules use, longest first (the first found is the longest). */
 static __always_inline const struct sedge_chain *lookup_chain(__u32 gen, const struct sedge_net *net,
                                                              const struct sedge_flow_key *f) {
   if (f->family == 4) {
-    struct sedge_lpm4_key k = {.prefixlen = 64, .net_id = bpf_htonl(net->net_id)};
-    __builtin_memcpy(k.addr, f->dst, 4);
-    return bpf_map_lookup_elem(gen ? (void *)&steer_lpm4_1 : (void *)&steer_lpm4_0, &k);
+    void *map = gen ? (void *)&steer_prefix4_1 : (void *)&steer_prefix4_0;
+    struct sedge_prefix4_key k = {.net_id = net->net_id};
+    __u32 dst;
+    __builtin_memcpy(&dst, f->dst, 4);
+    for (int i = 0; i < SEDGE_STEER_MAX_LENGTHS4; i++) {
+      if (i >= net->nlen4) break;
+      k.len = net->len4[i];
+      __u32 a = dst & mask32(k.len);
+      __builtin_memcpy(k.addr, &a, 4);
+      const struct sedge_chain *c = bpf_map_lookup_elem(map, &k);
+      if (c) return c;
+    }
+    return 0;
   }
-  struct sedge_lpm6_key k = {.prefixlen = 160, .net_id = bpf_htonl(net->net_id)};
-  __builtin_memcpy(k.addr, f->dst, 16);
-  return bpf_map_lookup_elem(gen ? (void *)&steer_lpm6_1 : (void *)&steer_lpm6_0, &k);
+  void *map = gen ? (void *)&steer_prefix6_1 : (void *)&steer_prefix6_0;
+  struct sedge_prefix6_key k = {.net_id = net->net_id};
+  __u32 dst[4];
+  __builtin_memcpy(dst, f->dst, 16);
+  for (int i = 0; i < SEDGE_STEER_MAX_LENGTHS6; i++) {
+    if (i >= net->nlen6) break;
+    k.len = net->len6[i];
+    __u32 a[4];
+    for (int w = 0; w < 4; w++) a[w] = dst[w] & mask32((__s32)k.len - 32 * w);
+    __builtin_memcpy(k.addr, a, 16);
+    const struct sedge_chain *c = bpf_map_lookup_elem(map, &k);
+    if (c) return c;
+  }
+  return 0;
 }
 
 /* The path a profile sends this flow down, or -1 (no usable path: pass unmarked). */
@@ -236,12 +266,16 @@ __attribute__((noinline)) int classify(__u32 gen, const struct sedge_flow_key *f
   d->rule_id = net->default_rule;
   const struct sedge_chain *chain = lookup_chain(gen, net, f);
   if (!chain) return 0;
-  void *entries = gen ? (void *)&steer_entries_1 : (void *)&steer_entries_0;
+  /* The whole chain is in one block: one lookup, then the entries in place. */
+  __u32 block = chain->first / SEDGE_STEER_BLOCK_ENTRIES, off = chain->first % SEDGE_STEER_BLOCK_ENTRIES;
+  __u32 count = chain->count;
+  const struct sedge_entry_block *b =
+      bpf_map_lookup_elem(gen ? (void *)&steer_entries_1 : (void *)&steer_entries_0, &block);
+  if (!b) return 0;
+  if (off > SEDGE_STEER_BLOCK_ENTRIES - SEDGE_STEER_CHAIN_LEN) return 0; /* the compiler never places one there */
   for (int i = 0; i < SEDGE_STEER_CHAIN_LEN; i++) {
-    if (i >= chain->count) break;
-    __u32 idx = chain->first + i;
-    const struct sedge_entry *e = bpf_map_lookup_elem(entries, &idx);
-    if (!e) break;
+    if (i >= count) break;
+    const struct sedge_entry *e = &b->e[off + i];
     if (e->proto && e->proto != f->proto) continue;
     if (e->port_hi && (!f->has_ports || f->dport < e->port_lo || f->dport > e->port_hi)) continue;
     if (!src_matches(e, f)) continue;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -37,20 +38,54 @@ Error bpf_error(const std::string& what, int err) {
   return Error{what + ": " + std::strerror(e), e};
 }
 
-// Deletes every key of a hash or LPM map (the idle generation, never the live one).
+// Deletes every key of a hash map (the idle generation, never the live one), in batches.
 Status clear_map(const struct bpf_map* map) {
   const int fd = bpf_map__fd(map);
-  std::vector<uint8_t> key(bpf_map__key_size(map)), next(key.size());
-  std::vector<std::vector<uint8_t>> keys;
-  const void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, next.data()) == 0) {
-    keys.push_back(next);
-    key = next;
-    prev = key.data();
+  constexpr uint32_t kBatch = 16384;
+  std::vector<uint8_t> keys(kBatch * bpf_map__key_size(map)), values(kBatch * bpf_map__value_size(map));
+  uint32_t in = 0, out = 0;
+  for (bool first = true;; first = false) {
+    uint32_t count = kBatch;
+    const int err = bpf_map_lookup_and_delete_batch(fd, first ? nullptr : &in, &out, keys.data(), values.data(), &count, nullptr);
+    if (err != 0 && errno == ENOENT) return {};  // the end (the last batch included)
+    if (err != 0) return bpf_error(std::string("clearing map ") + bpf_map__name(map), errno);
+    in = out;
   }
-  for (const auto& k : keys) {
-    if (bpf_map_delete_elem(fd, k.data()) != 0 && errno != ENOENT) {
-      return bpf_error(std::string("clearing map ") + bpf_map__name(map), errno);
+}
+
+// Writes key/value pairs with one system call per batch.
+template <typename K, typename V>
+Status put_all(const struct bpf_map* map, const std::vector<std::pair<K, V>>& pairs) {
+  constexpr size_t kBatch = 65536;
+  std::vector<K> keys;
+  std::vector<V> values;
+  for (size_t at = 0; at < pairs.size(); at += kBatch) {
+    const size_t n = std::min(kBatch, pairs.size() - at);
+    keys.clear();
+    values.clear();
+    for (size_t i = at; i < at + n; ++i) {
+      keys.push_back(pairs[i].first);
+      values.push_back(pairs[i].second);
+    }
+    auto count = static_cast<uint32_t>(n);
+    LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+    if (bpf_map_update_batch(bpf_map__fd(map), keys.data(), values.data(), &count, &opts) != 0) {
+      return bpf_error(std::string("writing map ") + bpf_map__name(map), errno);
+    }
+  }
+  return {};
+}
+
+// The chain entries, one block (one map value) at a time.
+Status put_entries(const struct bpf_map* map, const std::vector<sedge_entry>& entries) {
+  std::vector<sedge_entry> block(SEDGE_STEER_BLOCK_ENTRIES);
+  for (uint32_t b = 0; static_cast<size_t>(b) * SEDGE_STEER_BLOCK_ENTRIES < entries.size(); ++b) {
+    const size_t at = static_cast<size_t>(b) * SEDGE_STEER_BLOCK_ENTRIES;
+    const size_t n = std::min<size_t>(SEDGE_STEER_BLOCK_ENTRIES, entries.size() - at);
+    std::copy_n(entries.begin() + static_cast<std::ptrdiff_t>(at), n, block.begin());
+    std::fill(block.begin() + static_cast<std::ptrdiff_t>(n), block.end(), sedge_entry{});
+    if (bpf_map_update_elem(bpf_map__fd(map), &b, block.data(), BPF_ANY) != 0) {
+      return bpf_error(std::string("writing map ") + bpf_map__name(map), errno);
     }
   }
   return {};
@@ -191,8 +226,8 @@ Result<sedge_flow_stats> SteerProgram::flow_stats() const {
 
 Status SteerProgram::replace_rules(const SteerTables& t) {
   if (t.entries.size() > SEDGE_STEER_MAX_ENTRIES || t.profiles.size() > SEDGE_STEER_MAX_PROFILES ||
-      t.nets.size() > SEDGE_STEER_MAX_NETWORKS || t.lpm4.size() > SEDGE_STEER_MAX_PREFIXES ||
-      t.lpm6.size() > SEDGE_STEER_MAX_PREFIXES) {
+      t.nets.size() > SEDGE_STEER_MAX_NETWORKS || t.prefix4.size() > SEDGE_STEER_MAX_PREFIXES4 ||
+      t.prefix6.size() > SEDGE_STEER_MAX_PREFIXES6) {
     return Error{"the rule set is larger than the classifier's maps (see bpf/maps.h limits)", E2BIG};
   }
   const sedge_state live = read_state(skel_);
@@ -201,28 +236,20 @@ Status SteerProgram::replace_rules(const SteerTables& t) {
   next.generation = live.generation + 1 == 0 ? 2 : live.generation + 1;
   const uint32_t idle = next.generation & 1u;
   const struct bpf_map* nets = idle ? skel_->maps.steer_nets_1 : skel_->maps.steer_nets_0;
-  const struct bpf_map* lpm4 = idle ? skel_->maps.steer_lpm4_1 : skel_->maps.steer_lpm4_0;
-  const struct bpf_map* lpm6 = idle ? skel_->maps.steer_lpm6_1 : skel_->maps.steer_lpm6_0;
+  const struct bpf_map* prefix4 = idle ? skel_->maps.steer_prefix4_1 : skel_->maps.steer_prefix4_0;
+  const struct bpf_map* prefix6 = idle ? skel_->maps.steer_prefix6_1 : skel_->maps.steer_prefix6_0;
   const struct bpf_map* entries = idle ? skel_->maps.steer_entries_1 : skel_->maps.steer_entries_0;
   const struct bpf_map* profiles = idle ? skel_->maps.steer_profiles_1 : skel_->maps.steer_profiles_0;
-  for (const auto* map : {nets, lpm4, lpm6}) {
+  for (const auto* map : {nets, prefix4, prefix6}) {
     if (auto st = clear_map(map); !st) return st;
   }
-  for (uint32_t i = 0; i < t.entries.size(); ++i) {
-    if (auto st = put(entries, i, t.entries[i]); !st) return st;
-  }
+  if (auto st = put_entries(entries, t.entries); !st) return st;
   for (uint32_t i = 0; i < t.profiles.size(); ++i) {
     if (auto st = put(profiles, i, t.profiles[i]); !st) return st;
   }
-  for (const auto& [k, v] : t.lpm4) {
-    if (auto st = put(lpm4, k, v); !st) return st;
-  }
-  for (const auto& [k, v] : t.lpm6) {
-    if (auto st = put(lpm6, k, v); !st) return st;
-  }
-  for (const auto& [k, v] : t.nets) {
-    if (auto st = put(nets, k, v); !st) return st;
-  }
+  if (auto st = put_all(prefix4, t.prefix4); !st) return st;
+  if (auto st = put_all(prefix6, t.prefix6); !st) return st;
+  if (auto st = put_all(nets, t.nets); !st) return st;
   return put(skel_->maps.steer_state, uint32_t{0}, next);  // the switch: every cached decision is stale
 }
 

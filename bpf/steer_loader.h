@@ -19,9 +19,9 @@ namespace sedge::bpf {
 // The contents of one generation of maps: what the policy compiler produces.
 struct SteerTables {
   std::vector<std::pair<uint32_t, sedge_net>> nets;  // ingress ifindex -> network
-  std::vector<std::pair<sedge_lpm4_key, sedge_chain>> lpm4;
-  std::vector<std::pair<sedge_lpm6_key, sedge_chain>> lpm6;
-  std::vector<sedge_entry> entries;
+  std::vector<std::pair<sedge_prefix4_key, sedge_chain>> prefix4;
+  std::vector<std::pair<sedge_prefix6_key, sedge_chain>> prefix6;
+  std::vector<sedge_entry> entries;  // blocks of SEDGE_STEER_BLOCK_ENTRIES; no chain crosses one
   std::vector<sedge_profile> profiles;  // index = profile id
 };
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <unordered_map>
 
@@ -173,6 +174,20 @@ void warn_overlaps(const PolicySet& set, std::vector<std::string>& warnings) {
   }
 }
 
+// The prefix lengths a network's rules use, longest first, into its sedge_net.
+template <size_t N>
+Status set_lengths(const std::string& network, const std::set<unsigned, std::greater<>>& lengths, uint8_t (&out)[N],
+                   size_t max, uint8_t& count) {
+  if (lengths.size() > max) {
+    return Error{"network " + network + ": the rules use " + std::to_string(lengths.size()) +
+                     " different destination prefix lengths of one family; the classifier probes at most " + std::to_string(max),
+                 E2BIG};
+  }
+  count = 0;
+  for (unsigned len : lengths) out[count++] = static_cast<uint8_t>(len);
+  return {};
+}
+
 }  // namespace
 
 Result<Compiled> compile(const PolicySet& set) {
@@ -227,7 +242,7 @@ Result<Compiled> compile(const PolicySet& set) {
   }
   // Atoms per network, in rule order.
   std::vector<std::vector<Atom>> per_net(set.networks.size());
-  std::set<std::string> used_profiles;
+  std::vector<bool> used_profiles(set.profiles.size());
   for (size_t i = 0; i < set.rules.size(); ++i) {
     const Rule& r = set.rules[i];
     uint32_t profile_id = 0;
@@ -235,7 +250,7 @@ Result<Compiled> compile(const PolicySet& set) {
       auto it = out.profile_ids.find(r.profile);
       if (it == out.profile_ids.end()) return Error{"rule " + r.name + ": unknown steering profile " + r.profile, EINVAL};
       profile_id = it->second;
-      used_profiles.insert(r.profile);
+      used_profiles[profile_id] = true;
     }
     for (const auto& n : r.networks) {
       if (!net_ids.count(n)) return Error{"rule " + r.name + ": unknown network " + n, EINVAL};
@@ -247,19 +262,29 @@ Result<Compiled> compile(const PolicySet& set) {
     }
   }
   for (const auto& prof : set.profiles) {
-    if (!used_profiles.count(prof.name)) out.warnings.push_back("steering profile " + prof.name + " is used by no rule");
+    if (!used_profiles[out.profile_ids.at(prof.name)]) out.warnings.push_back("steering profile " + prof.name + " is used by no rule");
   }
   // Chains: for each distinct destination prefix of a network, every atom whose destination
-  // contains it, in rule order. Ancestors are found by masking to each shorter length.
+  // contains it, in rule order. Ancestors are found by masking to each shorter length the
+  // network uses; the classifier probes the same lengths, longest first.
   for (size_t n = 0; n < set.networks.size(); ++n) {
     const uint32_t net_id = static_cast<uint32_t>(n + 1);
     std::unordered_map<Prefix, std::vector<size_t>, PrefixHash> by_prefix;  // prefix -> atom indexes
+    std::set<unsigned, std::greater<>> lengths[2];                          // IPv4, IPv6; longest first
     const auto& atoms = per_net[n];
-    for (size_t a = 0; a < atoms.size(); ++a) by_prefix[atoms[a].dst].push_back(a);
+    for (size_t a = 0; a < atoms.size(); ++a) {
+      by_prefix[atoms[a].dst].push_back(a);
+      lengths[atoms[a].dst.family == AF_INET ? 0 : 1].insert(atoms[a].dst.length);
+    }
+    sedge_net& net = out.tables.nets[n].second;
+    if (auto st = set_lengths(set.networks[n].name, lengths[0], net.len4, SEDGE_STEER_MAX_LENGTHS4, net.nlen4); !st) return st.error();
+    if (auto st = set_lengths(set.networks[n].name, lengths[1], net.len6, SEDGE_STEER_MAX_LENGTHS6, net.nlen6); !st) return st.error();
+    std::vector<size_t> chain;
     for (const auto& [prefix, own] : by_prefix) {
-      std::vector<size_t> chain;
-      for (int len = prefix.length; len >= 0; --len) {
-        auto it = by_prefix.find(masked(prefix, static_cast<unsigned>(len)));
+      chain.clear();
+      for (unsigned len : lengths[prefix.family == AF_INET ? 0 : 1]) {
+        if (len > prefix.length) continue;
+        auto it = len == prefix.length ? by_prefix.find(prefix) : by_prefix.find(masked(prefix, len));
         if (it != by_prefix.end()) chain.insert(chain.end(), it->second.begin(), it->second.end());
       }
       std::sort(chain.begin(), chain.end());  // atom order is rule order
@@ -270,20 +295,27 @@ Result<Compiled> compile(const PolicySet& set) {
                          std::to_string(SEDGE_STEER_CHAIN_LEN) + ": merge ports or sources, or split prefixes",
                      E2BIG};
       }
-      const sedge_chain ref{static_cast<uint32_t>(out.tables.entries.size()), static_cast<uint32_t>(chain.size())};
-      for (size_t a : chain) out.tables.entries.push_back(atoms[a].entry);
+      // A chain starts at most SEDGE_STEER_CHAIN_LEN entries before the end of a block, so it
+      // never crosses one (the classifier reads it with one lookup) and the verifier sees
+      // every entry it may read inside the block.
+      auto& entries = out.tables.entries;
+      if (entries.size() % SEDGE_STEER_BLOCK_ENTRIES > SEDGE_STEER_BLOCK_ENTRIES - SEDGE_STEER_CHAIN_LEN) {
+        entries.resize((entries.size() / SEDGE_STEER_BLOCK_ENTRIES + 1) * SEDGE_STEER_BLOCK_ENTRIES);
+      }
+      const sedge_chain ref{static_cast<uint32_t>(entries.size()), static_cast<uint32_t>(chain.size())};
+      for (size_t a : chain) entries.push_back(atoms[a].entry);
       if (prefix.family == AF_INET) {
-        sedge_lpm4_key k{};
-        k.prefixlen = 32u + prefix.length;
-        k.net_id = htonl(net_id);
+        sedge_prefix4_key k{};
+        k.net_id = net_id;
+        k.len = prefix.length;
         std::memcpy(k.addr, prefix.bytes, 4);
-        out.tables.lpm4.emplace_back(k, ref);
+        out.tables.prefix4.emplace_back(k, ref);
       } else {
-        sedge_lpm6_key k{};
-        k.prefixlen = 32u + prefix.length;
-        k.net_id = htonl(net_id);
+        sedge_prefix6_key k{};
+        k.net_id = net_id;
+        k.len = prefix.length;
         std::memcpy(k.addr, prefix.bytes, 16);
-        out.tables.lpm6.emplace_back(k, ref);
+        out.tables.prefix6.emplace_back(k, ref);
       }
     }
   }

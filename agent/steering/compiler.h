@@ -1,10 +1,11 @@
 // The steering policy compiler: ordered application policies and steering profiles in, the
 // classifier's map contents out (bpf/maps.h). Pure: no kernel, no BPF, table-testable.
 //
-// First match wins in policy order. The classifier does one longest-prefix lookup on the
-// destination, so for every destination prefix P the compiler precomputes the chain of rule
-// entries whose destination contains P, in policy order; prefixes that contain one address
-// are nested, so the longest match's chain holds every rule that can apply.
+// First match wins in policy order. The classifier finds the longest of a network's prefixes
+// that holds the destination (one hash lookup per prefix length the network uses), so for
+// every destination prefix P the compiler precomputes the chain of rule entries whose
+// destination contains P, in policy order; prefixes that contain one address are nested, so
+// the longest match's chain holds every rule that can apply.
 #pragma once
 
 #include <cstdint>
@@ -65,8 +66,8 @@ struct Compiled {
 };
 
 // Fails (naming the rule and network) when the set cannot be expressed: an unknown profile or
-// network, too many paths, or more overlapping entries at one destination than the classifier
-// checks (SEDGE_STEER_CHAIN_LEN).
+// network, too many paths, more overlapping entries at one destination than the classifier
+// checks (SEDGE_STEER_CHAIN_LEN), or more prefix lengths in one network than it probes.
 Result<Compiled> compile(const PolicySet& set);
 
 // The policy set a configuration describes. `ifindex_of` resolves LAN device names (0 = absent:

@@ -267,7 +267,7 @@ TEST_F(Classifier, ARestartReusesThePinnedMaps) {
   ASSERT_TRUE(again.ok()) << again.error().message;
   prog_ = std::move(*again);
   EXPECT_EQ(run(https, kLan0).mark, mark_of("pop2-secondary")) << "rules and the active path survived";
-  EXPECT_TRUE(std::filesystem::exists(pin_dir() + "/steer_lpm4_0"));
+  EXPECT_TRUE(std::filesystem::exists(pin_dir() + "/steer_prefix4_0"));
 }
 
 }  // namespace

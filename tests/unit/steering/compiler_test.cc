@@ -1,6 +1,7 @@
 #include "agent/steering/compiler.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 
 #include <cstring>
 #include <filesystem>
@@ -17,8 +18,8 @@ using testing::sample_policy;
 
 const sedge_chain* chain4(const Compiled& c, uint32_t net_id, const char* prefix) {
   const auto p = P(prefix);
-  for (const auto& [k, v] : c.tables.lpm4) {
-    if (ntohl(k.net_id) == net_id && k.prefixlen == 32u + p.length && std::memcmp(k.addr, p.bytes, 4) == 0) return &v;
+  for (const auto& [k, v] : c.tables.prefix4) {
+    if (k.net_id == net_id && k.len == p.length && std::memcmp(k.addr, p.bytes, 4) == 0) return &v;
   }
   return nullptr;
 }
@@ -122,6 +123,55 @@ TEST(SteeringCompiler, RefusesWhatTheClassifierCannotDo) {
   EXPECT_NE(compile(s).error().message.find("has 9 paths"), std::string::npos);
 }
 
+// 40 000 chains of two entries (a catch-all telnet block, then the prefix's own rule): more
+// than one block of entries, and every chain starts where a whole chain fits in its block.
+TEST(SteeringCompiler, ChainsStayInOneBlockAndLengthsAreListedLongestFirst) {
+  PolicySet s;
+  s.networks = {{"lan0", 7, Action::breakout, ""}};
+  s.profiles = {{"Cloud", config::Strategy::ordered, {{"pop1", 1}}}};
+  s.rules.push_back({"telnet", {}, {}, {P("0.0.0.0/0")}, IPPROTO_TCP, {{23, 23}}, Action::deny, ""});
+  for (uint32_t i = 0; i < 40000; ++i) {
+    const uint32_t a = (10u << 24) + i * 16u;
+    const std::string prefix = std::to_string(a >> 24) + "." + std::to_string((a >> 16) & 255u) + "." +
+                               std::to_string((a >> 8) & 255u) + "." + std::to_string(a & 255u) + "/28";
+    s.rules.push_back({"r" + std::to_string(i), {}, {}, {P(prefix.c_str())}, IPPROTO_TCP, {{443, 443}}, Action::steer, "Cloud"});
+  }
+  auto c = compile(s);
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_GT(c->tables.entries.size(), size_t{SEDGE_STEER_BLOCK_ENTRIES});
+  for (const auto& [k, chain] : c->tables.prefix4) {
+    ASSERT_LE(chain.first % SEDGE_STEER_BLOCK_ENTRIES, uint32_t{SEDGE_STEER_BLOCK_ENTRIES - SEDGE_STEER_CHAIN_LEN}) << "chain at " << chain.first;
+  }
+  const sedge_chain* some = chain4(*c, 1, "10.0.128.0/28");
+  ASSERT_NE(some, nullptr);
+  EXPECT_EQ(chain_rules(*c, *some), (std::vector<std::string>{"telnet", "r2048"}));
+  const sedge_net& net = c->tables.nets[0].second;
+  ASSERT_EQ(net.nlen4, 2u);
+  EXPECT_EQ(net.len4[0], 28u);  // longest first: the classifier stops at the first found
+  EXPECT_EQ(net.len4[1], 0u);
+  EXPECT_EQ(net.nlen6, 0u);
+}
+
+TEST(SteeringCompiler, MoreIpv6PrefixLengthsThanTheClassifierProbesAreRefused) {
+  PolicySet s;
+  s.networks = {{"lan0", 7, Action::breakout, ""}};
+  Rule r{"v6", {}, {}, {}, 0, {}, Action::breakout, ""};
+  // 2001:db8::/32 with only the prefix's last bit set beyond it: none contains another.
+  for (unsigned len = 33; len < 33 + SEDGE_STEER_MAX_LENGTHS6 + 1; ++len) {
+    config::Prefix p = P("2001:db8::/32");
+    p.length = static_cast<uint8_t>(len);
+    p.bytes[(len - 1) / 8] |= static_cast<uint8_t>(0x80u >> ((len - 1) % 8));
+    r.destinations.push_back(p);
+  }
+  s.rules.push_back(r);
+  auto c = compile(s);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.error().message.find("prefix lengths"), std::string::npos) << c.error().message;
+  r.destinations.pop_back();
+  s.rules = {r};
+  EXPECT_TRUE(compile(s).ok()) << "exactly as many as it probes";
+}
+
 TEST(SteeringCompiler, FromTheSeedConfiguration) {
   const char* src = std::getenv("SEDGE_SOURCE_DIR");
   ASSERT_NE(src, nullptr);
@@ -147,8 +197,10 @@ TEST(SteeringCompiler, FromTheSeedConfiguration) {
   ASSERT_EQ(cloud.npaths, 2u);
   EXPECT_EQ(c->path_names.at(cloud.path_ids[0]), "site1-primary");
   EXPECT_EQ(c->path_names.at(cloud.path_ids[1]), "site1-secondary");
-  ASSERT_EQ(c->tables.lpm4.size(), 1u);
-  EXPECT_EQ(c->tables.lpm4[0].first.prefixlen, 32u);  // net id only: 0.0.0.0/0
+  ASSERT_EQ(c->tables.prefix4.size(), 1u);
+  EXPECT_EQ(c->tables.prefix4[0].first.len, 0u);  // 0.0.0.0/0
+  EXPECT_EQ(c->tables.nets[0].second.nlen4, 1u);
+  EXPECT_EQ(c->tables.nets[0].second.len4[0], 0u);
 }
 
 }  // namespace
