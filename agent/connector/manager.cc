@@ -290,22 +290,10 @@ class Manager::Runner {
   }
 
   void arm(std::chrono::seconds delay) {
-    cancel_timer();
-    const uint64_t usec = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(delay).count());
-    sd_event_add_time_relative(
-        m_.loop_, &timer_, CLOCK_MONOTONIC, usec, 0,
-        [](sd_event_source*, uint64_t, void* self) {
-          auto* r = static_cast<Runner*>(self);
-          r->timer_ = sd_event_source_unref(r->timer_);
-          r->start();
-          return 0;
-        },
-        this);
+    m_.retries_->schedule(this, delay, [this] { start(); });
   }
 
-  void cancel_timer() {
-    if (timer_) timer_ = sd_event_source_disable_unref(timer_);
-  }
+  void cancel_timer() { m_.retries_->cancel(this); }
 
   void set(RunState s, std::string error) {
     if (s == state_ && error == last_error_) return;
@@ -337,15 +325,51 @@ class Manager::Runner {
   std::string last_error_;
   uint64_t child_rekeys_ = 0, ike_rekeys_ = 0;
   std::chrono::seconds wait_ = kFirstBackoff;
-  sd_event_source* timer_ = nullptr;
   bool admin_down_ = false;
   bool stopping_ = false;  // stop() is closing the IKE SA
 };
 
 // ---- The manager ----
 
-Manager::Manager(sd_event* loop, std::unique_ptr<ike::Engine> engine, XfrmOps& xfrm, LinkOps& links)
-    : loop_(loop), engine_(std::move(engine)), xfrm_(xfrm), links_(links) {
+SdEventRetries::~SdEventRetries() {
+  for (auto& [key, p] : pending_) sd_event_source_disable_unref(p->source);
+}
+
+void SdEventRetries::schedule(const void* key, std::chrono::seconds delay, std::function<void()> fire) {
+  cancel(key);
+  auto p = std::make_unique<Pending>(Pending{this, key, nullptr, std::move(fire)});
+  const uint64_t usec = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(delay).count());
+  const int r = sd_event_add_time_relative(
+      loop_, &p->source, CLOCK_MONOTONIC, usec, 0,
+      [](sd_event_source*, uint64_t, void* data) {
+        auto* pending = static_cast<Pending*>(data);
+        SdEventRetries* self = pending->self;
+        auto node = self->pending_.extract(pending->key);  // fire may schedule again
+        sd_event_source_unref(node.mapped()->source);
+        node.mapped()->fire();
+        return 0;
+      },
+      p.get());
+  if (r < 0) {
+    log::error("cannot arm a retry timer: " + std::string(std::strerror(-r)));
+    return;
+  }
+  pending_[key] = std::move(p);
+}
+
+void SdEventRetries::cancel(const void* key) {
+  auto it = pending_.find(key);
+  if (it == pending_.end()) return;
+  sd_event_source_disable_unref(it->second->source);
+  pending_.erase(it);
+}
+
+Manager::Manager(sd_event* loop, std::unique_ptr<ike::Engine> engine, XfrmOps& xfrm, LinkOps& links,
+                 std::unique_ptr<Retries> retries)
+    : retries_(retries ? std::move(retries) : std::make_unique<SdEventRetries>(loop)),
+      engine_(std::move(engine)),
+      xfrm_(xfrm),
+      links_(links) {
   engine_->observe([this](ike::IkeSa& sa, const ike::SaEvent& e) { on_event(sa, e); });
 }
 

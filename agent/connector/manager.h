@@ -9,6 +9,7 @@
 
 #include <systemd/sd-event.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -74,6 +75,37 @@ class NetlinkLinkOps final : public LinkOps {
   netlink::RouteClient& routes_;
 };
 
+// When the runners retry: one pending call per runner, replaced or cancelled by the next. sd-event's
+// monotonic clock in sedged, a fake one in the unit tests.
+class Retries {
+ public:
+  virtual ~Retries() = default;
+  // Calls `fire` once after `delay`, unless cancelled; `key` names the caller (one per runner).
+  virtual void schedule(const void* key, std::chrono::seconds delay, std::function<void()> fire) = 0;
+  virtual void cancel(const void* key) = 0;
+};
+
+// Retries on an sd-event loop (CLOCK_MONOTONIC).
+class SdEventRetries final : public Retries {
+ public:
+  explicit SdEventRetries(sd_event* loop) : loop_(loop) {}
+  ~SdEventRetries() override;
+  SdEventRetries(const SdEventRetries&) = delete;
+  SdEventRetries& operator=(const SdEventRetries&) = delete;
+  void schedule(const void* key, std::chrono::seconds delay, std::function<void()> fire) override;
+  void cancel(const void* key) override;
+
+ private:
+  struct Pending {
+    SdEventRetries* self;
+    const void* key;
+    sd_event_source* source;
+    std::function<void()> fire;
+  };
+  sd_event* loop_;
+  std::map<const void*, std::unique_ptr<Pending>> pending_;
+};
+
 // A route-based tunnel's device name: sec-<tunnel> when it fits IFNAMSIZ, else the tunnel name
 // cut short with its key in hex, so two long names never meet.
 std::string device_name(const std::string& tunnel, uint32_t key);
@@ -82,7 +114,9 @@ class Manager {
  public:
   using Observer = std::function<void(const TunnelView& tunnel)>;
 
-  Manager(sd_event* loop, std::unique_ptr<ike::Engine> engine, XfrmOps& xfrm, LinkOps& links);
+  // `retries`: when failed tunnels try again (default: on `loop`'s monotonic clock).
+  Manager(sd_event* loop, std::unique_ptr<ike::Engine> engine, XfrmOps& xfrm, LinkOps& links,
+          std::unique_ptr<Retries> retries = nullptr);
   ~Manager();
   Manager(const Manager&) = delete;
   Manager& operator=(const Manager&) = delete;
@@ -109,7 +143,7 @@ class Manager {
   void on_event(ike::IkeSa& sa, const ike::SaEvent& event);
   uint32_t allocate_key();
 
-  sd_event* loop_;
+  std::unique_ptr<Retries> retries_;
   std::unique_ptr<ike::Engine> engine_;
   XfrmOps& xfrm_;
   LinkOps& links_;
