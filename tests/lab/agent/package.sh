@@ -72,6 +72,7 @@ useradd --no-create-home --shell /usr/sbin/nologin labuser
 useradd --no-create-home --shell /usr/sbin/nologin --groups sedge-admin labadmin
 runuser -u labuser -- sedgectl status || fail "an ordinary user cannot read the status"
 runuser -u labuser -- sedgectl describe > /dev/null || fail "an ordinary user cannot call Describe"
+runuser -u labuser -- sedgectl metrics > /dev/null || fail "an ordinary user cannot read the metrics"
 if out=$(runuser -u labuser -- sedgectl down site1-primary 2>&1); then fail "an ordinary user took a tunnel down: $out"; fi
 echo "labuser: $out"
 echo "$out" | grep -q "permission denied" || fail "the refusal does not say why: $out"
