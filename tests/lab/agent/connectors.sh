@@ -24,6 +24,7 @@
 # down/up: the restart checks are the test's.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/seed_peers.sh"
+. "$SEDGE_SOURCE_DIR/tests/lab/agent/sedged_lib.sh"
 lab_topology
 B=$SEDGE_BUILD_DIR
 POP2_ID=13df5633-e8cd-4c54-aae4-5d52d5cd6272.jsec-gen.juniper.net  # the example's Oregon location
@@ -60,47 +61,8 @@ PreemptDelaySec=$PREEMPT
 EOC
 CREDENTIALS_DIRECTORY=$creds "$B/agent/daemon/sedged" --check-config --config-dir "$etc" > "$LAB_DIR/effective.conf" 2>&1 ||
   { cat "$LAB_DIR/effective.conf"; lab_fail "the configuration does not validate"; }
+sedged_lab_init
 
-# A bus of our own, on a path socket (an abstract one would stay in the namespace it was made in).
-dbus-daemon --session --fork --address="unix:path=/run/lab-sedge-bus" --print-address=1 --print-pid=3 \
-  > "$LAB_DIR/bus.addr" 3> "$LAB_DIR/bus.pid"
-DBUS_SESSION_BUS_ADDRESS=$(head -1 "$LAB_DIR/bus.addr"); export DBUS_SESSION_BUS_ADDRESS
-ctl() { "$B/agent/ctl/sedgectl" --user-bus "$@"; }
-
-# sedged's bpffs: the scenario's own (ip netns exec mounts a fresh /sys, without one), bind-mounted
-# at /sys/fs/bpf where sedged pins its maps (/sys/fs/bpf/sedge); seen here under $BPFFS/sedge.
-BPFFS=/run/lab-sedge-bpf
-mkdir -p $BPFFS && mount -t bpf bpf $BPFFS
-
-run=0 sedged="" log=/dev/null
-# What this scenario started goes with it (on the host kernel nothing else would end it).
-cleanup() {
-  [ -z "$sedged" ] || kill "$sedged" 2>/dev/null || true
-  kill "$(cat "$LAB_DIR/bus.pid")" 2>/dev/null || true
-  lab_collect
-}
-trap cleanup EXIT
-start_sedged() {  # log $LAB_DIR/sedged-<run>.log
-  run=$((run + 1))
-  log=$LAB_DIR/sedged-$run.log
-  # Each line of the log gets the time it was written (ms since the epoch) in front.
-  rm -f "$log.fifo"; mkfifo "$log.fifo"
-  python3 -uc 'import sys, time
-for line in sys.stdin: sys.stdout.write("%d %s" % (time.time() * 1000, line))' < "$log.fifo" > "$log" &
-  ip netns exec site env CREDENTIALS_DIRECTORY="$creds" sh -c "mount --bind $BPFFS /sys/fs/bpf && exec \"\$0\" \"\$@\"" \
-    "$B/agent/daemon/sedged" --user-bus --config-dir "$etc" > "$log.fifo" 2>&1 &
-  sedged=$!
-  echo "== sedged started (run $run, pid $sedged)"
-}
-fail() {
-  echo "--- sedged (run $run) log:" >&2
-  tail -40 "$log" >&2 || true
-  lab_fail "$@"
-}
-
-tunnel() {  # TUNNEL FIELD: the field of the tunnel in Describe (empty when sedged does not answer)
-  ctl describe 2>/dev/null | jq -r --arg t "$1" --arg f "$2" '.connectors[].tunnels[] | select(.name == $t) | .[$f] // empty' 2>/dev/null || true
-}
 wait_up() {  # both tunnels "up" in Describe within 60 s
   for _ in $(seq 120); do
     kill -0 "$sedged" 2>/dev/null || fail "sedged exited (run $run)"
@@ -114,30 +76,6 @@ wait_up() {  # both tunnels "up" in Describe within 60 s
     [ "$s" = up ] || fail "tunnel $t is not up in Describe after 60 s (state '$s', last error '$(tunnel $t last_error)')"
   done
 }
-stop_sedged() {  # SIGNAL: sedged exits within 20 s; prints its exit status
-  kill "-$1" "$sedged"
-  for _ in $(seq 200); do kill -0 "$sedged" 2>/dev/null || break; sleep 0.1; done
-  ! kill -0 "$sedged" 2>/dev/null || fail "sedged did not exit within 20 s of SIG$1"
-  rc=0; wait "$sedged" || rc=$?
-  echo "sedged (run $run) exited with status $rc on SIG$1"
-}
-
-# What the site's kernel holds of sedge's: XFRM states and policies (the site has no others),
-# sec-* links and routes of protocol 83 (sedge's host routes to the peers).
-n_states() { ip -n site xfrm state | grep -c '^src' || true; }
-n_policies() { ip -n site xfrm policy | grep -c '^src' || true; }
-n_links() { ip -n site -o link show | grep -c ': sec-' || true; }
-n_routes() { ip -n site route show table main proto 83 | grep -c . || true; }
-n_marked() { ip -n site xfrm state | grep -c "mark $1/" || true; }
-# The steering's objects are shown, not checked: sedged leaves its fwmark rules and the classifier
-# at lan0 behind on SIGTERM (a restart removes the rules and attaches the classifier again).
-n_rules() { ip -n site rule | grep -c 'fwmark' || true; }
-n_classifiers() { ip netns exec site bpftool net show dev lan0 2>/dev/null | grep -c 'sedge' || true; }
-kernel_summary() {
-  echo "site: $(n_states) SAs, $(n_policies) policies, $(n_links) sec-* links, $(n_routes) sedge routes;" \
-    "steering: $(n_rules) fwmark rules, $(n_classifiers) classifier(s) at lan0"
-}
-
 # One set: 2 SAs and 3 policies (out, in, fwd) per tunnel, its VTI, its peer's host route.
 expect_one_set() {  # WHEN
   kernel_summary
@@ -191,7 +129,6 @@ wait_active() {  # PATH SECONDS: the Cloud profile's active path becomes PATH
   ctl steering || true
   fail "the Cloud profile's active path is '$(active)' after $2 s, want $1"
 }
-now_ms() { date +%s%3N; }
 
 # At each step: the daemon's view, and with DEMO=1 the kernel's (SAs without their keys, the
 # active-path map the classifier reads, the ESP counters).
@@ -239,12 +176,6 @@ silence_pop1() {  # -I | -D: pop1's IKE and ESP with the site dropped in inet (t
   ip netns exec inet iptables-legacy "$1" FORWARD -s 198.51.100.2 -d 192.0.2.2 -j DROP
   ip netns exec inet iptables-legacy "$1" FORWARD -s 192.0.2.2 -d 198.51.100.2 -j DROP
 }
-# The longest time without an echo reply in a `ping -D` log, in ms.
-longest_gap() {
-  awk -F'[][]' '/bytes from/ { t = $2 * 1000; if (last && t - last > gap) gap = t - last; last = t }
-    END { printf "%.0f\n", gap }' "$1"
-}
-
 failover() {
   # The detection time: the longest a silent POP goes unnoticed, DpdIntervalSec (until the next
   # liveness check) + DpdTimeoutSec (that check unanswered).

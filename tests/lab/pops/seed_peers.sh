@@ -246,3 +246,14 @@ EOC
   lab_strongswan "$1" "$1"
   ip -n "$1" rule del pref 220 2>/dev/null || true
 }
+
+# pop_restart NS: the POP restarts: its charon killed (no Delete sent), its kernel's SAs and
+# policies gone, charon started again with the same configuration (a route-based POP's VTI stays,
+# and charon's own routing rule goes again).
+pop_restart() {
+  for p in $(ip netns pids "$1"); do [ "$(cat /proc/"$p"/comm 2>/dev/null)" = charon ] && kill -9 "$p"; done
+  ip -n "$1" xfrm state flush
+  ip -n "$1" xfrm policy flush
+  lab_strongswan "$1" "$1"
+  ip -n "$1" rule del pref 220 2>/dev/null || true
+}
