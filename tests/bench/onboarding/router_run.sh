@@ -7,10 +7,13 @@
 # SIGTERM stops all of it.
 ctl=$1 sedged_bin=$2 cfg=$3
 bus_pid="" sedged="" follower=""
+# Stops sedgectl and sedged; `wait` also waits for sedged to finish (it closes the management
+# channel first, which may take a while), the signal trap does not.
 stop() {
   for p in $follower $sedged; do kill "$p" 2>/dev/null; done
-  [ -n "$sedged" ] && wait "$sedged" 2>/dev/null
+  [ "${1:-}" = wait ] && [ -n "$sedged" ] && wait "$sedged" 2>/dev/null
   [ -n "$bus_pid" ] && kill "$bus_pid" 2>/dev/null
+  return 0
 }
 trap 'stop; exit 143' TERM INT
 if [ "${4:-}" = own-bus ]; then
@@ -26,5 +29,5 @@ follower=$!
 wait "$follower"
 rc=$?
 follower=""
-stop
+stop wait
 exit "$rc"
