@@ -254,6 +254,10 @@ failover() {
 
 if [ "$DEMO" != 1 ]; then
 echo "== SIGTERM while the tunnels are still connecting (no POP answers yet)"
+# Held in connecting by construction: no POP runs yet, and for this run a liveness timeout of a
+# minute lets the IKE_SA_INIT requests go unanswered that long before the tunnels give up (the
+# lab's 4 s would put them in backoff before a loaded machine has looked).
+printf '[Tunnel site1-primary]\nDpdTimeoutSec=60\n[Tunnel site1-secondary]\nDpdTimeoutSec=60\n' > "$etc/sedge.conf.d/95-connecting.conf"
 start_sedged
 for _ in $(seq 100); do
   [ "$(tunnel site1-primary state)" = connecting ] && [ "$(tunnel site1-secondary state)" = connecting ] && break
@@ -263,6 +267,7 @@ ctl status | grep -E "TUNNEL|site1-"
 for t in site1-primary site1-secondary; do
   [ "$(tunnel $t state)" = connecting ] || fail "tunnel $t is '$(tunnel $t state)', not connecting, with no POP answering"
 done
+rm "$etc/sedge.conf.d/95-connecting.conf"  # read at start: the later runs have the lab's 4 s
 stop_sedged TERM
 [ "$rc" -eq 0 ] || fail "sedged exited with status $rc on SIGTERM while connecting"
 expect_nothing "after SIGTERM while connecting"
