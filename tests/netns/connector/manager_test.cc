@@ -20,6 +20,7 @@
 
 #include "agent/config/config.h"
 #include "tests/unit/config/config_fixture.h"
+#include "tests/support/netns.h"
 
 namespace sedge::connector {
 namespace {
@@ -104,13 +105,7 @@ const std::string kInterfaces = "[Interface wan0]\nRole=wan\n\n[Interface lan0]\
 class ManagerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) {
-      skip_reason_ = "needs root (a network namespace)";
-    } else if (unshare(CLONE_NEWNET) != 0) {
-      skip_reason_ = std::string("unshare(CLONE_NEWNET) failed: ") + strerror(errno);
-    } else if (std::system("ip link set lo up") != 0) {
-      skip_reason_ = "could not bring lo up";
-    }
+    skip_reason_ = sedge::testing::enter_network_namespace();
   }
 
   void SetUp() override {

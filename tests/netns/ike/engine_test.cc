@@ -4,6 +4,7 @@
 // retransmitted IKE_SA_INITs, a wrong PSK, the half-open caps and timeout, and a flood of
 // malformed datagrams while an initiator connects. The kernel side is a recording fake.
 #include "ike/engine.h"
+#include "tests/support/netns.h"
 
 #include <gtest/gtest.h>
 #include <sched.h>
@@ -157,13 +158,7 @@ struct RawPeer {
 class EngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (geteuid() != 0) {
-      skip_reason_ = "needs root (a network namespace)";
-    } else if (unshare(CLONE_NEWNET) != 0) {
-      skip_reason_ = std::string("unshare(CLONE_NEWNET) failed: ") + strerror(errno);
-    } else if (std::system("ip link set lo up") != 0) {
-      skip_reason_ = "could not bring lo up";
-    }
+    skip_reason_ = sedge::testing::enter_network_namespace();
   }
 
   void SetUp() override {

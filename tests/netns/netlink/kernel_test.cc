@@ -18,6 +18,7 @@
 #include "netlink/reconcile.h"
 #include "netlink/route.h"
 #include "netlink/xfrm_client.h"
+#include "tests/support/netns.h"
 
 #define ASSERT_OK(expr)                                \
   do {                                                 \
@@ -79,13 +80,7 @@ class KernelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     // A fresh network namespace for this process and the ip commands it runs.
-    if (geteuid() != 0) {
-      skip_reason_ = "needs root (network namespaces, CAP_NET_ADMIN)";
-    } else if (unshare(CLONE_NEWNET) != 0) {
-      skip_reason_ = std::string("unshare(CLONE_NEWNET) failed: ") + strerror(errno);
-    } else {
-      run("ip link set lo up");
-    }
+    skip_reason_ = sedge::testing::enter_network_namespace();
   }
   void SetUp() override {
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
