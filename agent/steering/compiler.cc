@@ -272,6 +272,8 @@ Result<Compiled> compile(const PolicySet& set) {
     std::unordered_map<Prefix, std::vector<size_t>, PrefixHash> by_prefix;  // prefix -> atom indexes
     std::set<unsigned, std::greater<>> lengths[2];                          // IPv4, IPv6; longest first
     const auto& atoms = per_net[n];
+    by_prefix.reserve(atoms.size());
+    out.tables.entries.reserve(out.tables.entries.size() + atoms.size());
     for (size_t a = 0; a < atoms.size(); ++a) {
       by_prefix[atoms[a].dst].push_back(a);
       lengths[atoms[a].dst.family == AF_INET ? 0 : 1].insert(atoms[a].dst.length);
