@@ -18,7 +18,8 @@
 #include "agent/config/config.h"
 #include "agent/ctl/onboard.h"
 #include "agent/ctl/render.h"
-#include "agent/daemon/daemon.h"
+#include "agent/daemon/bus_api.h"
+#include "agent/daemon/check.h"
 
 namespace {
 

@@ -6,7 +6,6 @@
 
 #include <cstdio>
 #include <cstring>
-#include <iostream>
 
 #include "agent/daemon/metrics.h"
 #include "agent/daemon/onboarding_reload.h"
@@ -68,6 +67,7 @@ Daemon::Daemon(Options options) : options_(std::move(options)) {}
 
 Daemon::~Daemon() {
   // Slots before the bus, the bus before the loop it is attached to.
+  tunnel_objects_.reset();
   manager_slot_.reset();
   enumerator_slot_.reset();
   connector_slot_.reset();
@@ -107,8 +107,17 @@ void Daemon::open_connectors() {
   }
   connectors_ = std::move(*c);
   state_.live = [this](const std::string& tunnel) { return connectors_->describe_tunnel(tunnel); };
+  if (bus_) {
+    auto objects = TunnelObjects::attach(bus_.get(), connectors_->manager());
+    if (objects) {
+      tunnel_objects_ = std::move(*objects);
+    } else {
+      log::error("no tunnel objects on D-Bus: " + objects.error().message);
+    }
+  }
   connectors_->manager().observe([this](const connector::TunnelView& v) {
     connectors_->on_tunnel(v);
+    if (tunnel_objects_) tunnel_objects_->changed(v);
     if (bus_) sd_bus_emit_properties_changed(bus_.get(), kObjectPath, kInterface, "Status", nullptr);
     notify_status();
   });
@@ -181,6 +190,7 @@ int Daemon::run() {
   sd_notify(0, "STOPPING=1\nSTATUS=stopping");
   onboarding_.reset();
   state_.live = nullptr;
+  tunnel_objects_.reset();
   connectors_.reset();  // IKE SAs deleted, kernel objects removed
   if (r < 0) {
     log::error(std::string("event loop failed: ") + std::strerror(-r));
@@ -408,22 +418,6 @@ int Daemon::connector_describe(sd_bus_message* m, void* self, sd_bus_error* err)
   free(name);
   if (j.is_null()) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such connector");
   return sd_bus_reply_method_return(m, "s", j.dump().c_str());
-}
-
-int check_config(const config::Sources& sources, CheckMode mode) {
-  auto loaded = config::load(sources);
-  if (!loaded) {
-    std::cerr << "sedged: " << loaded.error().message << "\n";
-    return 1;
-  }
-  for (const auto& d : loaded->diagnostics) std::cerr << d.str() << "\n";
-  std::cout << config::format_effective(loaded->config);
-  if (!loaded->has_errors()) return 0;
-  if (mode == CheckMode::startable) {
-    std::cerr << "sedged: the objects above with errors are left out; the rest starts\n";
-    return 0;
-  }
-  return 1;
 }
 
 }  // namespace sedge::agent

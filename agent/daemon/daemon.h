@@ -11,32 +11,14 @@
 #include <string>
 
 #include "agent/config/config.h"
+#include "agent/daemon/bus_api.h"
+#include "agent/daemon/check.h"
 #include "agent/daemon/onboarding_task.h"
 #include "agent/daemon/state.h"
+#include "agent/daemon/tunnel_objects.h"
 #include "common/result.h"
 
 namespace sedge::agent {
-
-inline constexpr const char* kBusName = "org.sedge.Agent1";
-inline constexpr const char* kObjectPath = "/org/sedge/Agent1";
-inline constexpr const char* kInterface = "org.sedge.Agent1";
-inline constexpr const char* kConnectorInterface = "org.sedge.Connector1";
-inline constexpr const char* kConnectorPrefix = "/org/sedge/Agent1/connector";
-
-enum class BusKind { system, user };
-
-struct EventDeleter {
-  void operator()(sd_event* e) const { sd_event_unref(e); }
-};
-struct BusDeleter {
-  void operator()(sd_bus* b) const { sd_bus_flush_close_unref(b); }
-};
-struct SlotDeleter {
-  void operator()(sd_bus_slot* s) const { sd_bus_slot_unref(s); }
-};
-using EventPtr = std::unique_ptr<sd_event, EventDeleter>;
-using BusPtr = std::unique_ptr<sd_bus, BusDeleter>;
-using SlotPtr = std::unique_ptr<sd_bus_slot, SlotDeleter>;
 
 class Daemon {
  public:
@@ -91,6 +73,7 @@ class Daemon {
   AgentState state_;
   std::unique_ptr<OnboardingTask> onboarding_;  // when [Onboarding] names a conductor
   std::unique_ptr<Connectors> connectors_;      // null when the kernel or the IKE ports are refused
+  std::unique_ptr<TunnelObjects> tunnel_objects_;  // the running tunnels on D-Bus, with connectors_
   void open_connectors();
   void apply_onboarding();
   nlohmann::json describe() const;
@@ -100,15 +83,5 @@ class Daemon {
   // The Prometheus text of Describe and the kernel's SA counters (Metrics, `sedgectl metrics`).
   std::string metrics() const;
 };
-
-// strict: any error fails the check (`sedged --check-config`, `sedgectl check`). startable: only
-// what keeps the daemon from starting fails it; objects with errors are reported and left out,
-// as the daemon itself does (`sedged --check-startable`, the unit's ExecStartPre=, so one bad
-// tunnel does not keep the others down).
-enum class CheckMode : uint8_t { strict, startable };
-
-// Parses the INI configuration, prints diagnostics to stderr and the effective configuration
-// (secrets masked) to stdout; returns 0 when it passes the check of `mode`.
-int check_config(const config::Sources& sources, CheckMode mode = CheckMode::strict);
 
 }  // namespace sedge::agent
