@@ -665,6 +665,11 @@ void resolve(Config& cfg, std::vector<Diagnostic>& d) {
         }
       } else if (!cfg.tunnels.count(path.target) && !cfg.connectors.count(path.target)) {
         why = "Path=" + path.target + " is not a defined tunnel or connector (or was rejected)";
+      } else if (auto c = cfg.connectors.find(path.target); c != cfg.connectors.end() &&
+                 c->second.mode == TunnelMode::active_active && it->second.strategy == Strategy::ordered) {
+        warn(d, it->second.where, "SteeringProfile " + it->first + ": connector " + path.target +
+                                      " is Mode=active-active but the profile is Strategy=ordered: its tunnels carry traffic "
+                                      "one at a time; Strategy=weighted spreads the flows over both");
       }
     }
     if (!why.empty()) {

@@ -61,6 +61,36 @@ TEST_F(ConfigTest, IkeFragmentationDefaultsAsStrongSwanAndIsSetPerTunnel) {
   EXPECT_STREQ(to_string(Fragmentation::force), "force");
 }
 
+TEST_F(ConfigTest, RetransmissionIsSetPerTunnel) {
+  tree_.write("etc", "sedge.conf", base_site(psk_) + "\n[Tunnel pop-b]\nRetransmitTimeoutSec=1\nRetransmitTries=2\n");
+  auto loaded = load(tree_.sources());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  for (const auto& d : loaded->diagnostics) ADD_FAILURE() << d.str();
+  EXPECT_EQ(loaded->config.tunnels.at("pop-a").retransmit_timeout_sec, 4u);  // charon's defaults
+  EXPECT_EQ(loaded->config.tunnels.at("pop-a").retransmit_tries, 5u);
+  EXPECT_EQ(loaded->config.tunnels.at("pop-b").retransmit_timeout_sec, 1u);
+  EXPECT_EQ(loaded->config.tunnels.at("pop-b").retransmit_tries, 2u);
+  tree_.write("etc", "sedge.conf.d/90-bad.conf", "[Tunnel pop-a]\nRetransmitTimeoutSec=0\n");
+  auto bad = load(tree_.sources());
+  ASSERT_TRUE(bad.ok());
+  EXPECT_TRUE(bad->has_errors());
+  EXPECT_FALSE(bad->config.tunnels.count("pop-a")) << "a tunnel with a bad value is left out";
+}
+
+TEST_F(ConfigTest, AnActiveActiveConnectorInAnOrderedProfileIsWarnedAbout) {
+  tree_.write("etc", "sedge.conf", base_site(psk_) + "\n[Connector pop]\nMode=active-active\n");
+  auto loaded = load(tree_.sources());
+  ASSERT_TRUE(loaded.ok()) << loaded.error().message;
+  ASSERT_EQ(loaded->diagnostics.size(), 1u);
+  EXPECT_EQ(loaded->diagnostics[0].severity, Diagnostic::Severity::warning);
+  EXPECT_NE(loaded->diagnostics[0].message.find("Strategy=weighted spreads the flows"), std::string::npos)
+      << loaded->diagnostics[0].str();
+  tree_.write("etc", "sedge.conf.d/50-weighted.conf", "[SteeringProfile Cloud]\nStrategy=weighted\n");
+  auto weighted = load(tree_.sources());
+  ASSERT_TRUE(weighted.ok());
+  EXPECT_TRUE(weighted->diagnostics.empty()) << weighted->diagnostics[0].str();
+}
+
 TEST_F(ConfigTest, RepeatedKeysAppendAndEmptyAssignmentResets) {
   tree_.write("etc", "sedge.conf", base_site(psk_) +
                                        "\n[Tunnel pop-a]\nRemoteNetwork=10.1.0.0/16\nRemoteNetwork=10.2.0.0/16\n"
