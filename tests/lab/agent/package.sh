@@ -41,8 +41,11 @@ getent group sedge-admin || fail "no group sedge-admin"
 id -nG sedge | tr ' ' '\n' | grep -qx tss || fail "sedge is not in the group tss: $(id -nG sedge)"
 getent passwd sedge-conductor || fail "no user sedge-conductor"
 [ "$(systemctl is-enabled sedged)" = enabled ] || fail "sedged is not enabled"
-[ "$(systemctl is-active sedged)" = active ] || fail "sedged was not started on installation"
-echo "sedged after installation: $(show StatusText)"
+# Started by the package, but without a configuration its condition keeps it inactive.
+[ "$(systemctl is-active sedged)" = inactive ] || fail "sedged is $(systemctl is-active sedged) without a configuration"
+[ "$(show ConditionResult)" = no ] || fail "sedged's start was not tried on installation, or its condition passed"
+[ "$(show NRestarts)" = 0 ] || fail "sedged restarted $(show NRestarts) times without a configuration"
+echo "sedged after installation: inactive, condition: $(show ConditionResult)"
 [ "$(systemctl is-enabled sedge-conductor)" = disabled ] || fail "sedge-conductor should be installed disabled"
 [ "$(systemctl is-active sedge-conductor)" = inactive ] || fail "sedge-conductor should not be started"
 systemd-analyze verify /lib/systemd/system/sedged.service /lib/systemd/system/sedge-conductor.service ||
