@@ -11,7 +11,8 @@
 #   its application, while the Zscaler-like primary keeps its SPIs and a ping through it every
 #   10 ms loses nothing;
 # - pop1 restarting (charon killed, its kernel's SAs gone): sedged's liveness check finds the
-#   POP lost the IKE SA, and the tunnel comes back with new SPIs and traffic;
+#   POP lost the IKE SA, and the tunnel comes back with new SPIs and traffic; its D-Bus object
+#   (org.sedge.Tunnel1) signals each transition;
 # - SIGTERM: nothing of sedge's is left in the site's kernel.
 . "$SEDGE_SOURCE_DIR/tests/lab/lib/lab.sh"
 . "$SEDGE_SOURCE_DIR/tests/lab/pops/seed_peers.sh"
@@ -190,6 +191,13 @@ ping_ok lanhost0 10.202.0.10 "srv2 through the Harmony-like tunnel"
 
 echo "== pop1 restarts: its IKE SA and kernel SAs are gone; sedged's liveness check finds out and the tunnel comes back"
 before=$(spis zs-primary)
+# The tunnel's D-Bus object (org.sedge.Tunnel1) announces each transition with PropertiesChanged.
+object=/org/sedge/Agent1/tunnel/zs_2dprimary
+busctl --user get-property org.sedge.Agent1 $object org.sedge.Tunnel1 State | grep -q '"up"' ||
+  fail "the Tunnel1 object of zs-primary does not say up"
+busctl --user monitor --json=short --match "type='signal',path='$object',member='PropertiesChanged'" > "$LAB_DIR/tunnel-signals.json" 2>&1 &
+monitor=$!
+sleep 0.5
 pop_restart pop1
 for _ in $(seq 300); do
   now=$(spis zs-primary)
@@ -200,8 +208,61 @@ grep -E "tunnel zs-primary: .*(dead|retrying)" "$log" | tail -2 | cut -d' ' -f2-
 now=$(spis zs-primary)
 [ "$(tunnel zs-primary state)" = up ] && [ "$now" != "$before" ] || fail "zs-primary did not come back with new SPIs within 30 s of pop1's restart ('$(tunnel zs-primary state)', SPIs '$now')"
 echo "zs-primary SPIs: '$before' before pop1's restart, '$now' after"
+kill $monitor 2>/dev/null || true
+states=$(jq -Rr 'fromjson? | .payload.data[1].State.data // empty' "$LAB_DIR/tunnel-signals.json" 2>/dev/null | tr '\n' ' ')
+echo "PropertiesChanged of $object: State $states"
+case $states in *backoff*up*) ;; *) head -c 2000 "$LAB_DIR/tunnel-signals.json"; fail "the Tunnel1 object did not signal backoff then up (saw: $states)" ;; esac
+busctl --user get-property org.sedge.Agent1 $object org.sedge.Tunnel1 Children
 lab_swanctl pop1 --list-sas | grep -q INSTALLED || fail "the restarted pop1 has no CHILD_SA"
 ping_ok lanhost0 10.201.0.10 "srv1 after pop1's restart"
+
+echo "== active-active: the Zscaler-like connector's two tunnels (pop1 over wan0, pop2 over wan1) both carry flows to web; pop1 silenced, all go to pop2"
+# The Harmony-like connector goes (pop2 is the secondary's now); both POPs masquerade the LAN.
+rm "$etc/sedge.conf.d/30-harmony.conf"
+sed -i -e 's/^Mode=active-standby$/Mode=active-active/' -e "s/^Remote=$DEAD$/Remote=192.0.2.18/" -e "s/^RemoteId=$DEAD$/RemoteId=192.0.2.18/" \
+  -e '/^RetransmitTimeoutSec=/d' -e '/^RetransmitTries=/d' -e 's/^Strategy=ordered$/Strategy=weighted/' "$etc/sedge.conf.d/20-zscaler.conf"
+cat >> "$etc/sedge.conf.d/20-zscaler.conf" <<EOC
+[Application web]
+Destination=192.0.2.34/32
+[Policy web-via-Zscaler]
+Order=300
+Source=lan0
+Application=web
+Action=steer
+Profile=Zscaler
+EOC
+printf '[Tunnel zs-secondary]\nDpdIntervalSec=1\nDpdTimeoutSec=4\n' > "$etc/sedge.conf.d/40-secondary-dpd.conf"
+for pop in pop1 pop2; do ip netns exec $pop iptables-legacy -t nat -A POSTROUTING -o wan -s 10.99.99.0/24 -j MASQUERADE; done
+ctl reload || fail "the reload to active-active was refused"
+wait_state zs-secondary up 60
+wait_state zs-primary up 10
+ctl steering
+flows() {  # 32 UDP flows (source ports 40000-40031) from lanhost0 to web, one datagram each
+  ip netns exec lanhost0 python3 -c 'import socket
+for port in range(40000, 40032):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("", port))
+    s.sendto(b"sedge", ("192.0.2.34", 9))
+    s.close()'
+}
+p1=$(lab_esp_packets site 192.0.2.2) p2=$(lab_esp_packets site 192.0.2.18)
+flows
+d1=$(($(lab_esp_packets site 192.0.2.2) - p1)) d2=$(($(lab_esp_packets site 192.0.2.18) - p2))
+echo "32 flows: $d1 ESP packets to pop1, $d2 to pop2"
+# The flow hash splits 32 flows between two paths of weight 1: all on one side has odds of 2^-31.
+[ "$d1" -ge 1 ] && [ "$d2" -ge 1 ] && [ $((d1 + d2)) -ge 32 ] || fail "the flows did not spread over both tunnels ($d1 to pop1, $d2 to pop2)"
+silence() {  # -I | -D: pop1's IKE and ESP with the site dropped in inet, both ways
+  ip netns exec inet iptables-legacy "$1" FORWARD -s 198.51.100.2 -d 192.0.2.2 -j DROP
+  ip netns exec inet iptables-legacy "$1" FORWARD -s 192.0.2.2 -d 198.51.100.2 -j DROP
+}
+silence -I
+wait_state zs-primary backoff 20
+p1=$(lab_esp_packets site 192.0.2.2) p2=$(lab_esp_packets site 192.0.2.18)
+flows
+d1=$(($(lab_esp_packets site 192.0.2.2) - p1)) d2=$(($(lab_esp_packets site 192.0.2.18) - p2))
+echo "pop1 silenced and declared dead: the same 32 flows put $d1 ESP packets to pop1, $d2 to pop2"
+[ "$d1" -eq 0 ] && [ "$d2" -ge 32 ] || fail "with pop1 dead the flows did not all move to pop2 ($d1 to pop1, $d2 to pop2)"
+silence -D
 
 echo "== SIGTERM: nothing of sedge's left in the site's kernel"
 stop_sedged TERM
