@@ -5,7 +5,9 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 
 namespace sedge::agent {
 
@@ -16,6 +18,23 @@ inline constexpr const char* kConnectorInterface = "org.sedge.Connector1";
 inline constexpr const char* kConnectorPrefix = "/org/sedge/Agent1/connector";
 
 enum class BusKind { system, user };
+
+// The object path of `name` under `prefix` (sd-bus's escaping: "site1-primary" becomes
+// "site1_2dprimary"), and back ("" when `path` is not under `prefix`).
+inline std::string object_path(const char* prefix, const std::string& name) {
+  char* path = nullptr;
+  if (sd_bus_path_encode(prefix, name.c_str(), &path) < 0) return {};
+  std::string out(path);
+  free(path);
+  return out;
+}
+inline std::string object_name(const char* prefix, const char* path) {
+  char* name = nullptr;
+  if (sd_bus_path_decode(path, prefix, &name) <= 0) return {};
+  std::string out(name);
+  free(name);
+  return out;
+}
 
 struct EventDeleter {
   void operator()(sd_event* e) const { sd_event_unref(e); }

@@ -113,6 +113,20 @@ Connectors::~Connectors() {
   if (steering_) steering_->shutdown();
 }
 
+SaStats kernel_sa_stats() {
+  SaStats sas;
+  auto x = netlink::XfrmClient::open();
+  if (!x) return sas;
+  auto all = x->dump_sas();
+  if (!all) return sas;
+  for (const auto& s : *all) {
+    SaCounters& c = sas[hex32(s.sa.spi)];
+    c.bytes += s.bytes;
+    c.packets += s.packets;
+  }
+  return sas;
+}
+
 nlohmann::json to_json(const connector::TunnelView& v) {
   nlohmann::json children = nlohmann::json::array();
   for (const auto& c : v.children) {

@@ -10,6 +10,7 @@
 
 #include "agent/config/config.h"
 #include "agent/connector/manager.h"
+#include "agent/daemon/metrics.h"
 #include "agent/steering/service.h"
 #include "netlink/route.h"
 #include "netlink/xfrm_client.h"
@@ -45,6 +46,9 @@ class Connectors {
   steering::Time steering_now() const;
   void arm_steering_timer();
 };
+
+// The kernel's ESP SA counters by SPI, from one XFRM dump (empty when the kernel refuses it).
+SaStats kernel_sa_stats();
 
 // A tunnel's live state as JSON (Describe, sedgectl).
 nlohmann::json to_json(const connector::TunnelView& v);

@@ -46,13 +46,7 @@ Status check(const char* what, int r) {
   return Error{std::string(what) + ": " + std::strerror(-r), -r};
 }
 
-std::string connector_path(const std::string& name) {
-  char* path = nullptr;
-  if (sd_bus_path_encode(kConnectorPrefix, name.c_str(), &path) < 0) return {};
-  std::string out(path);
-  free(path);
-  return out;
-}
+std::string connector_path(const std::string& name) { return object_path(kConnectorPrefix, name); }
 
 std::string first_error(const config::LoadedConfig& loaded) {
   for (const auto& d : loaded.diagnostics) {
@@ -108,7 +102,7 @@ void Daemon::open_connectors() {
   connectors_ = std::move(*c);
   state_.live = [this](const std::string& tunnel) { return connectors_->describe_tunnel(tunnel); };
   if (bus_) {
-    auto objects = TunnelObjects::attach(bus_.get(), connectors_->manager());
+    auto objects = TunnelObjects::attach(bus_.get(), connectors_->manager(), kernel_sa_stats);
     if (objects) {
       tunnel_objects_ = std::move(*objects);
     } else {
@@ -356,19 +350,7 @@ int Daemon::method_onboarding_status(sd_bus_message* m, void* self, sd_bus_error
 // The SAs' counters come from one XFRM dump per call (sedged holds CAP_NET_ADMIN); without it
 // the tunnels' SA counters read 0 and the rest is still served.
 std::string Daemon::metrics() const {
-  SaStats sas;
-  if (connectors_) {
-    if (auto x = netlink::XfrmClient::open()) {
-      if (auto all = x->dump_sas()) {
-        for (const auto& s : *all) {
-          SaCounters& c = sas[hex32(s.sa.spi)];
-          c.bytes += s.bytes;
-          c.packets += s.packets;
-        }
-      }
-    }
-  }
-  return format_metrics(describe(), sas);
+  return format_metrics(describe(), connectors_ ? kernel_sa_stats() : SaStats{});
 }
 
 int Daemon::method_metrics(sd_bus_message* m, void* self, sd_bus_error*) {
@@ -389,12 +371,8 @@ int Daemon::property_loaded_at(sd_bus*, const char*, const char*, const char*, s
 
 // The fallback vtable serves every path under the prefix; only existing connectors answer.
 int Daemon::connector_find(sd_bus*, const char* path, const char*, void* self, void** found, sd_bus_error*) {
-  char* name = nullptr;
-  if (sd_bus_path_decode(path, kConnectorPrefix, &name) <= 0) return 0;
   const auto* d = static_cast<Daemon*>(self);
-  const bool exists = d->state_.loaded.config.connectors.count(name) > 0;
-  free(name);
-  if (!exists) return 0;
+  if (!d->state_.loaded.config.connectors.count(object_name(kConnectorPrefix, path))) return 0;
   *found = self;
   return 1;
 }
@@ -410,12 +388,8 @@ int Daemon::connector_enumerate(sd_bus*, const char*, void* self, char*** nodes,
 }
 
 int Daemon::connector_describe(sd_bus_message* m, void* self, sd_bus_error* err) {
-  char* name = nullptr;
-  if (sd_bus_path_decode(sd_bus_message_get_path(m), kConnectorPrefix, &name) <= 0) {
-    return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such connector");
-  }
-  const auto j = static_cast<Daemon*>(self)->state_.describe_connector(name);
-  free(name);
+  const std::string name = object_name(kConnectorPrefix, sd_bus_message_get_path(m));
+  const auto j = name.empty() ? nlohmann::json() : static_cast<Daemon*>(self)->state_.describe_connector(name);
   if (j.is_null()) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such connector");
   return sd_bus_reply_method_return(m, "s", j.dump().c_str());
 }

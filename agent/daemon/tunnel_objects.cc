@@ -17,13 +17,7 @@ std::optional<connector::TunnelView> view_of(const connector::Manager& manager, 
   return std::nullopt;
 }
 
-std::string name_of(const char* path) {
-  char* name = nullptr;
-  if (sd_bus_path_decode(path, kTunnelPrefix, &name) <= 0) return {};
-  std::string out(name);
-  free(name);
-  return out;
-}
+std::string name_of(const char* path) { return object_name(kTunnelPrefix, path); }
 
 // The string properties, by name.
 std::string text_property(const connector::TunnelView& v, std::string_view name) {
@@ -43,15 +37,10 @@ std::string text_property(const connector::TunnelView& v, std::string_view name)
 
 }  // namespace
 
-std::string tunnel_path(const std::string& name) {
-  char* path = nullptr;
-  if (sd_bus_path_encode(kTunnelPrefix, name.c_str(), &path) < 0) return {};
-  std::string out(path);
-  free(path);
-  return out;
-}
+std::string tunnel_path(const std::string& name) { return object_path(kTunnelPrefix, name); }
 
-Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus, connector::Manager& manager) {
+Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus, connector::Manager& manager,
+                                                            std::function<SaStats()> sa_stats) {
   static const sd_bus_vtable kTunnel[] = {
       SD_BUS_VTABLE_START(0),
       SD_BUS_PROPERTY("Name", "s", property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -69,11 +58,13 @@ Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus, connec
       SD_BUS_PROPERTY("Rekeys", "(tt)", property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
       // (SPI in, SPI out, local selector, remote selector) of each CHILD_SA in the kernel.
       SD_BUS_PROPERTY("Children", "a(uuss)", children, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+      SD_BUS_PROPERTY("Bytes", "t", counters, 0, 0),
+      SD_BUS_PROPERTY("Packets", "t", counters, 0, 0),
       SD_BUS_METHOD("Describe", "", "s", method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("Up", "", "", method_up, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("Down", "", "", method_down, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_VTABLE_END};
-  std::unique_ptr<TunnelObjects> t(new TunnelObjects(bus, manager));
+  std::unique_ptr<TunnelObjects> t(new TunnelObjects(bus, manager, std::move(sa_stats)));
   sd_bus_slot* slot = nullptr;
   if (int r = sd_bus_add_fallback_vtable(bus, &slot, kTunnelPrefix, kTunnelInterface, kTunnel, object_find, t.get()); r < 0) {
     return Error{std::string("adding the tunnel objects: ") + std::strerror(-r), -r};
@@ -125,6 +116,22 @@ int TunnelObjects::property(sd_bus*, const char* path, const char*, const char* 
   if (std::strcmp(name, "Since") == 0) return sd_bus_message_append(reply, "t", v->since_usec);
   if (std::strcmp(name, "Rekeys") == 0) return sd_bus_message_append(reply, "(tt)", v->ike_rekeys, v->child_rekeys);
   return sd_bus_message_append(reply, "s", text_property(*v, name).c_str());
+}
+
+int TunnelObjects::counters(sd_bus*, const char* path, const char*, const char* name, sd_bus_message* reply, void* self,
+                            sd_bus_error* err) {
+  auto* t = static_cast<TunnelObjects*>(self);
+  const auto v = view_of(t->manager_, name_of(path));
+  if (!v) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such tunnel");
+  const SaStats sas = t->sa_stats_();
+  uint64_t total = 0;
+  for (const auto& c : v->children) {
+    for (uint32_t spi : {c.spi_in, c.spi_out}) {
+      auto it = sas.find(hex32(spi));
+      if (it != sas.end()) total += std::strcmp(name, "Bytes") == 0 ? it->second.bytes : it->second.packets;
+    }
+  }
+  return sd_bus_message_append(reply, "t", total);
 }
 
 int TunnelObjects::children(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* self,

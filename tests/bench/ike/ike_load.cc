@@ -22,6 +22,7 @@
 #include "agent/connector/tunnel_config.h"
 #include "common/log.h"
 #include "ike/engine.h"
+#include "tests/support/no_kernel.h"
 
 using namespace sedge;
 using Clock = std::chrono::steady_clock;
@@ -41,22 +42,10 @@ std::string group_name(uint16_t g) {
   }
 }
 
-// The initiators' CHILD_SAs stay out of the kernel (as the load tester's fake kernel interface):
-// nothing is installed, and the inbound SPIs are counted up from a random start (successive runs
-// against one responder must not reuse the SPIs of its outbound SAs).
-class NoKernel final : public ike::ChildSaHandler {
- public:
-  NoKernel() : next_spi_(0x1000 + static_cast<uint32_t>(std::random_device{}() % 0xe0000000u)) {}
-  Result<uint32_t> allocate_spi(const ike::ChildSa&) override { return next_spi_++; }
-  Status install_inbound(const ike::ChildSa&) override { return {}; }
-  Status install_outbound(const ike::ChildSa&) override { return {}; }
-  Status install_policies(const ike::ChildSa&) override { return {}; }
-  void remove_policies(const ike::ChildSa&) override {}
-  void remove(const ike::ChildSa&) override {}
-
- private:
-  uint32_t next_spi_;
-};
+// The initiators' CHILD_SAs stay out of the kernel (as the load tester's fake kernel interface);
+// the inbound SPIs are counted up from a random start (successive runs against one responder
+// must not reuse the SPIs of its outbound SAs).
+uint32_t random_first_spi() { return 0x1000 + static_cast<uint32_t>(std::random_device{}() % 0xe0000000u); }
 
 // COUNT setups, WINDOW at a time: the next ones start, from the loop, once some are up or failed.
 class Load {
@@ -125,7 +114,7 @@ class Load {
   ike::SaConfig config_;
   ike::Address local_, remote_;
   long count_, window_;
-  NoKernel children_;
+  testing::NoKernel children_{random_first_spi()};
   sd_event* loop_ = nullptr;
   sd_event_source* refill_ = nullptr;
   std::unordered_set<const ike::IkeSa*> up_;

@@ -166,17 +166,18 @@ Application=srv2
 Action=steer
 Profile=Harmony
 EOC
-ip netns exec lanhost0 ping -D -i 0.01 -W 1 10.201.0.10 > "$LAB_DIR/ping-reload.txt" 2>&1 &
+# 1000 echoes, 10 ms apart, that ping itself ends (stopping it would lose the echo in flight):
+# the reload comes 1 s in, well inside them.
+ip netns exec lanhost0 ping -D -c 1000 -i 0.01 -W 2 10.201.0.10 > "$LAB_DIR/ping-reload.txt" 2>&1 &
 pinger=$!
 sleep 1
 ctl reload || fail "sedgectl reload refused the added connector"
 wait_state cp-primary up 60
-sleep 1
-kill -INT $pinger; wait $pinger || true
+wait $pinger || true
 tail -2 "$LAB_DIR/ping-reload.txt"
 sent=$(awk '/packets transmitted/{print $1}' "$LAB_DIR/ping-reload.txt")
 got=$(awk '/packets transmitted/{print $4}' "$LAB_DIR/ping-reload.txt")
-[ "${sent:-0}" -ge 100 ] || fail "the ping during the reload sent only ${sent:-0} echoes"
+[ "${sent:-0}" -eq 1000 ] || fail "the ping during the reload sent ${sent:-0} echoes, not 1000"
 [ "$sent" = "$got" ] || fail "the ping through zs-primary lost $((sent - got)) of $sent echoes during the reload"
 after=$(spis zs-primary)
 echo "zs-primary SPIs after: $after"
@@ -215,6 +216,10 @@ case $states in *backoff*up*) ;; *) head -c 2000 "$LAB_DIR/tunnel-signals.json";
 busctl --user get-property org.sedge.Agent1 $object org.sedge.Tunnel1 Children
 lab_swanctl pop1 --list-sas | grep -q INSTALLED || fail "the restarted pop1 has no CHILD_SA"
 ping_ok lanhost0 10.201.0.10 "srv1 after pop1's restart"
+# Its Packets property: the kernel's counters of its CHILD_SA, both directions (3 echoes, 3 replies).
+packets=$(busctl --user get-property org.sedge.Agent1 $object org.sedge.Tunnel1 Packets | awk '{print $2}')
+echo "zs-primary's Packets property after 3 pings: $packets"
+[ "${packets:-0}" -ge 6 ] || fail "the Tunnel1 object counts ${packets:-no} packets after 3 echoes through the new CHILD_SA"
 
 echo "== active-active: the Zscaler-like connector's two tunnels (pop1 over wan0, pop2 over wan1) both carry flows to web; pop1 silenced, all go to pop2"
 # The Harmony-like connector goes (pop2 is the secondary's now); both POPs masquerade the LAN.

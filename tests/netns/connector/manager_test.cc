@@ -21,6 +21,7 @@
 #include "agent/config/config.h"
 #include "tests/unit/config/config_fixture.h"
 #include "tests/support/netns.h"
+#include "tests/support/no_kernel.h"
 
 namespace sedge::connector {
 namespace {
@@ -75,20 +76,6 @@ class FakeRetries final : public Retries {
     pending[key] = {delay, std::move(fire)};
   }
   void cancel(const void* key) override { pending.erase(key); }
-};
-
-// The responder's kernel: SPIs handed out, nothing installed.
-class NoKernel final : public ike::ChildSaHandler {
- public:
-  Result<uint32_t> allocate_spi(const ike::ChildSa&) override { return next_++; }
-  Status install_inbound(const ike::ChildSa&) override { return {}; }
-  Status install_outbound(const ike::ChildSa&) override { return {}; }
-  Status install_policies(const ike::ChildSa&) override { return {}; }
-  void remove_policies(const ike::ChildSa&) override {}
-  void remove(const ike::ChildSa&) override {}
-
- private:
-  uint32_t next_ = 0xd1000000;
 };
 
 constexpr const char* kPsk = "manager test key";
@@ -207,7 +194,7 @@ class ManagerTest : public ::testing::Test {
   config::testing::ConfigTree tree_;
   Secret pop_psk_{std::string_view(kPsk)};
   ike::SaConfig pop_;
-  NoKernel pop_kernel_;
+  sedge::testing::NoKernel pop_kernel_{0xd1000000};  // the POP's kernel: not looked at
   std::unique_ptr<ike::Engine> responder_;
   std::set<ike::IkeSa*> pop_sas_;
   RecordingXfrm xfrm_;
