@@ -109,7 +109,8 @@ std::string bus_error(const sd_bus_error& err, int r) {
     return "sedged is not running (systemctl start sedged)";
   }
   if (sd_bus_error_has_name(&err, SD_BUS_ERROR_ACCESS_DENIED)) {
-    return std::string("permission denied (this needs root): ") + (err.message ? err.message : "");
+    return std::string("permission denied (changing state needs root or the group sedge-admin): ") +
+           (err.message ? err.message : "");
   }
   return err.message ? err.message : std::strerror(-r);
 }
