@@ -10,14 +10,17 @@
 namespace sedge::agent {
 namespace {
 
-std::optional<connector::TunnelView> view_of(const connector::Manager& manager, const std::string& name) {
+std::optional<connector::TunnelView> view_of(const connector::Manager& manager,
+                                             const std::string& name) {
   for (auto& v : manager.tunnels()) {
     if (v.name == name) return v;
   }
   return std::nullopt;
 }
 
-std::string name_of(const char* path) { return object_name(kTunnelPrefix, path); }
+std::string name_of(const char* path) {
+  return object_name(kTunnelPrefix, path);
+}
 
 // The string properties, by name.
 std::string text_property(const connector::TunnelView& v, std::string_view name) {
@@ -37,10 +40,13 @@ std::string text_property(const connector::TunnelView& v, std::string_view name)
 
 }  // namespace
 
-std::string tunnel_path(const std::string& name) { return object_path(kTunnelPrefix, name); }
+std::string tunnel_path(const std::string& name) {
+  return object_path(kTunnelPrefix, name);
+}
 
-Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus, connector::Manager& manager,
-                                                            std::function<SaStats()> sa_stats) {
+Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus,
+                                                             connector::Manager& manager,
+                                                             std::function<SaStats()> sa_stats) {
   static const sd_bus_vtable kTunnel[] = {
       SD_BUS_VTABLE_START(0),
       SD_BUS_PROPERTY("Name", "s", property, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -62,11 +68,12 @@ Result<std::unique_ptr<TunnelObjects>> TunnelObjects::attach(sd_bus* bus, connec
       SD_BUS_PROPERTY("Packets", "t", counters, 0, 0),
       SD_BUS_METHOD("Describe", "", "s", method_describe, SD_BUS_VTABLE_UNPRIVILEGED),
       SD_BUS_METHOD("Up", "", "", method_up, SD_BUS_VTABLE_UNPRIVILEGED),
-      SD_BUS_METHOD("Down", "", "", method_down, SD_BUS_VTABLE_UNPRIVILEGED),
-      SD_BUS_VTABLE_END};
+      SD_BUS_METHOD("Down", "", "", method_down, SD_BUS_VTABLE_UNPRIVILEGED), SD_BUS_VTABLE_END};
   std::unique_ptr<TunnelObjects> t(new TunnelObjects(bus, manager, std::move(sa_stats)));
   sd_bus_slot* slot = nullptr;
-  if (int r = sd_bus_add_fallback_vtable(bus, &slot, kTunnelPrefix, kTunnelInterface, kTunnel, object_find, t.get()); r < 0) {
+  if (int r = sd_bus_add_fallback_vtable(bus, &slot, kTunnelPrefix, kTunnelInterface, kTunnel,
+                                         object_find, t.get());
+      r < 0) {
     return Error{std::string("adding the tunnel objects: ") + std::strerror(-r), -r};
   }
   t->vtable_slot_.reset(slot);
@@ -83,8 +90,9 @@ void TunnelObjects::changed(const connector::TunnelView& v) {
     sd_bus_emit_object_added(bus_, path.c_str());
     return;
   }
-  sd_bus_emit_properties_changed(bus_, path.c_str(), kTunnelInterface, "State", "Since", "LastError", "Local", "Remote",
-                                 "Device", "IkeSpi", "IkeSuite", "EspSuite", "Rekeys", "Children", nullptr);
+  sd_bus_emit_properties_changed(bus_, path.c_str(), kTunnelInterface, "State", "Since",
+                                 "LastError", "Local", "Remote", "Device", "IkeSpi", "IkeSuite",
+                                 "EspSuite", "Rekeys", "Children", nullptr);
 }
 
 std::optional<connector::TunnelView> TunnelObjects::find(sd_bus_message* m) const {
@@ -92,7 +100,8 @@ std::optional<connector::TunnelView> TunnelObjects::find(sd_bus_message* m) cons
 }
 
 // The fallback vtable serves every path under the prefix; only running tunnels answer.
-int TunnelObjects::object_find(sd_bus*, const char* path, const char*, void* self, void** found, sd_bus_error*) {
+int TunnelObjects::object_find(sd_bus*, const char* path, const char*, void* self, void** found,
+                               sd_bus_error*) {
   auto* t = static_cast<TunnelObjects*>(self);
   if (!view_of(t->manager_, name_of(path))) return 0;
   *found = self;
@@ -109,17 +118,18 @@ int TunnelObjects::enumerate(sd_bus*, const char*, void* self, char*** nodes, sd
   return 1;
 }
 
-int TunnelObjects::property(sd_bus*, const char* path, const char*, const char* name, sd_bus_message* reply, void* self,
-                            sd_bus_error* err) {
+int TunnelObjects::property(sd_bus*, const char* path, const char*, const char* name,
+                            sd_bus_message* reply, void* self, sd_bus_error* err) {
   const auto v = view_of(static_cast<TunnelObjects*>(self)->manager_, name_of(path));
   if (!v) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such tunnel");
   if (std::strcmp(name, "Since") == 0) return sd_bus_message_append(reply, "t", v->since_usec);
-  if (std::strcmp(name, "Rekeys") == 0) return sd_bus_message_append(reply, "(tt)", v->ike_rekeys, v->child_rekeys);
+  if (std::strcmp(name, "Rekeys") == 0)
+    return sd_bus_message_append(reply, "(tt)", v->ike_rekeys, v->child_rekeys);
   return sd_bus_message_append(reply, "s", text_property(*v, name).c_str());
 }
 
-int TunnelObjects::counters(sd_bus*, const char* path, const char*, const char* name, sd_bus_message* reply, void* self,
-                            sd_bus_error* err) {
+int TunnelObjects::counters(sd_bus*, const char* path, const char*, const char* name,
+                            sd_bus_message* reply, void* self, sd_bus_error* err) {
   auto* t = static_cast<TunnelObjects*>(self);
   const auto v = view_of(t->manager_, name_of(path));
   if (!v) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such tunnel");
@@ -128,19 +138,22 @@ int TunnelObjects::counters(sd_bus*, const char* path, const char*, const char* 
   for (const auto& c : v->children) {
     for (uint32_t spi : {c.spi_in, c.spi_out}) {
       auto it = sas.find(hex32(spi));
-      if (it != sas.end()) total += std::strcmp(name, "Bytes") == 0 ? it->second.bytes : it->second.packets;
+      if (it != sas.end())
+        total += std::strcmp(name, "Bytes") == 0 ? it->second.bytes : it->second.packets;
     }
   }
   return sd_bus_message_append(reply, "t", total);
 }
 
-int TunnelObjects::children(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* self,
-                            sd_bus_error* err) {
+int TunnelObjects::children(sd_bus*, const char* path, const char*, const char*,
+                            sd_bus_message* reply, void* self, sd_bus_error* err) {
   const auto v = view_of(static_cast<TunnelObjects*>(self)->manager_, name_of(path));
   if (!v) return sd_bus_error_set(err, SD_BUS_ERROR_UNKNOWN_OBJECT, "no such tunnel");
   int r = sd_bus_message_open_container(reply, 'a', "(uuss)");
   for (const auto& c : v->children) {
-    if (r >= 0) r = sd_bus_message_append(reply, "(uuss)", c.spi_in, c.spi_out, c.local_ts.c_str(), c.remote_ts.c_str());
+    if (r >= 0)
+      r = sd_bus_message_append(reply, "(uuss)", c.spi_in, c.spi_out, c.local_ts.c_str(),
+                                c.remote_ts.c_str());
   }
   return r < 0 ? r : sd_bus_message_close_container(reply);
 }

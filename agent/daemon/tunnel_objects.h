@@ -1,8 +1,9 @@
 // org.sedge.Tunnel1: one D-Bus object per running tunnel, /org/sedge/Agent1/tunnel/<name> (the
 // name path-encoded), with the tunnel's live state as properties, PropertiesChanged on every
 // transition (Bytes and Packets, the kernel's counters of its CHILD_SAs in both directions, are
-// read when asked for and not signalled), and the methods Describe (its state as JSON, as in the daemon's Describe), Up and
-// Down (who may call them is the D-Bus policy's decision, as for the daemon's TunnelUp/Down).
+// read when asked for and not signalled), and the methods Describe (its state as JSON, as in the
+// daemon's Describe), Up and Down (who may call them is the D-Bus policy's decision, as for the
+// daemon's TunnelUp/Down).
 #pragma once
 
 #include <systemd/sd-bus.h>
@@ -39,14 +40,15 @@ class TunnelObjects {
       : bus_(bus), manager_(manager), sa_stats_(std::move(sa_stats)) {}
   std::optional<connector::TunnelView> find(sd_bus_message* m) const;
 
-  static int object_find(sd_bus*, const char* path, const char*, void* self, void** found, sd_bus_error*);
+  static int object_find(sd_bus*, const char* path, const char*, void* self, void** found,
+                         sd_bus_error*);
   static int enumerate(sd_bus*, const char*, void* self, char*** nodes, sd_bus_error*);
-  static int property(sd_bus*, const char* path, const char*, const char* name, sd_bus_message* reply, void* self,
-                      sd_bus_error* err);
-  static int counters(sd_bus*, const char* path, const char*, const char* name, sd_bus_message* reply, void* self,
-                      sd_bus_error* err);
-  static int children(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply, void* self,
-                      sd_bus_error* err);
+  static int property(sd_bus*, const char* path, const char*, const char* name,
+                      sd_bus_message* reply, void* self, sd_bus_error* err);
+  static int counters(sd_bus*, const char* path, const char*, const char* name,
+                      sd_bus_message* reply, void* self, sd_bus_error* err);
+  static int children(sd_bus*, const char* path, const char*, const char*, sd_bus_message* reply,
+                      void* self, sd_bus_error* err);
   static int method_describe(sd_bus_message* m, void* self, sd_bus_error* err);
   static int method_up(sd_bus_message* m, void* self, sd_bus_error* err);
   static int method_down(sd_bus_message* m, void* self, sd_bus_error* err);

@@ -15,7 +15,8 @@ namespace sedge::testing {
 // test skips with), or "" when it is in.
 inline std::string enter_network_namespace() {
   if (geteuid() != 0) return "needs root (a network namespace, CAP_NET_ADMIN)";
-  if (unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET) failed: ") + std::strerror(errno);
+  if (unshare(CLONE_NEWNET) != 0)
+    return std::string("unshare(CLONE_NEWNET) failed: ") + std::strerror(errno);
   if (std::system("ip link set lo up") != 0) return "could not bring lo up";
   return "";
 }

@@ -19,9 +19,9 @@
 #include <vector>
 
 #include "agent/config/config.h"
-#include "tests/unit/config/config_fixture.h"
 #include "tests/support/netns.h"
 #include "tests/support/no_kernel.h"
+#include "tests/unit/config/config_fixture.h"
 
 namespace sedge::connector {
 namespace {
@@ -82,18 +82,24 @@ constexpr const char* kPsk = "manager test key";
 
 // A tunnel to the responder, in a connector of its own with a profile that uses it.
 std::string tunnel(const std::string& name, const std::string& extra = "") {
-  return "[Connector " + name + "]\nProvider=custom\nLocalId=site1@example.com\nPresharedKeyCredential=site.psk\n\n"
-         "[Tunnel " + name + "]\nConnector=" + name + "\nRole=primary\nWan=wan0\nRemote=127.0.0.2\n"
-         "RemoteId=pop.example.net\nIkeProposal=aes128gcm16-prfsha256-ecp256\nEspProposal=aes128gcm16\n" + extra + "\n"
-         "[SteeringProfile " + name + "]\nPath=" + name + "\n\n";
+  return "[Connector " + name +
+         "]\nProvider=custom\nLocalId=site1@example.com\nPresharedKeyCredential=site.psk\n\n"
+         "[Tunnel " +
+         name + "]\nConnector=" + name +
+         "\nRole=primary\nWan=wan0\nRemote=127.0.0.2\n"
+         "RemoteId=pop.example.net\nIkeProposal=aes128gcm16-prfsha256-ecp256\nEspProposal="
+         "aes128gcm16\n" +
+         extra +
+         "\n"
+         "[SteeringProfile " +
+         name + "]\nPath=" + name + "\n\n";
 }
-const std::string kInterfaces = "[Interface wan0]\nRole=wan\n\n[Interface lan0]\nRole=lan\nNetwork=10.99.99.0/24\n\n";
+const std::string kInterfaces =
+    "[Interface wan0]\nRole=wan\n\n[Interface lan0]\nRole=lan\nNetwork=10.99.99.0/24\n\n";
 
 class ManagerTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    skip_reason_ = sedge::testing::enter_network_namespace();
-  }
+  static void SetUpTestSuite() { skip_reason_ = sedge::testing::enter_network_namespace(); }
 
   void SetUp() override {
     if (!skip_reason_.empty()) GTEST_SKIP() << skip_reason_;
@@ -104,7 +110,8 @@ class ManagerTest : public ::testing::Test {
     o.sockets.bind = {*ike::Address::parse("127.0.0.1", 0)};
     auto engine = ike::Engine::open(loop_, o);
     ASSERT_TRUE(engine.ok()) << engine.error().message;
-    manager_ = std::make_unique<Manager>(loop_, std::move(*engine), xfrm_, links_, std::make_unique<FakeRetries>(pending_));
+    manager_ = std::make_unique<Manager>(loop_, std::move(*engine), xfrm_, links_,
+                                         std::make_unique<FakeRetries>(pending_));
   }
 
   void TearDown() override {
@@ -134,7 +141,9 @@ class ManagerTest : public ::testing::Test {
       if (ev.kind == ike::SaEventKind::down) pop_sas_.erase(&sa);
     });
     const ike::SaConfig* only = &pop_;
-    responder_->listen(pop_, [only](uint8_t, const std::string&) { return only; }, ike::SaEnvironment{&pop_kernel_, nullptr, 0});
+    responder_->listen(
+        pop_, [only](uint8_t, const std::string&) { return only; },
+        ike::SaEnvironment{&pop_kernel_, nullptr, 0});
   }
 
   static ike::TrafficSelector all() {
@@ -181,7 +190,9 @@ class ManagerTest : public ::testing::Test {
     });
   }
 
-  seconds pending_delay() const { return pending_.size() == 1 ? pending_.begin()->second.delay : seconds(-1); }
+  seconds pending_delay() const {
+    return pending_.size() == 1 ? pending_.begin()->second.delay : seconds(-1);
+  }
   void fire() {
     ASSERT_EQ(pending_.size(), 1u);
     auto fire = std::move(pending_.begin()->second.fire);
@@ -220,15 +231,19 @@ TEST_F(ManagerTest, ReloadTouchesOnlyWhatChanged) {
   ASSERT_EQ(keep2.children.size(), 1u);
   EXPECT_EQ(keep2.children[0].spi_in, keep.children[0].spi_in);
   EXPECT_EQ(keep2.children[0].spi_out, keep.children[0].spi_out);
-  EXPECT_TRUE(xfrm_.sas.count(keep.children[0].spi_in) && xfrm_.sas.count(keep.children[0].spi_out));
+  EXPECT_TRUE(xfrm_.sas.count(keep.children[0].spi_in) &&
+              xfrm_.sas.count(keep.children[0].spi_out));
   EXPECT_NE(change2.spi_i, change.spi_i) << "the changed tunnel restarted";
-  EXPECT_FALSE(xfrm_.sas.count(change.children[0].spi_in)) << "the changed tunnel's old SAs left the kernel";
-  EXPECT_FALSE(xfrm_.sas.count(drop.children[0].spi_in) || xfrm_.sas.count(drop.children[0].spi_out))
+  EXPECT_FALSE(xfrm_.sas.count(change.children[0].spi_in))
+      << "the changed tunnel's old SAs left the kernel";
+  EXPECT_FALSE(xfrm_.sas.count(drop.children[0].spi_in) ||
+               xfrm_.sas.count(drop.children[0].spi_out))
       << "the removed tunnel's SAs left the kernel";
   EXPECT_EQ(links_.links, (std::set<std::string>{"sec-keep", "sec-change", "sec-add"}));
   EXPECT_EQ(xfrm_.sas.size(), 6u);
   // The POP heard the Deletes: only the three live IKE SAs are left there.
-  EXPECT_TRUE(run_until([&] { return pop_sas_.size() == 3; })) << pop_sas_.size() << " IKE SAs at the POP";
+  EXPECT_TRUE(run_until([&] { return pop_sas_.size() == 3; }))
+      << pop_sas_.size() << " IKE SAs at the POP";
 }
 
 TEST_F(ManagerTest, AnUnreferencedTunnelDoesNotRun) {
