@@ -11,28 +11,12 @@ import socket
 import sys
 import threading
 
+from lab_net import close, relay
+
 MODE, LISTEN, UPSTREAM = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 HELD = sys.argv[4] if MODE == "hold" else None
 APPLICATION_DATA = 23
 RELAYED_BEFORE_HOLD = 3
-
-
-def close(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
-
-
-def relay(src, dst):
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    close(dst)
-    close(src)
 
 
 def relay_until_proof(router, conductor):

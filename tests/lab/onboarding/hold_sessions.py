@@ -8,13 +8,14 @@ killed; with CLOSED_FILE it instead waits for the conductor to close each held o
 writes "closed H" there.
 
   hold_sessions.py HOST PORT SOURCE_ADDRESS COUNT READY_FILE [CLOSED_FILE]"""
-import base64
 import os
 import select
 import socket
 import ssl
 import sys
 import time
+
+from lab_net import websocket_upgrade
 
 HOST, PORT, SOURCE, COUNT, READY = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 CLOSED = sys.argv[6] if len(sys.argv) > 6 else None
@@ -28,16 +29,7 @@ def hold():
     raw = socket.create_connection((HOST, PORT), timeout=30, source_address=(SOURCE, 0))
     try:
         s = CTX.wrap_socket(raw)
-        key = base64.b64encode(os.urandom(16)).decode()
-        s.sendall((f"GET /sedge/onboard HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                   "Sec-WebSocket-Protocol: sedge-onboarding.v1\r\n\r\n").encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = s.recv(1)
-            if not chunk:
-                raise ConnectionResetError("closed during the upgrade")
-            head += chunk
+        head = websocket_upgrade(s, HOST)
         if b" 101 " not in head.split(b"\r\n")[0]:
             raise SystemExit(f"FAIL: the upgrade was answered {head!r}")
         s.settimeout(None)

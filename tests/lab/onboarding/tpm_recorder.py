@@ -18,6 +18,8 @@ import struct
 import sys
 import threading
 
+from lab_net import close, relay
+
 CC_START_AUTH_SESSION = 0x176
 CC_ACTIVATE_CREDENTIAL = 0x147
 CC_CREATE = 0x153
@@ -42,24 +44,6 @@ def frames(sock, out, kind, lock):
             RECORD.write(f"{kind} {message.hex()}\n")
             RECORD.flush()
         out.sendall(message)
-
-
-def close(sock):
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    sock.close()
-
-
-def relay_raw(src, dst):
-    try:
-        while data := src.recv(65536):
-            dst.sendall(data)
-    except OSError:
-        pass
-    close(dst)
-    close(src)
 
 
 def relay_recorded(client, tpm):
@@ -92,8 +76,8 @@ def accept_loop(server, upstream, recorded):
         if recorded:
             relay_recorded(client, tpm)
         else:
-            threading.Thread(target=relay_raw, args=(client, tpm), daemon=True).start()
-            threading.Thread(target=relay_raw, args=(tpm, client), daemon=True).start()
+            threading.Thread(target=relay, args=(client, tpm), daemon=True).start()
+            threading.Thread(target=relay, args=(tpm, client), daemon=True).start()
 
 
 def serve(listen_port, upstream, record, ready):

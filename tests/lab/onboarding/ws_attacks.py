@@ -2,12 +2,12 @@
 """Malformed WebSocket traffic against the conductor's port 930, from a client that owes nothing
 to sedge: each must be answered with the RFC 6455 close code (or dropped) and leave the
 conductor serving. Usage: ws_attacks.py HOST PORT"""
-import base64
-import os
 import socket
 import ssl
 import struct
 import sys
+
+from lab_net import websocket_upgrade
 
 HOST, PORT = sys.argv[1], int(sys.argv[2])
 CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -17,16 +17,10 @@ CTX.verify_mode = ssl.CERT_NONE  # the pin is not what is under test here
 
 def session():
     s = CTX.wrap_socket(socket.create_connection((HOST, PORT), timeout=10))
-    key = base64.b64encode(os.urandom(16)).decode()
-    s.sendall((f"GET /sedge/onboard HTTP/1.1\r\nHost: {HOST}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: sedge-onboarding.v1\r\n\r\n").encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(1)
-        if not chunk:
-            raise SystemExit("FAIL: the conductor closed during the handshake")
-        head += chunk
+    try:
+        head = websocket_upgrade(s, HOST)
+    except ConnectionResetError:
+        raise SystemExit("FAIL: the conductor closed during the handshake") from None
     if b" 101 " not in head.split(b"\r\n")[0]:
         raise SystemExit(f"FAIL: handshake not accepted: {head!r}")
     return s
